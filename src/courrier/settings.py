@@ -1,0 +1,153 @@
+"""The one settings object. Nothing else in Courrier reads the environment.
+
+Every field is documented in ``docs/settings.md``; a test checks that each
+field appears there.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Literal
+from urllib.parse import unquote, urlsplit
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from courrier.errors import ConfigurationError
+
+
+class SmtpTarget:
+    """A parsed ``COURRIER_SMTP_URL``: where and how to send mail."""
+
+    __slots__ = ("host", "password", "port", "security", "username")
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        security: Literal["plain", "starttls", "tls"],
+        username: str | None,
+        password: str | None,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.security = security
+        self.username = username
+        self.password = password
+
+    def __repr__(self) -> str:
+        auth = f"{self.username}:***@" if self.username else ""
+        return f"SmtpTarget({self.security}://{auth}{self.host}:{self.port})"
+
+
+def parse_smtp_url(url: str) -> SmtpTarget:
+    """Parse ``smtp://[user:pass@]host[:port][?starttls=yes]`` or ``smtps://...``.
+
+    ``smtp://`` is plain unless ``?starttls=yes``; ``smtp+starttls://`` is
+    the same as that; ``smtps://`` is TLS from the first byte (port 465).
+    """
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in {"smtp", "smtps", "smtp+starttls"}:
+        raise ConfigurationError(
+            f"COURRIER_SMTP_URL must start with smtp://, smtp+starttls:// or smtps://, not {scheme or 'nothing'}://"
+        )
+    if not parts.hostname:
+        raise ConfigurationError("COURRIER_SMTP_URL names no host: write smtp://host:port")
+    security: Literal["plain", "starttls", "tls"] = "plain"
+    if scheme == "smtps":
+        security = "tls"
+    elif scheme == "smtp+starttls" or "starttls=yes" in parts.query.lower():
+        security = "starttls"
+    try:
+        port = parts.port or (465 if security == "tls" else 587 if security == "starttls" else 25)
+    except ValueError as exc:
+        raise ConfigurationError(f"COURRIER_SMTP_URL has a bad port: {exc}") from exc
+    return SmtpTarget(
+        host=parts.hostname,
+        port=port,
+        security=security,
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+    )
+
+
+class Settings(BaseSettings):
+    """Courrier's configuration, read from ``COURRIER_*`` variables and ``.env``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="COURRIER_", env_file=".env", extra="ignore", validate_default=True
+    )
+
+    database_url: str = Field(
+        default="sqlite:///courrier.db",
+        description="SQLAlchemy URL: sqlite:///path/file.db or postgresql://user@host:5432/db.",
+    )
+    smtp_url: SecretStr | None = Field(
+        default=None,
+        description="Where mail goes: smtp://, smtp+starttls:// or smtps://user:password@host:port. Unset: local capture.",
+    )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Signs links. Unset: a random key is kept in courrier.secret beside the working folder.",
+    )
+    base_url: str = Field(
+        default="http://127.0.0.1:8000", description="Public address of the API, for links in mails."
+    )
+    host: str = Field(default="127.0.0.1", description="Address `courrier serve` and `courrier api` listen on.")
+    port: int = Field(default=8000, ge=0, le=65535, description="Port `courrier serve` and `courrier api` listen on.")
+    capture_port: int = Field(
+        default=0,
+        ge=0,
+        le=65535,
+        description="Port of the local mail capture (only when no SMTP URL is set); 0 picks a free one.",
+    )
+    smtp_pool_size: int = Field(default=4, ge=1, le=64, description="SMTP connections a worker keeps open.")
+    smtp_timeout: float = Field(default=30.0, gt=0, description="Seconds before an SMTP command times out.")
+    batch_size: int = Field(default=100, ge=1, le=10_000, description="Messages a worker claims at once.")
+    lease_seconds: float = Field(
+        default=120.0, gt=0, description="How long a claim holds before another worker may take it over."
+    )
+    max_attempts: int = Field(default=8, ge=1, description="Attempts before a transient failure becomes final.")
+    retry_base_seconds: float = Field(default=30.0, gt=0, description="First retry delay; doubles each attempt.")
+    retry_max_seconds: float = Field(default=3600.0, gt=0, description="Longest delay between two retries.")
+    poll_seconds: float = Field(
+        default=1.0, gt=0, description="Longest a worker sleeps before looking for due messages unprompted."
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field(default="info", description="Log level.")
+    log_format: Literal["console", "json"] = Field(default="console", description="Log lines for people or machines.")
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        if not value.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:", "postgres:")):
+            raise ValueError(
+                "COURRIER_DATABASE_URL must be sqlite:///file.db or postgresql://user@host:port/name"
+            )
+        if value.startswith("postgres:"):
+            value = "postgresql:" + value[len("postgres:") :]
+        return value
+
+    @property
+    def smtp(self) -> SmtpTarget | None:
+        """The parsed SMTP target, or None for local capture."""
+        if self.smtp_url is None or not self.smtp_url.get_secret_value():
+            return None
+        return parse_smtp_url(self.smtp_url.get_secret_value())
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.database_url.startswith("postgresql")
+
+    def signing_key(self) -> str:
+        """The key that signs links; generated once and kept when not set."""
+        if self.secret_key is not None and self.secret_key.get_secret_value():
+            return self.secret_key.get_secret_value()
+        path = Path("courrier.secret")
+        if path.exists():
+            return path.read_text().strip()
+        key = secrets.token_urlsafe(32)
+        path.write_text(key + "\n")
+        path.chmod(0o600)
+        return key

@@ -1,0 +1,1 @@
+"""Storage: schema, migrations and queries, on SQLite and PostgreSQL."""
