@@ -1,0 +1,65 @@
+"""What one benchmark scenario measured, and the process facts every scenario records."""
+
+from __future__ import annotations
+
+import resource
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident memory so far (``getrusage`` ``ru_maxrss``, KiB on Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+@dataclass
+class ScenarioResult:
+    """One path's figures: N messages in ``seconds``, with a breakdown by stage.
+
+    ``stages`` holds seconds spent per stage; a stage measured across
+    threads sums the time of every thread, so it can exceed the wall time.
+    """
+
+    name: str
+    label: str
+    messages: int
+    seconds: float
+    stages: dict[str, float] = field(default_factory=dict)
+    baseline_rss_mib: float = 0.0
+    peak_rss_mib: float = 0.0
+    mean_bytes: float = 0.0
+    checks: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def rate(self) -> float:
+        """Messages per second, end to end."""
+        return self.messages / self.seconds if self.seconds > 0 else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ScenarioResult:
+        return cls(**data)
+
+
+class StageClock:
+    """Adds up wall time per named stage: ``with clock.stage("build"): ...``."""
+
+    def __init__(self) -> None:
+        self.totals: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.add(name, time.perf_counter() - started)
+
+    def add(self, name: str, seconds: float) -> None:
+        self.totals[name] = self.totals.get(name, 0.0) + seconds
