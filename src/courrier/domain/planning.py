@@ -1,0 +1,185 @@
+"""Planning: from an accepted event to the messages it calls for. Pure: no I/O, no clock.
+
+The caller gives the kinds in force, the event, the subject's new state, the
+recipients it resolved for each role and the current time; :func:`plan`
+answers the messages to store. Each message carries its send key, unique per
+tenant in the database, so planning the same thing twice (a retry, a race,
+the same event posted under two keys) cannot store it twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from courrier.domain.kinds import NotificationKind, Timing, TimingMode
+
+MAX_SEND_KEY = 400
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """A person a message goes to, with their addresses per channel."""
+
+    contact: str | None  # the contact's external id; None for a bare address
+    name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    locale: str | None = None
+    timezone: str | None = None
+
+    def address_for(self, channel: str) -> str | None:
+        """Where this recipient is reached on ``channel`` (None: not on that channel)."""
+        if channel == "email":
+            return self.email
+        if channel == "sms":
+            return self.phone
+        return None
+
+
+@dataclass(frozen=True)
+class EventFacts:
+    """What planning needs to know about the event: its type, time and subject."""
+
+    type: str
+    occurred_at: datetime
+    subject_type: str
+    subject_id: str
+    subject_version: int = 1
+
+
+@dataclass(frozen=True)
+class PlannedMessage:
+    """One message to store: a kind, for one recipient, on one channel, due at a time."""
+
+    kind: NotificationKind
+    role: str
+    recipient: Recipient
+    channel: str
+    address: str
+    due_at: datetime
+    priority: int
+    occurrence: str
+    send_key: str
+
+
+def _escape(part: str) -> str:
+    return part.replace("%", "%25").replace(":", "%3A")
+
+
+def send_key(
+    subject_type: str, subject_id: str, kind: str, recipient: str, channel: str, occurrence: str
+) -> str:
+    """``subject_type:subject_id:kind:recipient:channel:occurrence``, each part escaped.
+
+    ``%`` and ``:`` inside a part are percent-escaped, so two different
+    tuples never give the same key; a key longer than the column keeps a
+    readable head and ends with the SHA-256 of the whole.
+    """
+    parts = (subject_type, subject_id, kind, recipient, channel, occurrence)
+    key = ":".join(_escape(p) for p in parts)
+    if len(key) <= MAX_SEND_KEY:
+        return key
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    return f"{key[: MAX_SEND_KEY - len(digest) - 2]}:#{digest}"
+
+
+def recipient_ids(role: str, subject_state: Mapping[str, Any]) -> list[str]:
+    """The contact ids a role names in the subject's state.
+
+    A role is a field of the subject holding one contact id (``booker``) or a
+    list of them (``participants``); an absent field names nobody.
+    """
+    value = subject_state.get(role)
+    if isinstance(value, str) and value:
+        return [value]
+    if isinstance(value, list):
+        return [v for v in value if isinstance(v, str) and v]
+    return []
+
+
+def roles_of(kinds: Iterable[NotificationKind]) -> set[str]:
+    """Every role the kinds send to (to resolve them all in one go)."""
+    return {role for kind in kinds for role in kind.recipients}
+
+
+def _parse(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        instant = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return instant if instant.tzinfo is not None else None
+
+
+def due_time(
+    timing: Timing, event: EventFacts, subject_state: Mapping[str, Any], now: datetime
+) -> tuple[datetime, str] | None:
+    """When a message of this timing is due, and its occurrence; None when it is not wanted."""
+    if timing.mode is TimingMode.NOW:
+        return now, "1"
+    if timing.mode is TimingMode.AFTER_EVENT:
+        return event.occurred_at + timing.offset, "1"
+    date = _parse(subject_state.get(timing.date_field or ""))
+    if date is None or date <= now:
+        return None
+    if timing.min_lead is not None and date - event.occurred_at < timing.min_lead:
+        return None
+    return max(date - timing.offset, now), date.isoformat()
+
+
+def _occurrence(kind: NotificationKind, timed: str, event: EventFacts) -> str:
+    if kind.timing.mode is TimingMode.BEFORE_DATE or kind.once_per_subject:
+        return timed
+    return f"v{event.subject_version}"
+
+
+def plan(
+    kinds: Sequence[NotificationKind],
+    event: EventFacts,
+    subject_state: Mapping[str, Any],
+    recipients_by_role: Mapping[str, Sequence[Recipient]],
+    now: datetime,
+) -> list[PlannedMessage]:
+    """The messages ``event`` calls for, at most one per (kind, recipient, channel).
+
+    Kinds not triggered by this event type, or for another subject type,
+    plan nothing; a recipient with no address on a channel is skipped.
+    """
+    planned: dict[str, PlannedMessage] = {}
+    for kind in kinds:
+        if event.type not in kind.triggers or kind.subject_type != event.subject_type:
+            continue
+        timed = due_time(kind.timing, event, subject_state, now)
+        if timed is None:
+            continue
+        due_at, occurrence = timed[0], _occurrence(kind, timed[1], event)
+        for role in kind.recipients:
+            for recipient in recipients_by_role.get(role, ()):
+                for channel in kind.channels:
+                    address = recipient.address_for(channel)
+                    if not address:
+                        continue
+                    who = recipient.contact if recipient.contact is not None else address
+                    key = send_key(
+                        event.subject_type, event.subject_id, kind.name, who, channel, occurrence
+                    )
+                    planned.setdefault(
+                        key,
+                        PlannedMessage(
+                            kind=kind,
+                            role=role,
+                            recipient=recipient,
+                            channel=channel,
+                            address=address,
+                            due_at=due_at,
+                            priority=kind.priority,
+                            occurrence=occurrence,
+                            send_key=key,
+                        ),
+                    )
+    return list(planned.values())
