@@ -39,6 +39,13 @@ class ScenarioResult:
         """Messages per second, end to end."""
         return self.messages / self.seconds if self.seconds > 0 else 0.0
 
+    @property
+    def verified(self) -> bool:
+        """Every message reached the sink, and (Courrier) every message ended ``sent``."""
+        statuses = self.checks.get("statuses")
+        delivered = self.messages > 0 and self.checks.get("sink_received") == self.messages
+        return delivered and (statuses is None or statuses == {"sent": self.messages})
+
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 

@@ -1,0 +1,148 @@
+"""Outbound benchmark: Courrier against the stdlib way and the raw transport, on one smtp-sink.
+
+    .venv/bin/python bench/outbound.py            # N=2000, SQLite and PostgreSQL
+    .venv/bin/python bench/outbound.py --quick    # N=200, a few seconds
+    .venv/bin/python bench/outbound.py --write-docs docs/benchmarks.md
+
+Each path runs in its own child process (``--scenario``), one after the
+other, so that its peak memory (``ru_maxrss``) is its own and no path warms
+caches for another; all of them send into the same ``smtp-sink``, whose
+counter must grow by N for each. The benchmark is not a test: it prints
+figures and writes them to the docs; it asserts nothing about speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a file: make ``bench`` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.report import format_report, machine_facts, write_docs
+from bench.results import ScenarioResult
+from bench.sink import SmtpSink
+from bench.workload import make_bookings
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULT_PREFIX = "BENCH-RESULT "
+SCENARIOS = ("stdlib", "raw", "courrier-sqlite", "courrier-postgres")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--n", type=int, default=2000, help="booking confirmations per path")
+    parser.add_argument("--quick", action="store_true", help="N=200: a check that runs in seconds")
+    parser.add_argument(
+        "--databases", default="sqlite,postgres", help="Courrier on these (comma-separated)"
+    )
+    parser.add_argument(
+        "--pg-url",
+        default="postgresql://postgres@127.0.0.1:5432/postgres",
+        help="PostgreSQL server where a database is created for the run and dropped after",
+    )
+    parser.add_argument("--pool-size", type=int, help="SMTP connections (default: the setting's)")
+    parser.add_argument(
+        "--batch-size", type=int, help="messages claimed at once (default: setting)"
+    )
+    parser.add_argument("--chunk", type=int, default=500, help="events per accept_many transaction")
+    parser.add_argument("--profile", type=Path, help="folder for cProfile stats of Courrier's path")
+    parser.add_argument("--only", help="run only these scenarios (comma-separated)")
+    parser.add_argument("--write-docs", type=Path, help="write the figures into this Markdown file")
+    parser.add_argument("--scenario", choices=SCENARIOS, help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.n = 200
+    return args
+
+
+def run_scenario(args: argparse.Namespace) -> ScenarioResult:
+    """In the child: run one path against the sink on ``args.port``."""
+    bookings = make_bookings(args.n)
+    if args.scenario == "stdlib":
+        from bench.references import run_stdlib
+
+        return run_stdlib(args.port, bookings)
+    if args.scenario == "raw":
+        from bench.references import run_raw
+
+        return run_raw(args.port, bookings)
+    from bench.courrier_path import CourrierOptions, run_courrier
+
+    database = args.scenario.removeprefix("courrier-")
+    profile = args.profile / f"courrier-{database}.pstats" if args.profile else None
+    options = CourrierOptions(
+        database=database,
+        pg_admin_url=args.pg_url,
+        chunk=args.chunk,
+        pool_size=args.pool_size,
+        batch_size=args.batch_size,
+        profile_to=profile,
+    )
+    return run_courrier(args.port, bookings, options)
+
+
+def child_command(args: argparse.Namespace, scenario: str, port: int) -> list[str]:
+    argv = [sys.executable, "-m", "bench.outbound", "--scenario", scenario, "--port", str(port)]
+    argv += ["--n", str(args.n), "--chunk", str(args.chunk), "--pg-url", args.pg_url]
+    for flag, value in (("--pool-size", args.pool_size), ("--batch-size", args.batch_size)):
+        if value:
+            argv += [flag, str(value)]
+    if args.profile:
+        argv += ["--profile", str(args.profile.resolve())]
+    return argv
+
+
+def run_child(args: argparse.Namespace, scenario: str, sink: SmtpSink) -> ScenarioResult:
+    """Run one path in a child process and check the sink received every message."""
+    before = sink.messages
+    done = subprocess.run(
+        child_command(args, scenario, sink.port), cwd=ROOT, capture_output=True, text=True
+    )
+    lines = [ln for ln in done.stdout.splitlines() if ln.startswith(RESULT_PREFIX)]
+    if done.returncode != 0 or not lines:
+        reason = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        failed = ScenarioResult(name=scenario, label=scenario, messages=0, seconds=0.0)
+        failed.notes.append(f"did not run: {reason}")
+        failed.checks["error"] = done.stderr[-4000:]
+        return failed
+    result = ScenarioResult.from_json(json.loads(lines[-1].removeprefix(RESULT_PREFIX)))
+    result.checks["sink_received"] = sink.wait_for_messages(before + args.n) - before
+    return result
+
+
+def scenarios_to_run(args: argparse.Namespace) -> list[str]:
+    if args.only:
+        return [s for s in args.only.split(",") if s in SCENARIOS]
+    databases = {d.strip() for d in args.databases.split(",")}
+    return [s for s in SCENARIOS if not s.startswith("courrier-") or s[9:] in databases]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.scenario:
+        result = run_scenario(args)
+        print(RESULT_PREFIX + json.dumps(result.to_json()), flush=True)
+        return 0
+    if args.profile:
+        args.profile.mkdir(parents=True, exist_ok=True)
+    facts = machine_facts(args)
+    results = []
+    with SmtpSink() as sink:
+        for scenario in scenarios_to_run(args):
+            print(f"running {scenario} (N={args.n})...", file=sys.stderr, flush=True)
+            results.append(run_child(args, scenario, sink))
+    report = format_report(results, facts)
+    print(report)
+    if args.write_docs:
+        write_docs(args.write_docs, report, facts)
+        print(f"wrote {args.write_docs}", file=sys.stderr)
+    return 0 if all(r.verified for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
