@@ -1,0 +1,238 @@
+"""Outgoing mail as bytes, built directly: the hot path of every email Courrier sends.
+
+:func:`build_mime` turns an :class:`OutgoingMail` into a complete RFC 5322
+message with CRLF line endings, ready for SMTP ``DATA``. It does not use
+``email.message`` / ``email.generator`` (about 8 ms a message here): it joins
+precomputed pieces and encodes bodies with the C functions of ``binascii``,
+which takes tens of microseconds. Tests parse every kind of message back
+with the standard library's parser to prove the result is well formed.
+
+Shape of the message::
+
+    multipart/mixed                      (only with attachments)
+    ├── multipart/alternative            (only with an HTML body)
+    │   ├── text/plain; charset=utf-8    quoted-printable
+    │   └── text/html; charset=utf-8     quoted-printable
+    └── attachment ...                   base64, 76-character lines
+
+Boundaries start with ``=_``, which neither quoted-printable nor base64
+output can contain, so a boundary can never occur in the content.
+Line endings in bodies are normalised (CR, LF and CRLF all become CRLF).
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from binascii import b2a_base64, b2a_qp
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import quote
+
+from courrier.errors import ValidationError
+from courrier.render.headers import (
+    address_header,
+    check_address,
+    check_header_name,
+    check_message_id,
+    clean_text,
+    fold,
+    format_date,
+    unstructured,
+)
+
+_TEXT_PLAIN = (
+    b"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable"
+)
+_TEXT_HTML = (
+    b"Content-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable"
+)
+_RESERVED = frozenset(
+    {
+        "date", "message-id", "from", "to", "reply-to", "subject", "mime-version", "bcc",
+        "content-type", "content-transfer-encoding", "content-disposition",
+    }
+)  # fmt: skip
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_CONTENT_TYPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*")
+_PLAIN_FILENAME = re.compile(r"[ !#-\[\]-~]{1,60}")  # printable ASCII without quote or backslash
+_BASE64_LINE = 57  # input bytes per 76-character base64 line
+
+_Part = tuple[bytes, bytes]  # one MIME entity: its Content-* header lines (no final CRLF), its body
+
+
+@dataclass(frozen=True, slots=True)
+class MailAttachment:
+    """A file attached to a mail; ``params`` are extra Content-Type parameters."""
+
+    filename: str
+    content_type: str
+    content: bytes
+    params: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingMail:
+    """Everything one outgoing email says; ``message_id`` keeps its angle brackets."""
+
+    message_id: str
+    date: datetime
+    from_addr: str
+    to_addr: str
+    subject: str
+    text: str
+    html: str | None = None
+    from_name: str | None = None
+    to_name: str | None = None
+    reply_to: str | None = None
+    attachments: tuple[MailAttachment, ...] = ()
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+def new_message_id(domain: str) -> str:
+    """A new, unique Message-ID ``<random@domain>`` (128 random bits)."""
+    domain = check_address(f"id@{domain}", "domain").partition("@")[2]
+    return f"<{secrets.token_hex(16)}@{domain}>"
+
+
+def build_mime(mail: OutgoingMail) -> bytes:
+    """The complete message as bytes, CRLF line endings, ready for SMTP ``DATA``.
+
+    Raises :class:`ValidationError` for an invalid address, Message-ID,
+    header name, content type or a date without a time zone.
+    """
+    head = _message_headers(mail)
+    token = secrets.token_hex(12)
+    content_head, body = _text_part(mail.text)
+    if mail.html is not None:
+        html = (_TEXT_HTML, _quoted_printable(mail.html))
+        content_head, body = _multipart("alternative", f"=_{token}_a", [(content_head, body), html])
+    if mail.attachments:
+        parts = [(content_head, body), *map(_attachment_part, mail.attachments)]
+        content_head, body = _multipart("mixed", f"=_{token}_m", parts)
+    return b"".join((head, b"MIME-Version: 1.0\r\n", content_head, b"\r\n\r\n", body))
+
+
+def _message_headers(mail: OutgoingMail) -> bytes:
+    """Date, Message-ID, From, To, Reply-To, Subject and the extra headers, each ending in CRLF."""
+    lines = [
+        f"Date: {format_date(mail.date)}",
+        f"Message-ID: {check_message_id(mail.message_id)}",
+        address_header("From", mail.from_addr, mail.from_name, "from_addr"),
+        address_header("To", mail.to_addr, mail.to_name, "to_addr"),
+    ]
+    if mail.reply_to:
+        lines.append(address_header("Reply-To", mail.reply_to, None, "reply_to"))
+    lines.append(unstructured("Subject", mail.subject))
+    for name, value in mail.headers:
+        if check_header_name(name).lower() in _RESERVED:
+            raise ValidationError(f"header {name} is set by Courrier itself", field="headers")
+        lines.append(unstructured(name, value))
+    lines.append("")
+    return "\r\n".join(lines).encode("ascii")
+
+
+def _quoted_printable(text: str) -> bytes:
+    """``text`` in UTF-8, quoted-printable, CRLF lines of at most 76 characters.
+
+    A body not ending in a line break ends with a soft break (``=``), so the
+    CRLF that SMTP needs after it decodes to nothing.
+    """
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValidationError("mail body is not valid Unicode text", field="text") from exc
+    encoded = b2a_qp(data, istext=True).replace(b"\n", b"\r\n")
+    if encoded and not encoded.endswith(b"\n"):
+        encoded += b"=\r\n"
+    return encoded
+
+
+def _text_part(text: str) -> _Part:
+    return (_TEXT_PLAIN, _quoted_printable(text))
+
+
+def _multipart(subtype: str, boundary: str, parts: list[_Part]) -> _Part:
+    """A multipart entity holding ``parts``, each after a ``--boundary`` line."""
+    delimiter = f"\r\n--{boundary}\r\n".encode("ascii")
+    chunks: list[bytes] = []
+    for head, body in parts:
+        chunks += (delimiter, head, b"\r\n\r\n", body)
+    chunks.append(f"\r\n--{boundary}--\r\n".encode("ascii"))
+    body = b"".join(chunks)[2:]  # the first delimiter starts the body: no CRLF before it
+    head = f'Content-Type: multipart/{subtype}; boundary="{boundary}"'.encode("ascii")
+    return (head, body)
+
+
+def _attachment_part(attachment: MailAttachment) -> _Part:
+    """An attachment: its Content-Type (with name), Content-Disposition, base64 body."""
+    content_type = attachment.content_type.lower()
+    if _CONTENT_TYPE.fullmatch(content_type) is None:
+        raise ValidationError(
+            f"invalid content type {attachment.content_type!r}", field="attachments"
+        )
+    params = [_parameter(key, value) for key, value in attachment.params]
+    if content_type.startswith("text/") and not any(
+        k.lower() == "charset" for k, _ in attachment.params
+    ):
+        params.insert(0, "charset=utf-8")
+    filename = clean_text(attachment.filename) or "attachment"
+    type_words = [content_type, *params, *_filename_params("name", filename)]
+    disposition_words = ["attachment", *_filename_params("filename", filename)]
+    head = "\r\n".join(
+        (
+            fold("Content-Type", _param_words(type_words)),
+            fold("Content-Disposition", _param_words(disposition_words)),
+            "Content-Transfer-Encoding: base64",
+        )
+    )
+    return (head.encode("ascii"), _base64_lines(attachment.content))
+
+
+def _param_words(words: list[str]) -> list[str]:
+    """``value; p1; p2`` as words for :func:`fold`: separators after, spaces before."""
+    last = len(words) - 1
+    return [
+        ("" if i == 0 else " ") + word + (";" if i < last else "") for i, word in enumerate(words)
+    ]
+
+
+def _parameter(key: str, value: str) -> str:
+    """One ``key=value`` Content-Type parameter, quoted when needed."""
+    if _TOKEN.fullmatch(key) is None:
+        raise ValidationError(f"invalid content type parameter {key!r}", field="attachments")
+    value = clean_text(value)
+    if _TOKEN.fullmatch(value) is not None:
+        return f"{key}={value}"
+    if _PLAIN_FILENAME.fullmatch(value) is not None:
+        return f'{key}="{value}"'
+    raise ValidationError(f"invalid value for content type parameter {key}", field="attachments")
+
+
+def _filename_params(key: str, filename: str) -> list[str]:
+    """``key="name"``, or RFC 2231 ``key*0*=utf-8''...`` pieces for other names."""
+    if _PLAIN_FILENAME.fullmatch(filename) is not None:
+        return [f'{key}="{filename}"']
+    encoded = quote(filename, safe="")
+    pieces: list[str] = []
+    start = 0
+    while start < len(encoded):
+        end = min(start + 45, len(encoded))
+        while end < len(encoded) and "%" in encoded[end - 2 : end]:  # do not cut a %XX
+            end -= 1
+        prefix = "utf-8''" if start == 0 else ""
+        pieces.append(f"{key}*{len(pieces)}*={prefix}{encoded[start:end]}")
+        start = end
+    return pieces
+
+
+def _base64_lines(content: bytes) -> bytes:
+    """``content`` in base64, 76-character lines joined by CRLF."""
+    step = _BASE64_LINE
+    if len(content) <= step:
+        return b2a_base64(content, newline=False)
+    return b"\r\n".join(
+        b2a_base64(content[i : i + step], newline=False) for i in range(0, len(content), step)
+    )
