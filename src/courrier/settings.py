@@ -115,6 +115,29 @@ class Settings(BaseSettings):
     poll_seconds: float = Field(
         default=1.0, gt=0, description="Longest a worker sleeps before looking for due messages unprompted."
     )
+    encryption_key: SecretStr | None = Field(
+        default=None,
+        description="Encrypts stored mailbox passwords (Fernet); comma-separated keys rotate, the first encrypts. Unset: derived from the secret key.",
+    )
+    documents_dir: Path = Field(
+        default=Path("documents"),
+        description="Folder where received attachments are kept, once each, named by their SHA-256.",
+    )
+    inbound_max_bytes: int = Field(
+        default=25_000_000,
+        ge=1_000,
+        description="Largest received mail imported whole; a larger one is recorded with its headers and the reason.",
+    )
+    imap_poll_seconds: float = Field(
+        default=60.0, gt=0, description="How often a mailbox without IMAP IDLE is checked for new mail."
+    )
+    imap_timeout: float = Field(default=30.0, gt=0, description="Seconds before an IMAP command times out.")
+    imap_retry_seconds: float = Field(
+        default=5.0, gt=0, description="First wait before reconnecting to a mailbox that failed; doubles up to 5 minutes."
+    )
+    inbound_batch_size: int = Field(
+        default=20, ge=1, le=1_000, description="Mails fetched and committed together by the mailbox reader."
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(default="info", description="Log level.")
     log_format: Literal["console", "json"] = Field(default="console", description="Log lines for people or machines.")
 

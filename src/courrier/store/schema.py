@@ -213,3 +213,128 @@ __all__ = [
     "subjects",
     "tenants",
 ]
+
+
+# --- The shared member inbox (migration 0002) -------------------------------------------------
+
+mailboxes = Table(
+    "mailboxes",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("tenant_id", Id, ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("label", String(200), nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("port", Integer, nullable=False),
+    Column("security", String(16), nullable=False),  # tls, starttls, plain (loopback only)
+    Column("username", String(320), nullable=False),
+    Column("password_encrypted", Text, nullable=False),  # Fernet token; never returned
+    Column("folders", JSONType, nullable=False),  # ["INBOX", ...]
+    Column("move_to", String(255), nullable=True),  # folder for processed mail, moved after commit
+    Column("enabled", Boolean, nullable=False, default=True),
+    Column("last_error", Text, nullable=True),
+    Column("last_checked_at", UTCDateTime(), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Index("ix_mailboxes_tenant_id", "tenant_id", "id"),
+)
+
+mailbox_folders = Table(
+    "mailbox_folders",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("mailbox_id", Id, ForeignKey("mailboxes.id", ondelete="CASCADE"), nullable=False),
+    Column("folder", String(255), nullable=False),
+    Column("uidvalidity", BigInteger, nullable=False),
+    Column("last_uid", BigInteger, nullable=False),  # every mail up to here is committed
+    Column("updated_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("mailbox_id", "folder"),
+)
+
+inbound_mails = Table(
+    "inbound_mails",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("tenant_id", Id, ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("mailbox_id", Id, ForeignKey("mailboxes.id", ondelete="SET NULL"), nullable=True),
+    Column("folder", String(255), nullable=True),
+    Column("uidvalidity", BigInteger, nullable=True),
+    Column("uid", BigInteger, nullable=True),
+    Column("message_id_header", String(998), nullable=True),
+    Column("content_hash", String(64), nullable=False),  # SHA-256 of the raw mail
+    Column("kind", String(16), nullable=False),  # member, bounce, auto_reply
+    Column("contact_id", Id, ForeignKey("contacts.id", ondelete="SET NULL"), nullable=True),
+    Column("assigned_by", String(16), nullable=True),  # match, staff
+    Column("reply_to_message_id", Id, ForeignKey("messages.id", ondelete="SET NULL"), nullable=True),
+    Column("from_addr", String(320), nullable=True),  # normalised
+    Column("from_name", Text, nullable=True),
+    Column("to_addrs", JSONType, nullable=False),
+    Column("cc_addrs", JSONType, nullable=False),
+    Column("subject_line", Text, nullable=True),
+    Column("sent_at", UTCDateTime(), nullable=True),  # the Date header
+    Column("received_at", UTCDateTime(), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("headers", JSONType, nullable=False),  # [[name, decoded value], ...]
+    Column("body_text", Text, nullable=True),
+    Column("body_html", Text, nullable=True),  # as received; made safe when shown
+    Column("defects", JSONType, nullable=False),  # what could not be read, in words
+    Column("skipped_reason", Text, nullable=True),  # e.g. over the size limit: headers only
+    Index("ix_inbound_mails_tenant_id", "tenant_id", "id"),
+    Index("ix_inbound_mails_tenant_contact", "tenant_id", "contact_id"),
+    Index("ix_inbound_mails_tenant_message_id", "tenant_id", "message_id_header"),
+    UniqueConstraint("tenant_id", "content_hash"),
+)
+
+inbound_attachments = Table(
+    "inbound_attachments",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("inbound_mail_id", Id, ForeignKey("inbound_mails.id", ondelete="CASCADE"), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("filename", Text, nullable=True),
+    Column("content_type", String(255), nullable=False),
+    Column("disposition", String(16), nullable=False),  # attachment, inline
+    Column("content_id", String(998), nullable=True),
+    Column("size", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=True),  # the stored file; None when not kept
+    UniqueConstraint("inbound_mail_id", "position"),
+)
+
+documents = Table(
+    "documents",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("tenant_id", Id, ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("contact_id", Id, ForeignKey("contacts.id", ondelete="CASCADE"), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("filename", Text, nullable=True),
+    Column("content_type", String(255), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("origin", String(32), nullable=False),  # inbound
+    Column("inbound_mail_id", Id, ForeignKey("inbound_mails.id", ondelete="SET NULL"), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("contact_id", "sha256"),
+    Index("ix_documents_tenant_contact", "tenant_id", "contact_id"),
+)
+
+bounce_reports = Table(
+    "bounce_reports",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("tenant_id", Id, ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("inbound_mail_id", Id, ForeignKey("inbound_mails.id", ondelete="CASCADE"), nullable=False),
+    Column("recipient", String(320), nullable=False),  # normalised failed address
+    Column("action", String(32), nullable=True),  # failed, delayed, delivered, relayed, expanded
+    Column("status", String(32), nullable=True),  # RFC 3463 code, e.g. 5.1.1
+    Column("diagnostic", Text, nullable=True),
+    Column("message_id", Id, ForeignKey("messages.id", ondelete="SET NULL"), nullable=True),
+    Column("applied_at", UTCDateTime(), nullable=True),  # set by deliverability once counted
+    Index("ix_bounce_reports_pending", "tenant_id", "applied_at"),
+)
+
+INBOUND_TABLES = [
+    "mailboxes",
+    "mailbox_folders",
+    "inbound_mails",
+    "inbound_attachments",
+    "documents",
+    "bounce_reports",
+]
