@@ -1,0 +1,284 @@
+"""The email channel: SMTP through a bounded pool of persistent smtplib connections.
+
+Measured on this machine kind against Postfix's ``smtp-sink`` (2,000 mails of
+~4 KB): four smtplib connections in threads sent 6,500-8,600 mails/s,
+aiosmtplib over four connections 5,600 mails/s, so the dispatcher sends
+from a thread pool. Every failure from smtplib or the socket is translated
+here into :class:`TransientDeliveryError` (4xx, timeouts, dropped or refused
+connections) or :class:`PermanentDeliveryError` (5xx, every recipient
+refused), keeping the server's code and reply.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import socket
+import ssl
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+from courrier.errors import ConfigurationError, PermanentDeliveryError, TransientDeliveryError
+from courrier.settings import SmtpTarget
+
+__all__ = ["SmtpSender", "delivery_error"]
+
+
+def delivery_error(
+    code: int, reply: bytes | str
+) -> TransientDeliveryError | PermanentDeliveryError:
+    """The error for an SMTP reply: 5xx is permanent, anything else worth a retry."""
+    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
+    text = " ".join(text.split())
+    if 500 <= code < 600:
+        return PermanentDeliveryError(text, code=code)
+    return TransientDeliveryError(text, code=code)
+
+
+def _describe(exc: BaseException) -> str:
+    """A short, human cause for a connection-level failure."""
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, TimeoutError | socket.timeout):
+        return "timed out"
+    if isinstance(exc, socket.gaierror):
+        return "host not found"
+    if isinstance(exc, smtplib.SMTPServerDisconnected):
+        # smtplib reports a read timeout as a disconnection caused by the timeout.
+        if isinstance(exc.__context__, TimeoutError | socket.timeout):
+            return "timed out"
+        return "connection dropped by the server"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS failure ({exc.reason or exc})"
+    return str(exc) or exc.__class__.__name__
+
+
+class SmtpSender:
+    """Sends mail over at most ``pool_size`` persistent SMTP connections; thread-safe.
+
+    A connection is opened when a sender needs one and none is idle, kept
+    open after each mail, and dropped after a connection-level failure.
+    """
+
+    def __init__(
+        self,
+        target: SmtpTarget,
+        *,
+        pool_size: int,
+        timeout: float,
+        local_hostname: str | None = None,
+    ) -> None:
+        if pool_size < 1:
+            raise ValueError("pool_size must be at least 1")
+        self.target = target
+        self.pool_size = pool_size
+        self.timeout = timeout
+        # smtplib would otherwise ask DNS for our fully qualified name on every connect.
+        self.local_hostname = local_hostname or socket.gethostname() or "localhost"
+        self._idle: list[smtplib.SMTP] = []
+        self._open = 0
+        self._closed = False
+        self._available = threading.Condition()
+
+    @property
+    def where(self) -> str:
+        return f"{self.target.host}:{self.target.port}"
+
+    def _connect(self) -> smtplib.SMTP:
+        """A new, greeted (and if asked, encrypted and logged-in) connection."""
+        target = self.target
+        context = ssl.create_default_context()
+        conn: smtplib.SMTP
+        if target.security == "tls":
+            conn = smtplib.SMTP_SSL(
+                target.host,
+                target.port,
+                local_hostname=self.local_hostname,
+                timeout=self.timeout,
+                context=context,
+            )
+        else:
+            conn = smtplib.SMTP(
+                target.host, target.port, local_hostname=self.local_hostname, timeout=self.timeout
+            )
+        try:
+            conn.ehlo()
+            if target.security == "starttls":
+                conn.starttls(context=context)
+                conn.ehlo()
+            if target.username:
+                conn.login(target.username, target.password or "")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _open_connection(self) -> smtplib.SMTP:
+        """Connect, translating failures into a transient delivery error."""
+        try:
+            return self._connect()
+        except smtplib.SMTPResponseException as exc:
+            # A refused greeting or login: the server's fault or our setting, not the mail's.
+            refusal = delivery_error(exc.smtp_code, exc.smtp_error)
+            raise TransientDeliveryError(refusal.reply, code=refusal.code) from exc
+        except (OSError, smtplib.SMTPException) as exc:
+            raise TransientDeliveryError(f"cannot reach {self.where}: {_describe(exc)}") from exc
+
+    def _acquire(self) -> tuple[smtplib.SMTP, bool]:
+        """An idle connection (reused=True) or a new one once a slot is free."""
+        with self._available:
+            while not self._idle and self._open >= self.pool_size:
+                self._available.wait()
+            if self._closed:
+                raise TransientDeliveryError("the SMTP sender is closed")
+            if self._idle:
+                return self._idle.pop(), True
+            self._open += 1
+        try:
+            return self._open_connection(), False
+        except BaseException:
+            self._forget(None)
+            raise
+
+    def _give_back(self, conn: smtplib.SMTP) -> None:
+        with self._available:
+            if self._closed:
+                self._open -= 1
+                _quietly_close(conn)
+            else:
+                self._idle.append(conn)
+            self._available.notify()
+
+    def _forget(self, conn: smtplib.SMTP | None) -> None:
+        """Drop a broken connection and free its slot."""
+        if conn is not None:
+            _quietly_close(conn)
+        with self._available:
+            self._open -= 1
+            self._available.notify()
+
+    @contextmanager
+    def _connection(self) -> Iterator[tuple[smtplib.SMTP, bool]]:
+        conn, reused = self._acquire()
+        try:
+            yield conn, reused
+        except (TransientDeliveryError, PermanentDeliveryError) as exc:
+            # A refusal with a code leaves a usable session; a socket failure or 421 does not.
+            if exc.code is None or exc.code == 421:
+                self._forget(conn)
+            else:
+                self._give_back(conn)
+            raise
+        except BaseException:
+            self._forget(conn)
+            raise
+        else:
+            self._give_back(conn)
+
+    def send(self, envelope_from: str, recipients: Sequence[str], data: bytes) -> str:
+        """Send one mail; return the server's reply to DATA (e.g. ``250 2.0.0 Ok: queued``).
+
+        A reused connection that turns out dead before the mail was offered
+        is replaced once, so an idle timeout on the server costs no retry.
+        """
+        if not recipients:
+            raise PermanentDeliveryError("no recipient")
+        for _ in range(2):
+            try:
+                with self._connection() as (conn, reused):
+                    return self._transaction(conn, reused, envelope_from, recipients, data)
+            except _StaleConnection:
+                continue
+        raise TransientDeliveryError(f"cannot reach {self.where}: connection dropped by the server")
+
+    def _transaction(
+        self,
+        conn: smtplib.SMTP,
+        reused: bool,
+        envelope_from: str,
+        recipients: Sequence[str],
+        data: bytes,
+    ) -> str:
+        """MAIL, RCPT for each recipient, DATA; errors translated, the session reset after one."""
+        try:
+            code, reply = conn.mail(envelope_from, self._mail_options(conn, data))
+        except (OSError, smtplib.SMTPServerDisconnected) as exc:
+            if reused:
+                raise _StaleConnection from exc
+            raise TransientDeliveryError(f"sending to {self.where}: {_describe(exc)}") from exc
+        try:
+            if code != 250:
+                raise self._reset(conn, delivery_error(code, reply))
+            refused = []
+            for recipient in recipients:
+                code, reply = conn.rcpt(recipient)
+                if code not in (250, 251):
+                    refused.append(delivery_error(code, reply))
+            if len(refused) == len(recipients):
+                worst = next(
+                    (e for e in refused if isinstance(e, PermanentDeliveryError)), refused[0]
+                )
+                raise self._reset(conn, worst)
+            code, reply = conn.data(data)
+            if code != 250:
+                raise self._reset(conn, delivery_error(code, reply))
+        except smtplib.SMTPResponseException as exc:
+            raise self._reset(conn, delivery_error(exc.smtp_code, exc.smtp_error)) from exc
+        except (OSError, smtplib.SMTPServerDisconnected) as exc:
+            raise TransientDeliveryError(f"sending to {self.where}: {_describe(exc)}") from exc
+        return f"{code} {' '.join(reply.decode('utf-8', 'replace').split())}"
+
+    @staticmethod
+    def _mail_options(conn: smtplib.SMTP, data: bytes) -> list[str]:
+        if conn.has_extn("8bitmime") and not data.isascii():
+            return ["BODY=8BITMIME"]
+        return []
+
+    @staticmethod
+    def _reset(
+        conn: smtplib.SMTP, error: TransientDeliveryError | PermanentDeliveryError
+    ) -> TransientDeliveryError | PermanentDeliveryError:
+        """RSET after a refusal so the connection can carry the next mail."""
+        if error.code != 421:
+            try:
+                conn.rset()
+            except (OSError, smtplib.SMTPException):
+                # Closed here, the connection fails at its next MAIL and is replaced then.
+                conn.close()
+        return error
+
+    def check(self) -> None:
+        """Connect and greet once; one line saying what is wrong when that fails."""
+        try:
+            conn = self._connect()
+        except smtplib.SMTPAuthenticationError as exc:
+            raise ConfigurationError(
+                f"the SMTP server at {self.where} refused the login: "
+                f"{delivery_error(exc.smtp_code, exc.smtp_error)}"
+            ) from exc
+        except (OSError, smtplib.SMTPException) as exc:
+            raise ConfigurationError(
+                f"cannot reach the SMTP server at {self.where}: {_describe(exc)}"
+            ) from exc
+        _quietly_close(conn)
+
+    def close(self) -> None:
+        """Say QUIT on every idle connection; busy ones close when given back."""
+        with self._available:
+            self._closed = True
+            idle, self._idle = self._idle, []
+            self._open -= len(idle)
+            self._available.notify_all()
+        for conn in idle:
+            _quietly_close(conn)
+
+
+class _StaleConnection(Exception):
+    """A reused connection was found dead before the mail was offered."""
+
+
+def _quietly_close(conn: smtplib.SMTP) -> None:
+    try:
+        conn.quit()
+    except (OSError, smtplib.SMTPException):
+        conn.close()

@@ -1,0 +1,1 @@
+"""The engine: intake (event to planned messages), the dispatcher and its worker process."""

@@ -1,0 +1,300 @@
+"""The dispatcher: claims due messages in batches, sends them, records what happened.
+
+One batch at a time: a claim (one transaction) leases up to ``batch_size``
+messages, a thread pool as wide as the SMTP pool sends them, and one more
+transaction records every outcome with ``executemany``. Nothing is lost: a
+crash anywhere leaves each message either recorded or still leased, and an
+expired lease is taken over by the next claim (at-least-once; the
+Message-ID, fixed at planning, makes a resend the same mail).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from courrier import metrics
+from courrier.channels.email import SmtpSender
+from courrier.clock import Clock, utcnow
+from courrier.domain.retry import retry_delay
+from courrier.domain.status import MessageStatus
+from courrier.engine.wakeup import Wakeup
+from courrier.errors import (
+    DeliveryError,
+    PermanentDeliveryError,
+    ValidationError,
+)
+from courrier.render.mime import MailAttachment, OutgoingMail, build_mime
+from courrier.settings import Settings
+from courrier.store import timeline
+from courrier.store.queue import ClaimedMessage, Outcome, claim_due, next_wakeup, record_outcomes
+
+__all__ = ["Dispatcher", "mail_of"]
+
+log = logging.getLogger(__name__)
+S = MessageStatus
+CHANNEL = "email"
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    """What one send attempt gave: sent, transient, permanent, or not started (release)."""
+
+    kind: Literal["sent", "transient", "permanent", "release"]
+    reply: str = ""
+    code: int | None = None
+
+
+def mail_of(row: dict[str, Any], date: datetime) -> OutgoingMail:
+    """The mail for a message row; the Message-ID is the one fixed at planning."""
+    attachments = tuple(
+        MailAttachment(
+            filename=item["filename"],
+            content_type=item["content_type"],
+            content=item["content"].encode("utf-8"),
+            params=_attachment_params(item),
+        )
+        for item in row["attachments"] or ()
+    )
+    return OutgoingMail(
+        message_id=row["message_id_header"],
+        date=date,
+        from_addr=row["from_addr"],
+        from_name=row["from_name"],
+        to_addr=row["address"],
+        to_name=row["to_name"],
+        reply_to=row["reply_to"],
+        subject=row["subject_line"],
+        text=row["body_text"],
+        html=row["body_html"],
+        attachments=attachments,
+        headers=(("X-Courrier-Message", str(row["id"])),),
+    )
+
+
+def _attachment_params(item: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    params = tuple((str(k), str(v)) for k, v in item.get("params") or ())
+    if not params and item.get("method"):
+        params = (("method", str(item["method"])),)
+    return params
+
+
+def _default_worker_id() -> str:
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+class Dispatcher:
+    """Sends due messages for one worker; :meth:`run` loops until told to stop."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        settings: Settings,
+        sender: SmtpSender,
+        *,
+        clock: Clock = utcnow,
+        worker_id: str | None = None,
+        wakeup: Wakeup | None = None,
+    ) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.sender = sender
+        self.clock = clock
+        self.worker_id = worker_id or _default_worker_id()
+        self.wakeup = wakeup or Wakeup()
+        self._stop = threading.Event()
+        self._executor = ThreadPoolExecutor(sender.pool_size, thread_name_prefix="courrier-send")
+        self._rng = random.Random()
+
+    # -- one batch ---------------------------------------------------------
+
+    def run_once(self) -> int:
+        """Claim one batch of due messages, send them, record outcomes; the number handled."""
+        claimed = self._claim()
+        if not claimed:
+            return 0
+        futures = [self._executor.submit(self._attempt, message) for message in claimed]
+        attempts = [future.result() for future in futures]
+        self._record(claimed, attempts)
+        return len(claimed)
+
+    def _claim(self) -> list[ClaimedMessage]:
+        now = self.clock()
+        lease_until = now + timedelta(seconds=self.settings.lease_seconds)
+        with self.engine.begin() as conn:
+            claimed = claim_due(
+                conn,
+                now=now,
+                worker_id=self.worker_id,
+                lease_until=lease_until,
+                limit=self.settings.batch_size,
+            )
+            timeline.record(conn, [self._claim_entry(message, now) for message in claimed])
+        taken_over = sum(1 for message in claimed if message.taken_over)
+        if taken_over:
+            metrics.leases_taken_over.inc(taken_over)
+            log.warning("took over %d messages whose lease had expired", taken_over)
+        return claimed
+
+    def _claim_entry(self, message: ClaimedMessage, now: datetime) -> timeline.TimelineEntry:
+        data = {"worker": self.worker_id, "attempt": message.attempts}
+        if message.taken_over:
+            return timeline.TimelineEntry(
+                message_id=message.id,
+                at=now,
+                status=S.SENDING.value,
+                entry="taken_over",
+                reason=f"lease of {message.previous_owner} expired; claimed again",
+                data=data,
+            )
+        return timeline.TimelineEntry(
+            message_id=message.id, at=now, status=S.SENDING.value, entry="claimed", data=data
+        )
+
+    def _attempt(self, message: ClaimedMessage) -> _Attempt:
+        """Build and send one message (in a pool thread); never raises."""
+        if self._stop.is_set():
+            return _Attempt("release")
+        started = time.perf_counter()
+        try:
+            data = build_mime(mail_of(message.row, self.clock()))
+            reply = self.sender.send(message.row["from_addr"], [message.row["address"]], data)
+        except ValidationError as exc:
+            return _Attempt("permanent", f"cannot build the mail: {exc.message}")
+        except DeliveryError as exc:
+            kind: Literal["transient", "permanent"] = (
+                "permanent" if isinstance(exc, PermanentDeliveryError) else "transient"
+            )
+            return _Attempt(kind, exc.reply, exc.code)
+        except Exception as exc:
+            log.exception("unexpected error sending message %s", message.id)
+            return _Attempt("transient", f"internal error: {exc.__class__.__name__}: {exc}")
+        finally:
+            metrics.send_seconds.labels(CHANNEL).observe(time.perf_counter() - started)
+        return _Attempt("sent", reply)
+
+    # -- outcomes ----------------------------------------------------------
+
+    def _record(self, claimed: Sequence[ClaimedMessage], attempts: Sequence[_Attempt]) -> None:
+        """Write every outcome of the batch in one transaction."""
+        now = self.clock()
+        decided = [
+            self._decide(message, attempt, now)
+            for message, attempt in zip(claimed, attempts, strict=True)
+        ]
+        with self.engine.begin() as conn:
+            recorded = record_outcomes(
+                conn, [outcome for outcome, _ in decided], worker_id=self.worker_id, now=now
+            )
+            timeline.record(
+                conn, [entry for outcome, entry in decided if outcome.message_id in recorded]
+            )
+        self._count(attempts)
+        lost = len(decided) - len(recorded)
+        if lost:
+            log.warning("%d messages of this batch had been taken over by another worker", lost)
+
+    def _decide(
+        self, message: ClaimedMessage, attempt: _Attempt, now: datetime
+    ) -> tuple[Outcome, timeline.TimelineEntry]:
+        """The outcome and timeline entry for one attempt."""
+        n = message.attempts
+        data: dict[str, Any] = {"worker": self.worker_id, "attempt": n}
+        if attempt.code is not None:
+            data["code"] = attempt.code
+        reply = f"{attempt.code} {attempt.reply}" if attempt.code else attempt.reply
+
+        def entry(status: MessageStatus, name: str, reason: str | None) -> timeline.TimelineEntry:
+            return timeline.TimelineEntry(
+                message_id=message.id,
+                at=now,
+                status=status.value,
+                entry=name,
+                reason=reason,
+                data=data,
+            )
+
+        if attempt.kind == "sent":
+            return Outcome(message.id, S.SENT, sent_at=now), entry(S.SENT, "sent", attempt.reply)
+        if attempt.kind == "release":
+            outcome = Outcome(message.id, S.DUE, attempts_delta=-1)
+            return outcome, entry(S.DUE, "released", "worker stopping; not sent, back in the queue")
+        if attempt.kind == "permanent":
+            return Outcome(message.id, S.FAILED, reason=reply), entry(S.FAILED, "failed", reply)
+        if n >= self.settings.max_attempts:
+            reason = f"gave up after {n} attempts: {reply}"
+            return Outcome(message.id, S.FAILED, reason=reason), entry(S.FAILED, "failed", reason)
+        retry_at = now + retry_delay(
+            n,
+            base_seconds=self.settings.retry_base_seconds,
+            max_seconds=self.settings.retry_max_seconds,
+            rng=self._rng,
+        )
+        data["retry_at"] = retry_at.isoformat()
+        return Outcome(message.id, S.DUE, reason=reply, due_at=retry_at), entry(
+            S.DUE, "retry", reply
+        )
+
+    @staticmethod
+    def _count(attempts: Sequence[_Attempt]) -> None:
+        sent = sum(1 for a in attempts if a.kind == "sent")
+        if sent:
+            metrics.messages_sent.labels(CHANNEL).inc(sent)
+        for outcome in ("transient", "permanent"):
+            failed = sum(1 for a in attempts if a.kind == outcome)
+            if failed:
+                metrics.send_failures.labels(CHANNEL, outcome).inc(failed)
+
+    # -- the loop ----------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        """Send batches until ``stop`` is set; then finish in-flight sends and release the rest.
+
+        Sleeps between batches until poked (in-process or ``NOTIFY``), the
+        next due time or lease expiry, or ``poll_seconds``, whichever is first.
+        """
+        self._stop = stop
+        self.wakeup.listen(self.engine)
+        failures = 0
+        while not stop.is_set():
+            try:
+                handled = self.run_once()
+                failures = 0
+            except SQLAlchemyError as exc:
+                failures += 1
+                pause = min(self.settings.poll_seconds * 2**failures, 30.0)
+                log.error("database error in the dispatcher (%s); again in %.1fs", exc, pause)
+                stop.wait(pause)
+                continue
+            if handled < self.settings.batch_size and not stop.is_set():
+                self.wakeup.wait(self._pause())
+
+    def _pause(self) -> float:
+        """Seconds to sleep: until the next due time or lease expiry, at most ``poll_seconds``."""
+        poll = self.settings.poll_seconds
+        try:
+            with self.engine.connect() as conn:
+                upcoming = next_wakeup(conn)
+        except SQLAlchemyError:
+            return poll
+        if upcoming is None:
+            return poll
+        # Due now but not claimed: rows locked by another worker; look again soon.
+        return min(poll, max(0.05, (upcoming - self.clock()).total_seconds()))
+
+    def close(self) -> None:
+        """Wait for sends in flight and free the threads."""
+        self._executor.shutdown(wait=True)

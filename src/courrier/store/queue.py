@@ -1,0 +1,226 @@
+"""The delivery queue: claiming due messages under a lease, and recording what became of them.
+
+A claim is one statement: ``UPDATE messages ... FROM (SELECT ... LIMIT n
+FOR UPDATE SKIP LOCKED) RETURNING``. On PostgreSQL, ``SKIP LOCKED`` lets
+workers claim side by side without waiting on each other or taking the same
+row; on SQLite the engine's ``BEGIN IMMEDIATE`` serialises writers, which
+makes the same statement atomic. Every update after a claim is guarded by
+``lease_owner``, so a worker whose lease was taken over cannot overwrite
+the new owner's record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, bindparam, func, or_, select, update
+
+from courrier.domain.status import CLAIMABLE, MessageStatus, can_move
+from courrier.store.schema import messages
+
+__all__ = [
+    "ClaimedMessage",
+    "Outcome",
+    "claim_due",
+    "next_wakeup",
+    "record_outcomes",
+    "release",
+]
+
+m = messages
+S = MessageStatus
+
+
+@dataclass(frozen=True)
+class ClaimedMessage:
+    """A message now leased to this worker, with what it needs to be sent."""
+
+    row: dict[str, Any]
+    previous_status: MessageStatus
+    previous_owner: str | None
+
+    @property
+    def id(self) -> int:
+        return int(self.row["id"])
+
+    @property
+    def attempts(self) -> int:
+        return int(self.row["attempts"])
+
+    @property
+    def taken_over(self) -> bool:
+        """True when another worker's expired lease was taken over."""
+        return self.previous_status == S.SENDING
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one claimed message became: its new status and the fields that go with it."""
+
+    message_id: int
+    status: MessageStatus
+    reason: str | None = None
+    due_at: datetime | None = None  # for a retry
+    sent_at: datetime | None = None
+    attempts_delta: int = 0  # -1 gives back the attempt of a released claim
+
+
+if not all(can_move(status, S.SENDING) for status in (*CLAIMABLE, S.SENDING)):
+    raise ImportError("the status table no longer allows claiming; queue.py needs a look")
+
+
+def _claimable(now: datetime) -> Any:
+    return or_(
+        and_(m.c.status.in_([s.value for s in CLAIMABLE]), m.c.due_at <= now),
+        and_(m.c.status == S.SENDING.value, m.c.lease_until < now),
+    )
+
+
+def claim_due(
+    conn: Connection, *, now: datetime, worker_id: str, lease_until: datetime, limit: int
+) -> list[ClaimedMessage]:
+    """Lease up to ``limit`` due messages (priority first, then due time) to ``worker_id``.
+
+    Claimed messages go to status ``sending`` with one more attempt; they
+    come back highest priority first.
+    """
+    picked = (
+        select(
+            m.c.id.label("picked_id"),
+            m.c.status.label("previous_status"),
+            m.c.lease_owner.label("previous_owner"),
+        )
+        .where(_claimable(now))
+        .order_by(m.c.priority.desc(), m.c.due_at, m.c.id)
+        .limit(limit)
+    )
+    lease = {
+        "status": S.SENDING.value,
+        "lease_owner": worker_id,
+        "lease_until": lease_until,
+        "attempts": m.c.attempts + 1,
+        "updated_at": now,
+    }
+    if conn.dialect.name == "postgresql":
+        claimed = _claim_postgres(conn, picked, lease)
+    else:
+        claimed = _claim_serialised(conn, picked, lease)
+    claimed.sort(key=lambda c: (-c.row["priority"], c.row["due_at"], c.id))
+    return claimed
+
+
+def _claim_postgres(conn: Connection, picked: Any, lease: dict[str, Any]) -> list[ClaimedMessage]:
+    """One statement: UPDATE ... FROM (SELECT ... FOR UPDATE SKIP LOCKED) RETURNING."""
+    sub = picked.with_for_update(skip_locked=True).subquery("picked")
+    statement = (
+        update(m)
+        .where(m.c.id == sub.c.picked_id)
+        .values(**lease)
+        .returning(*m.c, sub.c.previous_status, sub.c.previous_owner)
+    )
+    claimed = []
+    for row in conn.execute(statement).mappings():
+        data = {column.name: row[column.name] for column in m.c}
+        claimed.append(
+            ClaimedMessage(data, MessageStatus(row["previous_status"]), row["previous_owner"])
+        )
+    return claimed
+
+
+def _claim_serialised(conn: Connection, picked: Any, lease: dict[str, Any]) -> list[ClaimedMessage]:
+    """SELECT then UPDATE ... RETURNING, atomic because the transaction holds the write lock.
+
+    SQLite's RETURNING cannot name the FROM tables of an UPDATE, so the
+    previous status and owner are read first; the engine's ``BEGIN
+    IMMEDIATE`` keeps any other writer out between the two statements.
+    """
+    previous = {row.picked_id: row for row in conn.execute(picked)}
+    if not previous:
+        return []
+    statement = update(m).where(m.c.id.in_(list(previous))).values(**lease).returning(*m.c)
+    claimed = []
+    for row in conn.execute(statement).mappings():
+        before = previous[row["id"]]
+        claimed.append(
+            ClaimedMessage(dict(row), MessageStatus(before.previous_status), before.previous_owner)
+        )
+    return claimed
+
+
+def record_outcomes(
+    conn: Connection, outcomes: Sequence[Outcome], *, worker_id: str, now: datetime
+) -> set[int]:
+    """Write outcomes in one executemany; return the ids actually updated.
+
+    A message whose lease this worker no longer holds is left alone (its
+    new owner records it), and is missing from the returned ids.
+    """
+    if not outcomes:
+        return set()
+    for outcome in outcomes:
+        if not can_move(S.SENDING, outcome.status):
+            raise ValueError(f"a claimed message cannot move to {outcome.status}")
+    still_ours = set(
+        conn.execute(
+            select(m.c.id).where(
+                m.c.id.in_([o.message_id for o in outcomes]),
+                m.c.lease_owner == worker_id,
+                m.c.status == S.SENDING.value,
+            )
+        ).scalars()
+    )
+    rows = [_outcome_params(o, now) for o in outcomes if o.message_id in still_ours]
+    if rows:
+        statement = (
+            update(m)
+            .where(m.c.id == bindparam("b_id"), m.c.lease_owner == worker_id)
+            .values(
+                status=bindparam("b_status"),
+                status_reason=bindparam("b_reason"),
+                due_at=func.coalesce(bindparam("b_due_at", type_=m.c.due_at.type), m.c.due_at),
+                sent_at=func.coalesce(bindparam("b_sent_at", type_=m.c.sent_at.type), m.c.sent_at),
+                attempts=m.c.attempts + bindparam("b_delta"),
+                lease_owner=None,
+                lease_until=None,
+                updated_at=now,
+            )
+        )
+        conn.execute(statement, rows)
+    return still_ours
+
+
+def _outcome_params(outcome: Outcome, now: datetime) -> dict[str, Any]:
+    return {
+        "b_id": outcome.message_id,
+        "b_status": outcome.status.value,
+        "b_reason": outcome.reason,
+        "b_due_at": outcome.due_at,
+        "b_sent_at": outcome.sent_at,
+        "b_delta": outcome.attempts_delta,
+    }
+
+
+def release(
+    conn: Connection, message_ids: Sequence[int], *, worker_id: str, now: datetime
+) -> set[int]:
+    """Give claimed-but-unsent messages back: due again, lease cleared, attempt not counted."""
+    outcomes = [
+        Outcome(i, S.DUE, reason="released by a stopping worker", attempts_delta=-1)
+        for i in message_ids
+    ]
+    return record_outcomes(conn, outcomes, worker_id=worker_id, now=now)
+
+
+def next_wakeup(conn: Connection) -> datetime | None:
+    """The earliest instant something becomes claimable: a due time or a lease expiry."""
+    due = conn.execute(
+        select(func.min(m.c.due_at)).where(m.c.status.in_([s.value for s in CLAIMABLE]))
+    ).scalar()
+    lease = conn.execute(
+        select(func.min(m.c.lease_until)).where(m.c.status == S.SENDING.value)
+    ).scalar()
+    candidates = [t for t in (due, lease) if t is not None]
+    return min(candidates) if candidates else None

@@ -1,0 +1,239 @@
+"""The dispatcher against a real SMTP server and a real database, time driven by a ManualClock."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from sqlalchemy.engine import Engine
+from tests.support import factories
+from tests.support.services import free_port
+from tests.support.smtp import SmtpServer
+
+from courrier import metrics
+from courrier.channels.email import SmtpSender
+from courrier.clock import ManualClock
+from courrier.engine.dispatcher import Dispatcher
+from courrier.settings import Settings, parse_smtp_url
+from courrier.store import queue, timeline
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def sender(settings: Settings) -> Iterator[SmtpSender]:
+    assert settings.smtp is not None
+    sender = SmtpSender(settings.smtp, pool_size=2, timeout=5)
+    yield sender
+    sender.close()
+
+
+def make_dispatcher(
+    engine: Engine, settings: Settings, sender: SmtpSender, clock: ManualClock, **changes: object
+) -> Dispatcher:
+    return Dispatcher(
+        engine, settings.model_copy(update=changes), sender, clock=clock, worker_id="worker-a"
+    )
+
+
+@pytest.fixture
+def dispatcher(
+    engine: Engine, settings: Settings, sender: SmtpSender, clock: ManualClock
+) -> Iterator[Dispatcher]:
+    dispatcher = make_dispatcher(engine, settings, sender, clock)
+    yield dispatcher
+    dispatcher.close()
+
+
+def entries(engine: Engine, message_id: int) -> list[str]:
+    with engine.connect() as conn:
+        return [e["entry"] for e in timeline.timeline_of(conn, message_id)]
+
+
+def last_entry(engine: Engine, message_id: int) -> dict[str, object]:
+    with engine.connect() as conn:
+        return timeline.timeline_of(conn, message_id)[-1]
+
+
+def test_due_messages_leave_as_the_planned_mail_and_are_marked_sent(
+    engine: Engine, dispatcher: Dispatcher, smtp_server: SmtpServer, clock: ManualClock
+) -> None:
+    ids = factories.seed(engine, 3, now=clock())
+    assert dispatcher.run_once() == 3
+    received = {r.message["Message-ID"]: r for r in smtp_server.wait_for(3)}
+    for message_id in ids:
+        row = factories.message(engine, message_id)
+        mail = received[row["message_id_header"]]
+        assert mail.envelope_from == "club@courrier.test"
+        assert mail.recipients == [row["address"]]
+        assert mail.message["X-Courrier-Message"] == str(message_id)
+        assert mail.message["Subject"] == row["subject_line"]
+        assert mail.message["Reply-To"] == "office@courrier.test"
+        ics = next(p for p in mail.message.iter_attachments() if p.get_filename() == "booking.ics")
+        assert ics.get_content_type() == "text/calendar"
+        assert (row["status"], row["sent_at"], row["attempts"], row["lease_owner"]) == (
+            "sent",
+            clock(),
+            1,
+            None,
+        )
+        assert entries(engine, message_id) == ["claimed", "sent"]
+        assert last_entry(engine, message_id)["reason"] == "250 2.0.0 Ok: queued"
+    assert dispatcher.run_once() == 0
+
+
+def test_a_451_is_retried_later_and_then_sent(
+    engine: Engine, dispatcher: Dispatcher, smtp_server: SmtpServer, clock: ManualClock
+) -> None:
+    [message_id] = factories.seed(engine, 1, now=clock())
+    smtp_server.script("451 4.3.0 Try again later")
+    assert dispatcher.run_once() == 1
+    row = factories.message(engine, message_id)
+    assert row["status"] == "due"
+    assert row["status_reason"] == "451 4.3.0 Try again later"
+    # settings: retry_base_seconds=1 → the first retry waits between 0.5 and 1 s
+    assert clock() + timedelta(seconds=0.5) <= row["due_at"] <= clock() + timedelta(seconds=1)
+    retry = last_entry(engine, message_id)
+    assert retry["entry"] == "retry"
+    assert retry["data"]["code"] == 451  # type: ignore[index]
+    assert dispatcher.run_once() == 0  # not before its retry time
+    clock.advance(timedelta(seconds=1))
+    assert dispatcher.run_once() == 1
+    row = factories.message(engine, message_id)
+    assert (row["status"], row["attempts"]) == ("sent", 2)
+    assert entries(engine, message_id) == ["claimed", "retry", "claimed", "sent"]
+    assert len(smtp_server.received) == 1
+
+
+def test_a_550_fails_at_once_with_the_server_reply(
+    engine: Engine, dispatcher: Dispatcher, smtp_server: SmtpServer, clock: ManualClock
+) -> None:
+    [message_id] = factories.seed(engine, 1, now=clock())
+    smtp_server.script("550 5.1.1 <member0@example.test>: Recipient address rejected: User unknown")
+    before = metrics.send_failures.labels("email", "permanent")._value.get()
+    assert dispatcher.run_once() == 1
+    row = factories.message(engine, message_id)
+    assert row["status"] == "failed"
+    assert row["status_reason"] == (
+        "550 5.1.1 <member0@example.test>: Recipient address rejected: User unknown"
+    )
+    assert entries(engine, message_id) == ["claimed", "failed"]
+    assert metrics.send_failures.labels("email", "permanent")._value.get() == before + 1
+    clock.advance(timedelta(hours=2))
+    assert dispatcher.run_once() == 0
+
+
+def test_transient_failures_give_up_after_max_attempts(
+    engine: Engine,
+    settings: Settings,
+    sender: SmtpSender,
+    smtp_server: SmtpServer,
+    clock: ManualClock,
+) -> None:
+    dispatcher = make_dispatcher(engine, settings, sender, clock, max_attempts=3)
+    [message_id] = factories.seed(engine, 1, now=clock())
+    smtp_server.script(*["421 4.7.0 Too busy, come back later"] * 3)
+    for _ in range(3):
+        assert dispatcher.run_once() == 1
+        clock.advance(timedelta(seconds=5))
+    dispatcher.close()
+    row = factories.message(engine, message_id)
+    assert row["status"] == "failed"
+    assert row["status_reason"] == "gave up after 3 attempts: 421 4.7.0 Too busy, come back later"
+    assert entries(engine, message_id) == [
+        "claimed",
+        "retry",
+        "claimed",
+        "retry",
+        "claimed",
+        "failed",
+    ]
+    assert smtp_server.received == []
+
+
+def test_higher_priority_leaves_first_then_earlier_due_time(
+    engine: Engine, settings: Settings, sender: SmtpSender, clock: ManualClock
+) -> None:
+    now = clock()
+    with engine.begin() as conn:
+        tenant = factories.insert_tenant(conn, now=now)
+        late_low = factories.insert_messages(conn, tenant, 3, now=now, priority=10)
+        early_low = factories.insert_messages(
+            conn, tenant, 1, now=now, priority=10, due_at=now - timedelta(minutes=5)
+        )
+        urgent = factories.insert_messages(conn, tenant, 1, now=now, priority=100)
+        not_yet = factories.insert_messages(
+            conn, tenant, 1, now=now, priority=100, due_at=now + timedelta(minutes=1)
+        )
+    dispatcher = make_dispatcher(engine, settings, sender, clock, batch_size=2)
+    assert dispatcher.run_once() == 2
+    dispatcher.close()
+    assert factories.statuses(engine, urgent + early_low) == {"sent": 2}
+    assert factories.statuses(engine, late_low) == {"due": 3}
+    assert factories.statuses(engine, not_yet) == {"due": 1}
+
+
+def test_an_expired_lease_is_taken_over_and_the_old_owner_cannot_overwrite(
+    engine: Engine, dispatcher: Dispatcher, smtp_server: SmtpServer, clock: ManualClock
+) -> None:
+    [message_id] = factories.seed(engine, 1, now=clock())
+    with engine.begin() as conn:  # a worker claims, then dies
+        queue.claim_due(
+            conn,
+            now=clock(),
+            worker_id="dead-worker",
+            lease_until=clock() + timedelta(seconds=60),
+            limit=10,
+        )
+    assert dispatcher.run_once() == 0  # the lease still holds
+    clock.advance(timedelta(seconds=61))
+    before = metrics.leases_taken_over._value.get()
+    assert dispatcher.run_once() == 1
+    assert metrics.leases_taken_over._value.get() == before + 1
+    row = factories.message(engine, message_id)
+    assert (row["status"], row["attempts"]) == ("sent", 2)
+    takeover = [e for e in timeline_entries(engine, message_id) if e["entry"] == "taken_over"]
+    assert "dead-worker" in str(takeover[0]["reason"])
+    with engine.begin() as conn:  # the old owner wakes up and tries to record a retry
+        recorded = queue.record_outcomes(
+            conn,
+            [queue.Outcome(message_id, queue.S.DUE, reason="late")],
+            worker_id="dead-worker",
+            now=clock(),
+        )
+    assert recorded == set()
+    assert factories.message(engine, message_id)["status"] == "sent"
+    assert len(smtp_server.received) == 1
+
+
+def timeline_entries(engine: Engine, message_id: int) -> list[dict[str, object]]:
+    with engine.connect() as conn:
+        return timeline.timeline_of(conn, message_id)
+
+
+def test_a_mail_that_cannot_be_built_fails_with_the_reason(
+    engine: Engine, dispatcher: Dispatcher, smtp_server: SmtpServer, clock: ManualClock
+) -> None:
+    [message_id] = factories.seed(engine, 1, now=clock(), address="not an address")
+    assert dispatcher.run_once() == 1
+    row = factories.message(engine, message_id)
+    assert row["status"] == "failed"
+    assert str(row["status_reason"]).startswith("cannot build the mail:")
+    assert smtp_server.received == []
+
+
+def test_an_unreachable_server_leaves_every_message_due_for_a_retry(
+    engine: Engine, settings: Settings, clock: ManualClock
+) -> None:
+    ids = factories.seed(engine, 5, now=clock())
+    sender = SmtpSender(parse_smtp_url(f"smtp://127.0.0.1:{free_port()}"), pool_size=2, timeout=2)
+    dispatcher = make_dispatcher(engine, settings, sender, clock)
+    assert dispatcher.run_once() == 5
+    dispatcher.close()
+    assert factories.statuses(engine, ids) == {"due": 5}
+    reason = factories.message(engine, ids[0])["status_reason"]
+    assert "connection refused" in str(reason)
