@@ -1,0 +1,175 @@
+"""Calendar invitations (iCalendar, RFC 5545 / iTIP RFC 5546) for bookings.
+
+:func:`booking_invitation` writes the ``.ics`` text attached to booking
+mails: ``METHOD:REQUEST`` to create or update an event, ``METHOD:CANCEL``
+to remove it. Calendar clients match updates by ``UID`` and keep the one
+with the highest ``SEQUENCE``, so one booking keeps one UID for life and
+every change raises its sequence (the caller owns both).
+
+Times are written in the venue's zone (``DTSTART;TZID=Europe/Paris:...``)
+with a VTIMEZONE generated from zoneinfo (see :mod:`courrier.render.vtimezone`).
+One exception: a local time that occurs twice (the repeated hour when
+clocks go back) and means its second occurrence cannot be written with a
+TZID — RFC 5545 reads such a time as the first occurrence — so it is
+written in UTC (``...Z``) instead.
+
+Lines end in CRLF and are folded at 75 octets without splitting a UTF-8
+sequence; TEXT values are escaped; parameter values are quoted.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Literal
+
+from courrier.errors import ValidationError
+from courrier.render.headers import check_address
+from courrier.render.vtimezone import vtimezone, zone
+
+PRODID = "-//Courrier//Courrier notification hub//EN"
+_STATUSES = frozenset({"TENTATIVE", "CONFIRMED", "CANCELLED"})
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f]")
+_MAX_OCTETS = 75
+_HEAD = (
+    "BEGIN:VCALENDAR\r\nPRODID:" + PRODID + "\r\nVERSION:2.0\r\nCALSCALE:GREGORIAN\r\n"
+    "METHOD:{method}\r\n"
+)
+
+
+def booking_invitation(
+    *,
+    uid: str,
+    sequence: int,
+    method: Literal["REQUEST", "CANCEL"],
+    start: datetime,
+    end: datetime,
+    timezone: str,
+    summary: str,
+    location: str | None,
+    description: str | None,
+    organizer_email: str,
+    organizer_name: str | None,
+    attendees: Sequence[tuple[str, str | None]],
+    dtstamp: datetime,
+    status: str | None = None,
+) -> str:
+    """The iCalendar text of one booking's invitation (or cancellation).
+
+    ``start``, ``end`` and ``dtstamp`` are aware instants; ``timezone`` is
+    the venue's zone name. ``status`` (TENTATIVE, CONFIRMED, CANCELLED) is
+    CONFIRMED by default, and always CANCELLED for a CANCEL.
+    Raises :class:`ValidationError` for a bad zone, naive or reversed times,
+    an invalid address, a negative sequence or an unknown status.
+    """
+    _check_times(start, end, dtstamp)
+    if method not in ("REQUEST", "CANCEL"):
+        raise ValidationError(f"unknown calendar method {method!r}", field="method")
+    if sequence < 0:
+        raise ValidationError("the calendar sequence cannot be negative", field="sequence")
+    tz = zone(timezone)
+    event = [
+        "BEGIN:VEVENT",
+        f"UID:{escape_text(uid)}",
+        f"SEQUENCE:{sequence}",
+        f"DTSTAMP:{_utc(dtstamp)}",
+        _moment("DTSTART", start, timezone),
+        _moment("DTEND", end, timezone),
+        f"SUMMARY:{escape_text(summary)}",
+    ]
+    if location:
+        event.append(f"LOCATION:{escape_text(location)}")
+    if description:
+        event.append(f"DESCRIPTION:{escape_text(description)}")
+    event += _people(organizer_email, organizer_name, attendees)
+    event += [f"STATUS:{_status(method, status)}", "END:VEVENT", "END:VCALENDAR"]
+    head = _HEAD.format(method=method)
+    zone_text = vtimezone(timezone, start.astimezone(tz).year, end.astimezone(tz).year)
+    return head + zone_text + "\r\n".join(map(fold_line, event)) + "\r\n"
+
+
+def _people(
+    organizer_email: str, organizer_name: str | None, attendees: Sequence[tuple[str, str | None]]
+) -> list[str]:
+    """The ORGANIZER line and one ATTENDEE line per attendee, each awaiting an answer."""
+    lines = [f"ORGANIZER{_common_name(organizer_name)}:{_mailto(organizer_email, 'organizer')}"]
+    for email, name in attendees:
+        lines.append(
+            f"ATTENDEE{_common_name(name)};ROLE=REQ-PARTICIPANT;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:"
+            + _mailto(email, "attendees")
+        )
+    return lines
+
+
+def _check_times(start: datetime, end: datetime, dtstamp: datetime) -> None:
+    for field, moment in (("start", start), ("end", end), ("dtstamp", dtstamp)):
+        if moment.utcoffset() is None:
+            raise ValidationError(f"{field} must carry a time zone", field=field)
+    if end.timestamp() < start.timestamp():  # not end < start: same-zone compares wall times
+        raise ValidationError("the event ends before it starts", field="end")
+
+
+def _utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def _moment(name: str, moment: datetime, timezone: str) -> str:
+    """``DTSTART;TZID=zone:local`` — or UTC for the second pass of a repeated local hour."""
+    local = moment.astimezone(zone(timezone))
+    if local.fold and local.replace(fold=0).utcoffset() != local.utcoffset():
+        return f"{name}:{_utc(moment)}"
+    # zone names are path-like tokens (letters, digits, "/_+-"): safe unquoted as TZID
+    return f"{name};TZID={timezone}:{local.strftime('%Y%m%dT%H%M%S')}"
+
+
+def _status(method: str, status: str | None) -> str:
+    if method == "CANCEL":
+        return "CANCELLED"
+    value = (status or "CONFIRMED").upper()
+    if value not in _STATUSES:
+        raise ValidationError(f"unknown calendar status {status!r}", field="status")
+    return value
+
+
+def _mailto(address: str, field: str) -> str:
+    return "mailto:" + check_address(address, field)
+
+
+def _common_name(name: str | None) -> str:
+    """``;CN="..."`` for a display name, or nothing."""
+    if not name or not name.strip():
+        return ""
+    return f";CN={_parameter(' '.join(name.split()))}"
+
+
+def _parameter(value: str) -> str:
+    """A parameter value, quoted: no control characters, no double quotes (RFC 5545 3.1)."""
+    value = _CONTROL.sub(" ", value.replace("\r", " ").replace("\n", " ")).replace('"', "'")
+    return f'"{value}"'
+
+
+def escape_text(value: str) -> str:
+    """A TEXT value escaped (backslash, semicolon, comma, line breaks as ``\\n``)."""
+    value = value.replace("\r\n", "\n").replace("\r", "\n")
+    value = _CONTROL.sub(" ", value)
+    return value.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,").replace("\n", "\\n")
+
+
+def fold_line(line: str) -> str:
+    """``line`` folded into CRLF + space continuations of at most 75 octets each.
+
+    A fold never falls inside a UTF-8 sequence (RFC 5545 section 3.1).
+    """
+    if len(line) <= _MAX_OCTETS // 4 or len(line.encode("utf-8")) <= _MAX_OCTETS:
+        return line
+    data = line.encode("utf-8")
+    pieces: list[bytes] = []
+    start, room = 0, _MAX_OCTETS
+    while start < len(data):
+        end = min(start + room, len(data))
+        while end < len(data) and data[end] & 0xC0 == 0x80:
+            end -= 1
+        pieces.append(data[start:end])
+        start, room = end, _MAX_OCTETS - 1  # continuation lines start with a space
+    return b"\r\n ".join(pieces).decode("utf-8")
