@@ -1,0 +1,94 @@
+"""Waking the dispatcher: an immediate message leaves within a second without tight polling."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy.engine import Engine
+
+from courrier.channels.email import SmtpSender
+from courrier.clock import utcnow
+from courrier.engine.dispatcher import Dispatcher
+from courrier.engine.wakeup import Wakeup, notify_due
+from courrier.settings import Settings
+from tests.support import factories
+from tests.support.smtp import SmtpServer
+
+
+@pytest.fixture
+def running(engine: Engine, settings: Settings) -> Iterator[tuple[Dispatcher, Wakeup]]:
+    """A dispatcher looping in a thread, polling only every 30 s, on the real clock."""
+    assert settings.smtp is not None
+    sender = SmtpSender(settings.smtp, pool_size=2, timeout=5)
+    wakeup = Wakeup()
+    dispatcher = Dispatcher(
+        engine, settings.model_copy(update={"poll_seconds": 30.0}), sender, wakeup=wakeup
+    )
+    stop = threading.Event()
+    thread = threading.Thread(target=dispatcher.run, args=(stop,))
+    thread.start()
+    time.sleep(0.3)  # let it find nothing to do and go to sleep
+    yield dispatcher, wakeup
+    stop.set()
+    wakeup.poke()
+    thread.join(timeout=10)
+    assert not thread.is_alive(), "the dispatcher did not stop"
+    wakeup.close()
+    dispatcher.close()
+    sender.close()
+
+
+def test_wait_returns_false_after_its_timeout_and_true_when_poked() -> None:
+    wakeup = Wakeup()
+    started = time.monotonic()
+    assert wakeup.wait(0.1) is False
+    assert time.monotonic() - started >= 0.1
+    threading.Timer(0.05, wakeup.poke).start()
+    assert wakeup.wait(5.0) is True
+
+
+def test_a_poke_after_commit_sends_an_immediate_message_within_a_second(
+    engine: Engine, running: tuple[Dispatcher, Wakeup], smtp_server: SmtpServer
+) -> None:
+    _, wakeup = running
+    started = time.monotonic()
+    factories.seed(engine, 1, now=utcnow())
+    wakeup.poke()
+    smtp_server.wait_for(1, timeout=1.0)
+    assert time.monotonic() - started < 1.0
+
+
+@pytest.mark.postgres_only
+def test_notify_in_the_intake_transaction_wakes_a_listening_worker(
+    engine: Engine, running: tuple[Dispatcher, Wakeup], smtp_server: SmtpServer
+) -> None:
+    started = time.monotonic()
+    with engine.begin() as conn:
+        tenant = factories.insert_tenant(conn, now=utcnow())
+        factories.insert_messages(conn, tenant, 1, now=utcnow())
+        notify_due(conn)
+    smtp_server.wait_for(1, timeout=1.0)
+    assert time.monotonic() - started < 1.0
+
+
+@pytest.mark.postgres_only
+def test_a_notify_reaches_a_wakeup_in_another_connection(engine: Engine) -> None:
+    wakeup = Wakeup()
+    wakeup.listen(engine)
+    try:
+        wakeup.wait(0)  # the listener pokes once when it starts, for what was missed
+        with engine.begin() as conn:
+            notify_due(conn)
+        assert wakeup.wait(2.0) is True
+    finally:
+        wakeup.close()
+
+
+def test_notify_due_does_nothing_on_sqlite(engine: Engine) -> None:
+    if engine.dialect.name != "sqlite":
+        pytest.skip("SQLite behaviour")
+    with engine.begin() as conn:
+        notify_due(conn)  # no NOTIFY statement: SQLite would reject it

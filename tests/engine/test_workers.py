@@ -1,0 +1,83 @@
+"""Worker processes: clean stop on SIGTERM, and two workers sharing one queue."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+
+from courrier.clock import utcnow
+from courrier.engine.wakeup import notify_due
+from courrier.store import timeline
+from courrier.store.schema import message_events, messages
+from tests.channels.servers import CountingHandler, serve
+from tests.support import factories
+from tests.support.smtp import SmtpServer
+from tests.support.workers import WorkerProcess, wait_until_all
+
+
+@pytest.mark.slow
+def test_sigterm_finishes_the_send_in_flight_and_releases_the_rest(
+    engine: Engine, database_url: str, tmp_path: Path
+) -> None:
+    slow = serve(CountingHandler(delay=0.05))
+    try:
+        ids = factories.seed(engine, 60, now=utcnow())
+        worker = WorkerProcess(
+            tmp_path,
+            "a",
+            {
+                "database_url": database_url,
+                "smtp_url": slow.url,
+                "smtp_pool_size": "1",
+                "batch_size": "60",
+            },
+        )
+        slow.wait_for(5, timeout=15)
+        assert worker.stop() == 0
+        received = len(slow.received)
+    finally:
+        slow.stop()
+    counts = factories.statuses(engine, ids)
+    assert counts.get("sending", 0) == 0
+    assert counts["sent"] == received  # what was in flight finished and was recorded
+    assert counts["due"] == len(ids) - received
+    with engine.connect() as conn:
+        released = conn.execute(select(messages).where(messages.c.status == "due").limit(1)).one()
+        entries = [e["entry"] for e in timeline.timeline_of(conn, released.id)]
+    assert (released.attempts, released.lease_owner) == (0, None)
+    assert entries == ["claimed", "released"]
+    assert "releasing the rest" in worker.output()
+
+
+@pytest.mark.slow
+@pytest.mark.postgres_only
+def test_two_workers_share_a_batch_without_sending_any_twice(
+    engine: Engine, database_url: str, smtp_server: SmtpServer, tmp_path: Path
+) -> None:
+    settings = {"database_url": database_url, "smtp_url": smtp_server.url, "batch_size": "25"}
+    workers = [WorkerProcess(tmp_path, name, settings) for name in ("a", "b")]
+    for worker in workers:
+        worker.wait_ready()
+    with engine.begin() as conn:
+        tenant = factories.insert_tenant(conn, now=utcnow())
+        factories.insert_messages(conn, tenant, 500, now=utcnow())
+        notify_due(conn)
+    wait_until_all(engine, "sent", 500, timeout=20)
+    for worker in workers:
+        assert worker.stop() == 0
+    received = Counter(mail.message["Message-ID"] for mail in smtp_server.received)
+    assert len(received) == 500
+    assert max(received.values()) == 1
+    with engine.connect() as conn:
+        claims = Counter(
+            data["worker"]
+            for data in conn.execute(
+                select(message_events.c.data).where(message_events.c.entry == "claimed")
+            ).scalars()
+        )
+    assert len(claims) == 2, "both workers should have claimed a share"
+    assert sum(claims.values()) == 500
