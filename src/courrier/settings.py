@@ -135,6 +135,11 @@ class Settings(BaseSettings):
     imap_retry_seconds: float = Field(
         default=5.0, gt=0, description="First wait before reconnecting to a mailbox that failed; doubles up to 5 minutes."
     )
+    imap_lease_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="How long a worker holds a mailbox before another may read it (one reader per mailbox).",
+    )
     inbound_batch_size: int = Field(
         default=20, ge=1, le=1_000, description="Mails fetched and committed together by the mailbox reader."
     )

@@ -233,6 +233,9 @@ mailboxes = Table(
     Column("enabled", Boolean, nullable=False, default=True),
     Column("last_error", Text, nullable=True),
     Column("last_checked_at", UTCDateTime(), nullable=True),
+    # one reader at a time per mailbox, whatever the number of worker processes
+    Column("lease_owner", String(64), nullable=True),
+    Column("lease_until", UTCDateTime(), nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
     Index("ix_mailboxes_tenant_id", "tenant_id", "id"),
 )

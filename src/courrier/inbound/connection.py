@@ -1,0 +1,148 @@
+"""Connecting to an IMAP mailbox, with every failure said in plain words.
+
+imapclient raises socket, SSL and IMAP errors of many kinds; they are
+translated here, where they enter Courrier, into :class:`MailboxError` with
+a ``reason`` a person (and the "test connection" call) can act on: host not
+found, connection refused, TLS failure, login refused, folder missing,
+timed out.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import imapclient
+from imapclient.exceptions import IMAPClientError, LoginError
+
+from courrier.errors import CourrierError, ValidationError
+
+SECURITIES = ("tls", "starttls", "plain")
+LOOPBACK_HOSTS = {"127.0.0.1", "::1", "localhost"}
+
+
+class MailboxError(CourrierError):
+    """A mailbox could not be reached or read; ``reason`` is a short code, the message says more."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+@dataclass(frozen=True)
+class MailboxAccess:
+    """Where and how to log in to one mailbox (password in clear, in memory only)."""
+
+    host: str
+    port: int
+    security: str  # tls, starttls, plain
+    username: str
+    password: str
+    folders: Sequence[str] = ("INBOX",)
+    timeout: float = 30.0
+
+    def __repr__(self) -> str:
+        return f"MailboxAccess({self.security}://{self.username}:***@{self.host}:{self.port})"
+
+
+def check_security(host: str, security: str) -> None:
+    """Refuse an unknown security mode, and plain IMAP anywhere but loopback."""
+    if security not in SECURITIES:
+        raise ValidationError(f"must be one of {', '.join(SECURITIES)}", field="security")
+    if security == "plain" and host.strip().lower() not in LOOPBACK_HOSTS:
+        raise ValidationError(
+            "plain IMAP sends the password in clear: only allowed on loopback; use tls or starttls",
+            field="security",
+        )
+
+
+def _translate(exc: BaseException, access: MailboxAccess) -> MailboxError:
+    where = f"{access.host}:{access.port}"
+    if isinstance(exc, socket.gaierror):
+        return MailboxError("host_not_found", f"host not found: {access.host}")
+    if isinstance(exc, ConnectionRefusedError):
+        return MailboxError(
+            "connection_refused", f"connection refused by {where}: is IMAP served on this port?"
+        )
+    if isinstance(exc, ssl.SSLError | ssl.CertificateError):
+        return MailboxError("tls_failure", f"TLS failure with {where}: {exc}")
+    if isinstance(exc, LoginError):
+        return MailboxError(
+            "login_refused",
+            f"login refused for {access.username}: check the user and the (app) password",
+        )
+    if isinstance(exc, TimeoutError | socket.timeout):
+        return MailboxError("timeout", f"{where} did not answer within {access.timeout:g} s")
+    if isinstance(exc, OSError):
+        return MailboxError("network", f"network error with {where}: {exc}")
+    return MailboxError("protocol", f"IMAP error from {where}: {exc}")
+
+
+def open_client(access: MailboxAccess) -> imapclient.IMAPClient:
+    """A logged-in client; any failure is a :class:`MailboxError`."""
+    check_security(access.host, access.security)
+    context = ssl.create_default_context()
+    try:
+        client = imapclient.IMAPClient(
+            access.host,
+            port=access.port,
+            ssl=access.security == "tls",
+            ssl_context=context,
+            timeout=access.timeout,
+        )
+    except (OSError, IMAPClientError) as exc:
+        raise _translate(exc, access) from exc
+    try:
+        if access.security == "starttls":
+            client.starttls(context)
+        client.login(access.username, access.password)
+    except (OSError, IMAPClientError) as exc:
+        _close_quietly(client)
+        raise _translate(exc, access) from exc
+    return client
+
+
+def _close_quietly(client: imapclient.IMAPClient) -> None:
+    try:
+        client.shutdown()
+    except (OSError, IMAPClientError):
+        pass
+
+
+@contextmanager
+def connected(access: MailboxAccess) -> Iterator[imapclient.IMAPClient]:
+    """A logged-in client for the block; logged out (or dropped) after it."""
+    client = open_client(access)
+    try:
+        yield client
+    finally:
+        try:
+            client.logout()
+        except (OSError, IMAPClientError):
+            _close_quietly(client)
+
+
+def translate_errors(access: MailboxAccess, exc: BaseException) -> MailboxError:
+    """The :class:`MailboxError` for an error met while reading ``access``."""
+    return exc if isinstance(exc, MailboxError) else _translate(exc, access)
+
+
+def check_mailbox(access: MailboxAccess) -> list[str]:
+    """Log in and open every folder; the folders' message counts, in words.
+
+    Raises :class:`MailboxError` saying what is wrong (``folder_missing``
+    names the folder).
+    """
+    found = []
+    with connected(access) as client:
+        for folder in access.folders:
+            try:
+                status = client.folder_status(folder, [b"MESSAGES"])
+            except IMAPClientError as exc:
+                raise MailboxError("folder_missing", f"folder missing: {folder!r}") from exc
+            found.append(f"{folder}: {status.get(b'MESSAGES', 0)} messages")
+    return found

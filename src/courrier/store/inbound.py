@@ -1,0 +1,260 @@
+"""The shared inbox in the database: mailboxes, folder positions, received mails, documents.
+
+Every query is scoped by tenant. A received mail is written with its
+attachments, its bounce reports and the new folder position in the caller's
+transaction, so the reader's "committed before anything changes on the
+server" holds by construction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, delete, func, insert, or_, select, update
+
+from courrier.errors import NotFoundError
+from courrier.store.schema import (
+    bounce_reports,
+    contact_addresses,
+    documents,
+    inbound_attachments,
+    inbound_mails,
+    mailbox_folders,
+    mailboxes,
+    messages,
+)
+
+#: The columns a mailbox is shown with: never its password.
+MAILBOX_COLUMNS = [c for c in mailboxes.c if c.name != "password_encrypted"]
+
+
+def create_mailbox(
+    conn: Connection, tenant_id: int, values: Mapping[str, Any], *, now: datetime
+) -> int:
+    """Store a mailbox (``password_encrypted`` already encrypted); its id."""
+    row = {"enabled": True, "move_to": None, **values, "tenant_id": tenant_id, "created_at": now}
+    return int(conn.execute(insert(mailboxes).values(**row).returning(mailboxes.c.id)).scalar_one())
+
+
+def list_mailboxes(conn: Connection, tenant_id: int) -> list[dict[str, Any]]:
+    query = (
+        select(*MAILBOX_COLUMNS).where(mailboxes.c.tenant_id == tenant_id).order_by(mailboxes.c.id)
+    )
+    return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def get_mailbox(
+    conn: Connection, tenant_id: int, mailbox_id: int, *, secret: bool = False
+) -> dict[str, Any]:
+    """One mailbox of the tenant (with its encrypted password if ``secret``), or NotFoundError."""
+    columns = list(mailboxes.c) if secret else MAILBOX_COLUMNS
+    row = conn.execute(
+        select(*columns).where(mailboxes.c.tenant_id == tenant_id, mailboxes.c.id == mailbox_id)
+    ).first()
+    if row is None:
+        raise NotFoundError(f"no mailbox {mailbox_id}")
+    return dict(row._mapping)
+
+
+def delete_mailbox(conn: Connection, tenant_id: int, mailbox_id: int) -> None:
+    get_mailbox(conn, tenant_id, mailbox_id)
+    conn.execute(delete(mailboxes).where(mailboxes.c.id == mailbox_id))
+
+
+def enabled_mailbox_ids(conn: Connection) -> list[int]:
+    """Every tenant's enabled mailboxes: what the readers run."""
+    query = select(mailboxes.c.id).where(mailboxes.c.enabled.is_(True)).order_by(mailboxes.c.id)
+    return [int(i) for i in conn.execute(query).scalars()]
+
+
+def mailbox_for_reader(conn: Connection, mailbox_id: int) -> dict[str, Any] | None:
+    row = conn.execute(select(mailboxes).where(mailboxes.c.id == mailbox_id)).first()
+    return dict(row._mapping) if row else None
+
+
+def take_lease(
+    conn: Connection, mailbox_id: int, owner: str, *, now: datetime, seconds: float
+) -> bool:
+    """Hold the mailbox for ``owner`` (taking it over once another's lease expired); True if held."""
+    free = or_(
+        mailboxes.c.lease_owner.is_(None),
+        mailboxes.c.lease_owner == owner,
+        mailboxes.c.lease_until < now,
+    )
+    result = conn.execute(
+        update(mailboxes)
+        .where(mailboxes.c.id == mailbox_id, mailboxes.c.enabled.is_(True), free)
+        .values(lease_owner=owner, lease_until=now + timedelta(seconds=seconds))
+    )
+    return result.rowcount == 1
+
+
+def release_lease(conn: Connection, mailbox_id: int, owner: str) -> None:
+    conn.execute(
+        update(mailboxes)
+        .where(mailboxes.c.id == mailbox_id, mailboxes.c.lease_owner == owner)
+        .values(lease_owner=None, lease_until=None)
+    )
+
+
+def record_check(conn: Connection, mailbox_id: int, *, error: str | None, now: datetime) -> None:
+    """The outcome of the latest reading of a mailbox, shown by the API."""
+    conn.execute(
+        update(mailboxes)
+        .where(mailboxes.c.id == mailbox_id)
+        .values(last_error=error, last_checked_at=now)
+    )
+
+
+def folder_position(conn: Connection, mailbox_id: int, folder: str) -> tuple[int, int] | None:
+    """``(uidvalidity, last_uid)`` of a folder read before, or None."""
+    row = conn.execute(
+        select(mailbox_folders.c.uidvalidity, mailbox_folders.c.last_uid).where(
+            mailbox_folders.c.mailbox_id == mailbox_id, mailbox_folders.c.folder == folder
+        )
+    ).first()
+    return (int(row[0]), int(row[1])) if row else None
+
+
+def save_folder_position(
+    conn: Connection,
+    mailbox_id: int,
+    folder: str,
+    uidvalidity: int,
+    last_uid: int,
+    *,
+    now: datetime,
+) -> None:
+    values = {"uidvalidity": uidvalidity, "last_uid": last_uid, "updated_at": now}
+    where = (mailbox_folders.c.mailbox_id == mailbox_id) & (mailbox_folders.c.folder == folder)
+    if conn.execute(update(mailbox_folders).where(where).values(**values)).rowcount == 0:
+        conn.execute(insert(mailbox_folders).values(mailbox_id=mailbox_id, folder=folder, **values))
+
+
+def already_stored(
+    conn: Connection, tenant_id: int, message_id: str | None, content_hash: str
+) -> bool:
+    """True when this mail (same bytes, or same Message-ID) is already in the tenant's inbox."""
+    same = inbound_mails.c.content_hash == content_hash
+    if message_id:
+        same = or_(same, inbound_mails.c.message_id_header == message_id)
+    query = select(inbound_mails.c.id).where(inbound_mails.c.tenant_id == tenant_id, same).limit(1)
+    return conn.execute(query).first() is not None
+
+
+def contacts_with_address(conn: Connection, tenant_id: int, address: str) -> list[int]:
+    """The ids of the tenant's contacts known by ``address`` (normalised)."""
+    query = (
+        select(contact_addresses.c.contact_id)
+        .where(contact_addresses.c.tenant_id == tenant_id, contact_addresses.c.address == address)
+        .distinct()
+    )
+    return [int(i) for i in conn.execute(query).scalars()]
+
+
+def sent_message_for(conn: Connection, tenant_id: int, header_ids: Sequence[str]) -> int | None:
+    """The id of the message Courrier sent whose Message-ID is among ``header_ids``."""
+    if not header_ids:
+        return None
+    query = select(messages.c.id, messages.c.message_id_header).where(
+        messages.c.tenant_id == tenant_id, messages.c.message_id_header.in_(list(header_ids))
+    )
+    found = {row.message_id_header: int(row.id) for row in conn.execute(query)}
+    return next((found[h] for h in header_ids if h in found), None)
+
+
+def insert_mail(
+    conn: Connection,
+    mail: Mapping[str, Any],
+    attachments: Iterable[Mapping[str, Any]],
+    reports: Iterable[Mapping[str, Any]],
+) -> int:
+    """One received mail with its attachments and bounce reports; its id."""
+    mail_id = int(
+        conn.execute(
+            insert(inbound_mails).values(**mail).returning(inbound_mails.c.id)
+        ).scalar_one()
+    )
+    rows = [{**a, "inbound_mail_id": mail_id} for a in attachments]
+    if rows:
+        conn.execute(insert(inbound_attachments), rows)
+    report_rows = [
+        {**r, "tenant_id": mail["tenant_id"], "inbound_mail_id": mail_id} for r in reports
+    ]
+    if report_rows:
+        conn.execute(insert(bounce_reports), report_rows)
+    return mail_id
+
+
+def add_documents(
+    conn: Connection, tenant_id: int, contact_id: int, mail_id: int, *, now: datetime
+) -> int:
+    """Make the stored attachments of a mail documents of the contact; how many are new."""
+    parts = conn.execute(
+        select(inbound_attachments).where(
+            inbound_attachments.c.inbound_mail_id == mail_id,
+            inbound_attachments.c.sha256.is_not(None),
+        )
+    ).all()
+    known = set(
+        conn.execute(
+            select(documents.c.sha256).where(documents.c.contact_id == contact_id)
+        ).scalars()
+    )
+    rows = []
+    for part in parts:
+        if part.sha256 in known:
+            continue
+        known.add(part.sha256)
+        rows.append(
+            {
+                "tenant_id": tenant_id,
+                "contact_id": contact_id,
+                "sha256": part.sha256,
+                "filename": part.filename,
+                "content_type": part.content_type,
+                "size": part.size,
+                "origin": "inbound",
+                "inbound_mail_id": mail_id,
+                "created_at": now,
+            }
+        )
+    if rows:
+        conn.execute(insert(documents), rows)
+    return len(rows)
+
+
+def set_contact(conn: Connection, mail_id: int, contact_id: int, assigned_by: str) -> None:
+    conn.execute(
+        update(inbound_mails)
+        .where(inbound_mails.c.id == mail_id)
+        .values(contact_id=contact_id, assigned_by=assigned_by)
+    )
+
+
+def remember_address(conn: Connection, tenant_id: int, contact_id: int, address: str) -> bool:
+    """Add ``address`` to the contact's known addresses (not primary); False if already known."""
+    exists = conn.execute(
+        select(contact_addresses.c.id).where(
+            contact_addresses.c.contact_id == contact_id, contact_addresses.c.address == address
+        )
+    ).first()
+    if exists:
+        return False
+    conn.execute(
+        insert(contact_addresses).values(
+            tenant_id=tenant_id, contact_id=contact_id, address=address, is_primary=False
+        )
+    )
+    return True
+
+
+def count_mails(conn: Connection, tenant_id: int) -> int:
+    query = (
+        select(func.count())
+        .select_from(inbound_mails)
+        .where(inbound_mails.c.tenant_id == tenant_id)
+    )
+    return int(conn.execute(query).scalar_one())
