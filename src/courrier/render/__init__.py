@@ -1,8 +1,24 @@
 """Rendering what Courrier sends: MIME messages, calendar invitations, templates.
 
-No I/O here: every function turns values into text or bytes.
+No I/O here beyond reading the package's own template files: every
+function turns values into text or bytes.
+
+* :mod:`courrier.render.mime` — :func:`build_mime` for an :class:`OutgoingMail`
+* :mod:`courrier.render.ics` — :func:`booking_invitation` (iCalendar text)
+* :mod:`courrier.render.templates` — :class:`TemplateRenderer` (sandboxed Jinja2, Babel)
 """
 
+from courrier.render.ics import booking_invitation
 from courrier.render.mime import MailAttachment, OutgoingMail, build_mime, new_message_id
+from courrier.render.templates import RenderedMessage, TemplateRenderer, TemplateSourceError
 
-__all__ = ["MailAttachment", "OutgoingMail", "build_mime", "new_message_id"]
+__all__ = [
+    "MailAttachment",
+    "OutgoingMail",
+    "RenderedMessage",
+    "TemplateRenderer",
+    "TemplateSourceError",
+    "booking_invitation",
+    "build_mime",
+    "new_message_id",
+]

@@ -1,0 +1,125 @@
+"""Template filters that format dates, times and amounts the recipient's way (Babel).
+
+A template renders for one recipient: the *locale* (language and regional
+conventions) is the recipient's, the *zone* is the venue's — a member
+abroad still sees the hour at which the aircraft or the court is booked.
+Both are chosen by :class:`~courrier.render.templates.TemplateRenderer` and
+handed to the filters through the template context (``_format``).
+
+Filters (the format is ``short``, ``medium``, ``long``, ``full`` or a
+Babel/CLDR pattern such as ``"EEEE d MMMM"``):
+
+* ``{{ start|datetime }}``, ``{{ start|datetime("long", tz="America/New_York") }}``
+* ``{{ start|date("full") }}`` and ``{{ start|time("short") }}``
+* ``{{ amount|money("EUR") }}``
+
+Instants may be aware datetimes or ISO 8601 strings; naive ones are refused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_date, format_datetime, format_time
+from babel.numbers import format_currency
+from jinja2 import pass_context
+from jinja2.runtime import Context
+
+CONTEXT_KEY = "_format"
+
+
+@dataclass(frozen=True, slots=True)
+class FormatSettings:
+    """The locale and the zone the filters format in, for one rendering."""
+
+    locale: Locale
+    zone: ZoneInfo
+
+
+@lru_cache(maxsize=256)
+def babel_locale(name: str) -> Locale | None:
+    """Babel's locale for ``fr_BE`` / ``fr-BE`` / ``fr``, or None when Babel does not know it."""
+    try:
+        return Locale.parse(name.replace("-", "_"))
+    except (UnknownLocaleError, ValueError, TypeError):
+        return None
+
+
+@lru_cache(maxsize=512)
+def time_zone(name: str) -> ZoneInfo:
+    """The zone called ``name``; ValueError (shown as a template error) when unknown."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {name!r}") from exc
+
+
+def _settings(context: Context) -> FormatSettings:
+    settings = context.get(CONTEXT_KEY)
+    if not isinstance(settings, FormatSettings):
+        raise RuntimeError("formatting filters need a TemplateRenderer context")
+    return settings
+
+
+def _instant(value: Any, zone: ZoneInfo) -> datetime:
+    """``value`` (aware datetime or ISO 8601 text) as a datetime in ``zone``."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if not isinstance(value, datetime):
+        raise TypeError(f"expected a date and time, got {type(value).__name__}")
+    if value.utcoffset() is None:
+        raise ValueError(f"the time {value.isoformat()} has no time zone")
+    return value.astimezone(zone)
+
+
+def _zone(settings: FormatSettings, tz: str | None) -> ZoneInfo:
+    return settings.zone if tz is None else time_zone(tz)
+
+
+@pass_context
+def datetime_filter(
+    context: Context, value: Any, format: str = "medium", tz: str | None = None
+) -> str:
+    """Date and time of an instant, in the venue's zone (or ``tz``)."""
+    settings = _settings(context)
+    moment = _instant(value, _zone(settings, tz))
+    return str(format_datetime(moment, format, tzinfo=moment.tzinfo, locale=settings.locale))
+
+
+@pass_context
+def date_filter(context: Context, value: Any, format: str = "medium", tz: str | None = None) -> str:
+    """The calendar date of an instant in the venue's zone (or ``tz``)."""
+    settings = _settings(context)
+    return str(format_date(_instant(value, _zone(settings, tz)), format, locale=settings.locale))
+
+
+@pass_context
+def time_filter(context: Context, value: Any, format: str = "short", tz: str | None = None) -> str:
+    """The wall-clock time of an instant in the venue's zone (or ``tz``)."""
+    settings = _settings(context)
+    moment = _instant(value, _zone(settings, tz))
+    return str(format_time(moment, format, tzinfo=moment.tzinfo, locale=settings.locale))
+
+
+@pass_context
+def money_filter(context: Context, amount: Any, currency: str) -> str:
+    """An amount in ``currency`` (ISO 4217), e.g. ``12,50 €`` in French."""
+    try:
+        number = Decimal(str(amount))
+    except InvalidOperation as exc:
+        raise ValueError(f"not an amount: {amount!r}") from exc
+    return str(format_currency(number, currency, locale=_settings(context).locale))
+
+
+FILTERS = {
+    "datetime": datetime_filter,
+    "date": date_filter,
+    "time": time_filter,
+    "money": money_filter,
+}
