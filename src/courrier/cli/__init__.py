@@ -1,0 +1,1 @@
+"""The ``courrier`` command (Typer): serve, api, worker, migrate, tenant, demo."""

@@ -1,0 +1,119 @@
+"""``courrier tenant create NAME`` and ``courrier tenant key NAME``: tenants and their API keys."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+import typer
+
+from courrier.api.models import email_address, locale_tag, time_zone
+from courrier.cli.errors import one_line_errors
+from courrier.cli.runtime import load_settings, open_database
+from courrier.clock import utcnow
+from courrier.errors import ConfigurationError, ValidationError
+from courrier.store.tenants import Tenant, create_api_key, create_tenant, tenant_by_name
+
+app = typer.Typer(help="Tenants (organisations) and their API keys.", no_args_is_help=True)
+
+
+def checked(value: str | None, check: Callable[[str], str], option: str) -> str | None:
+    """``value`` passed through ``check`` (a validator raising ValueError), or a one-line error."""
+    if value is None:
+        return None
+    try:
+        return check(value)
+    except ValueError as exc:
+        raise ValidationError(f"{option} {value!r} {exc}", field=option) from exc
+
+
+def add_tenant(
+    database_url: str | None,
+    name: str,
+    *,
+    from_email: str,
+    from_name: str | None = None,
+    reply_to: str | None = None,
+    timezone: str = "UTC",
+    locale: str = "en",
+) -> tuple[Tenant, str]:
+    """Create a tenant and its first API key; refuse a name already taken."""
+    settings = load_settings(database_url=database_url)
+    engine = open_database(settings)
+    try:
+        with engine.begin() as conn:
+            if tenant_by_name(conn, name) is not None:
+                raise ConfigurationError(
+                    f"a tenant named {name!r} exists already: "
+                    f"make it a new key with `courrier tenant key {name!r}`"
+                )
+            now = utcnow()
+            tenant = create_tenant(
+                conn,
+                name,
+                from_email=from_email,
+                from_name=from_name,
+                reply_to=reply_to,
+                timezone=timezone,
+                locale=locale,
+                now=now,
+            )
+            key = create_api_key(conn, tenant.id, now=now, label="created with the tenant")
+    finally:
+        engine.dispose()
+    return tenant, key
+
+
+@app.command("create")
+@one_line_errors
+def create(
+    name: Annotated[str, typer.Argument(help="The organisation's name, unique.")],
+    from_email: Annotated[
+        str, typer.Option(help="Address mail is sent from.")
+    ] = "noreply@example.com",
+    from_name: Annotated[
+        str | None, typer.Option(help="Name shown beside the From address.")
+    ] = None,
+    reply_to: Annotated[
+        str | None, typer.Option(help="Where replies go (the venue's own address).")
+    ] = None,
+    timezone: Annotated[
+        str, typer.Option(help="The venue's IANA time zone, e.g. Europe/Paris.")
+    ] = "UTC",
+    locale: Annotated[str, typer.Option(help="Default language of its mail, e.g. fr.")] = "en",
+) -> None:
+    """Create a tenant and print its API key (shown this once only)."""
+    if not name.strip() or len(name) > 200:
+        raise ValidationError("NAME must be 1 to 200 characters", field="name")
+    tenant, key = add_tenant(
+        None,
+        name.strip(),
+        from_email=checked(from_email, email_address, "--from-email") or from_email,
+        from_name=from_name,
+        reply_to=checked(reply_to, email_address, "--reply-to"),
+        timezone=checked(timezone, time_zone, "--timezone") or "UTC",
+        locale=checked(locale, locale_tag, "--locale") or "en",
+    )
+    typer.echo(f"tenant {tenant.name!r} created (id {tenant.id})")
+    typer.echo(f"API key (shown once, keep it safe): {key}")
+
+
+@app.command("key")
+@one_line_errors
+def new_key(
+    name: Annotated[str, typer.Argument(help="The tenant's name.")],
+    label: Annotated[str | None, typer.Option(help="What the key is for.")] = None,
+) -> None:
+    """Make a new API key for an existing tenant and print it (shown this once only)."""
+    engine = open_database(load_settings())
+    try:
+        with engine.begin() as conn:
+            tenant = tenant_by_name(conn, name)
+            if tenant is None:
+                raise ConfigurationError(
+                    f"no tenant named {name!r}: create it with `courrier tenant create {name!r}`"
+                )
+            key = create_api_key(conn, tenant.id, now=utcnow(), label=label)
+    finally:
+        engine.dispose()
+    typer.echo(f"API key for {tenant.name!r} (shown once, keep it safe): {key}")

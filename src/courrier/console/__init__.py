@@ -1,0 +1,1 @@
+"""The staff console (server-rendered). For now: the captured-mail page of local capture."""
