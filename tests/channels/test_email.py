@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
-from tests.channels.servers import CountingHandler, serve, silent_server
-from tests.support.services import free_port
-from tests.support.smtp import SmtpServer
 
 from courrier.channels.email import SmtpSender
 from courrier.errors import ConfigurationError, PermanentDeliveryError, TransientDeliveryError
 from courrier.settings import parse_smtp_url
+from tests.channels.servers import (
+    CountingHandler,
+    self_signed_tls,
+    serve,
+    serve_tls,
+    silent_server,
+)
+from tests.support.services import free_port
+from tests.support.smtp import SmtpServer
 
 MAIL = (
     b"From: club@courrier.test\r\nTo: member@example.test\r\nSubject: Hello\r\n"
@@ -148,3 +155,49 @@ def test_check_passes_against_a_live_server(counting: tuple[SmtpServer, Counting
     server, handler = counting
     sender_for(server).check()
     assert handler.sessions == 1
+
+
+@pytest.mark.parametrize("scheme", ["smtp+starttls", "smtps"])
+def test_tls_and_login_are_used_as_the_url_says(scheme: str, tmp_path: Path) -> None:
+    tls = self_signed_tls(tmp_path)
+    handler = CountingHandler()
+    server = serve_tls(handler, tls, implicit=scheme == "smtps", user="club", password="s3cret")
+    target = parse_smtp_url(f"{scheme}://club:s3cret@127.0.0.1:{server.port}")
+    sender = SmtpSender(target, pool_size=1, timeout=5, tls_context=tls.client)
+    try:
+        sender.check()
+        assert sender.send("a@courrier.test", ["b@example.test"], MAIL).startswith("250")
+    finally:
+        sender.close()
+        server.stop()
+    assert len(server.received) == 1
+
+
+def test_a_refused_login_is_one_line_from_check(tmp_path: Path) -> None:
+    tls = self_signed_tls(tmp_path)
+    server = serve_tls(CountingHandler(), tls, implicit=False, user="club", password="s3cret")
+    target = parse_smtp_url(f"smtp+starttls://club:wrong@127.0.0.1:{server.port}")
+    sender = SmtpSender(target, pool_size=1, timeout=5, tls_context=tls.client)
+    try:
+        with pytest.raises(ConfigurationError, match="refused the login: 535"):
+            sender.check()
+        with pytest.raises(TransientDeliveryError) as caught:  # retried: the setting may be fixed
+            sender.send("a@courrier.test", ["b@example.test"], MAIL)
+        assert caught.value.code == 535
+    finally:
+        sender.close()
+        server.stop()
+
+
+def test_an_untrusted_certificate_is_refused(tmp_path: Path) -> None:
+    tls = self_signed_tls(tmp_path)
+    server = serve_tls(CountingHandler(), tls, implicit=True, user="club", password="s3cret")
+    sender = SmtpSender(
+        parse_smtp_url(f"smtps://club:s3cret@127.0.0.1:{server.port}"), pool_size=1, timeout=5
+    )
+    try:
+        with pytest.raises(ConfigurationError, match="TLS failure"):
+            sender.check()
+    finally:
+        sender.close()
+        server.stop()

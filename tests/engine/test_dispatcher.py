@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
 from sqlalchemy.engine import Engine
-from tests.support import factories
-from tests.support.services import free_port
-from tests.support.smtp import SmtpServer
 
 from courrier import metrics
 from courrier.channels.email import SmtpSender
-from courrier.clock import ManualClock
+from courrier.clock import ManualClock, utcnow
 from courrier.engine.dispatcher import Dispatcher
 from courrier.settings import Settings, parse_smtp_url
 from courrier.store import queue, timeline
+from tests.channels.servers import CountingHandler, serve
+from tests.support import factories
+from tests.support.services import free_port
+from tests.support.smtp import SmtpServer
 
 
 @pytest.fixture
@@ -237,3 +240,39 @@ def test_an_unreachable_server_leaves_every_message_due_for_a_retry(
     assert factories.statuses(engine, ids) == {"due": 5}
     reason = factories.message(engine, ids[0])["status_reason"]
     assert "connection refused" in str(reason)
+
+
+def test_a_batch_slower_than_its_lease_keeps_its_lease_alive(
+    engine: Engine, settings: Settings
+) -> None:
+    slow = serve(CountingHandler(delay=0.4))
+    sender = SmtpSender(parse_smtp_url(slow.url), pool_size=1, timeout=5)
+    quick_lease = settings.model_copy(update={"lease_seconds": 0.6})
+    first = Dispatcher(engine, quick_lease, sender, worker_id="worker-a")
+    second = Dispatcher(engine, quick_lease, sender, worker_id="worker-b")
+    try:
+        factories.seed(engine, 3, now=utcnow())
+        batch = threading.Thread(target=first.run_once)
+        batch.start()
+        while factories.statuses(engine).get("sending") != 3:  # the first worker holds them
+            time.sleep(0.01)
+        stolen = 0
+        while batch.is_alive():  # 1.2 s of sending, twice the lease
+            stolen += second.run_once()
+            time.sleep(0.05)
+        batch.join()
+    finally:
+        first.close()
+        second.close()
+        sender.close()
+        slow.stop()
+    assert stolen == 0
+    assert len(slow.received) == 3
+
+
+def test_messages_of_other_channels_are_left_alone(
+    engine: Engine, dispatcher: Dispatcher, clock: ManualClock
+) -> None:
+    [message_id] = factories.seed(engine, 1, now=clock(), channel="sms", address="+33600000000")
+    assert dispatcher.run_once() == 0
+    assert factories.message(engine, message_id)["status"] == "due"

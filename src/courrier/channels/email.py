@@ -67,6 +67,7 @@ class SmtpSender:
         pool_size: int,
         timeout: float,
         local_hostname: str | None = None,
+        tls_context: ssl.SSLContext | None = None,
     ) -> None:
         if pool_size < 1:
             raise ValueError("pool_size must be at least 1")
@@ -75,6 +76,8 @@ class SmtpSender:
         self.timeout = timeout
         # smtplib would otherwise ask DNS for our fully qualified name on every connect.
         self.local_hostname = local_hostname or socket.gethostname() or "localhost"
+        # The system's trust store (SSL_CERT_FILE is honoured); tests pass their own CA.
+        self.tls_context = tls_context or ssl.create_default_context()
         self._idle: list[smtplib.SMTP] = []
         self._open = 0
         self._closed = False
@@ -87,7 +90,7 @@ class SmtpSender:
     def _connect(self) -> smtplib.SMTP:
         """A new, greeted (and if asked, encrypted and logged-in) connection."""
         target = self.target
-        context = ssl.create_default_context()
+        context = self.tls_context
         conn: smtplib.SMTP
         if target.security == "tls":
             conn = smtplib.SMTP_SSL(

@@ -18,7 +18,7 @@ import socket
 import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -40,7 +40,14 @@ from courrier.errors import (
 from courrier.render.mime import MailAttachment, OutgoingMail, build_mime
 from courrier.settings import Settings
 from courrier.store import timeline
-from courrier.store.queue import ClaimedMessage, Outcome, claim_due, next_wakeup, record_outcomes
+from courrier.store.queue import (
+    ClaimedMessage,
+    Outcome,
+    claim_due,
+    next_wakeup,
+    record_outcomes,
+    renew_lease,
+)
 
 __all__ = ["Dispatcher", "mail_of"]
 
@@ -127,9 +134,17 @@ class Dispatcher:
         if not claimed:
             return 0
         futures = [self._executor.submit(self._attempt, message) for message in claimed]
-        attempts = [future.result() for future in futures]
-        self._record(claimed, attempts)
+        renew_every = self.settings.lease_seconds / 3
+        while wait(futures, timeout=renew_every).not_done:
+            self._renew([message.id for message in claimed])
+        self._record(claimed, [future.result() for future in futures])
         return len(claimed)
+
+    def _renew(self, message_ids: list[int]) -> None:
+        """Keep the batch's leases alive while a slow server holds it past a third of the lease."""
+        lease_until = self.clock() + timedelta(seconds=self.settings.lease_seconds)
+        with self.engine.begin() as conn:
+            renew_lease(conn, message_ids, worker_id=self.worker_id, lease_until=lease_until)
 
     def _claim(self) -> list[ClaimedMessage]:
         now = self.clock()
@@ -141,6 +156,7 @@ class Dispatcher:
                 worker_id=self.worker_id,
                 lease_until=lease_until,
                 limit=self.settings.batch_size,
+                channel=CHANNEL,
             )
             timeline.record(conn, [self._claim_entry(message, now) for message in claimed])
         taken_over = sum(1 for message in claimed if message.taken_over)
@@ -287,7 +303,7 @@ class Dispatcher:
         poll = self.settings.poll_seconds
         try:
             with self.engine.connect() as conn:
-                upcoming = next_wakeup(conn)
+                upcoming = next_wakeup(conn, CHANNEL)
         except SQLAlchemyError:
             return poll
         if upcoming is None:

@@ -28,6 +28,7 @@ __all__ = [
     "next_wakeup",
     "record_outcomes",
     "release",
+    "renew_lease",
 ]
 
 m = messages
@@ -72,17 +73,26 @@ if not all(can_move(status, S.SENDING) for status in (*CLAIMABLE, S.SENDING)):
     raise ImportError("the status table no longer allows claiming; queue.py needs a look")
 
 
-def _claimable(now: datetime) -> Any:
-    return or_(
-        and_(m.c.status.in_([s.value for s in CLAIMABLE]), m.c.due_at <= now),
-        and_(m.c.status == S.SENDING.value, m.c.lease_until < now),
+def _claimable(now: datetime, channel: str) -> Any:
+    return and_(
+        m.c.channel == channel,
+        or_(
+            and_(m.c.status.in_([s.value for s in CLAIMABLE]), m.c.due_at <= now),
+            and_(m.c.status == S.SENDING.value, m.c.lease_until < now),
+        ),
     )
 
 
 def claim_due(
-    conn: Connection, *, now: datetime, worker_id: str, lease_until: datetime, limit: int
+    conn: Connection,
+    *,
+    now: datetime,
+    worker_id: str,
+    lease_until: datetime,
+    limit: int,
+    channel: str = "email",
 ) -> list[ClaimedMessage]:
-    """Lease up to ``limit`` due messages (priority first, then due time) to ``worker_id``.
+    """Lease up to ``limit`` due messages of ``channel`` (priority, then due time) to ``worker_id``.
 
     Claimed messages go to status ``sending`` with one more attempt; they
     come back highest priority first.
@@ -93,7 +103,7 @@ def claim_due(
             m.c.status.label("previous_status"),
             m.c.lease_owner.label("previous_owner"),
         )
-        .where(_claimable(now))
+        .where(_claimable(now, channel))
         .order_by(m.c.priority.desc(), m.c.due_at, m.c.id)
         .limit(limit)
     )
@@ -203,6 +213,24 @@ def _outcome_params(outcome: Outcome, now: datetime) -> dict[str, Any]:
     }
 
 
+def renew_lease(
+    conn: Connection, message_ids: Sequence[int], *, worker_id: str, lease_until: datetime
+) -> int:
+    """Push back the expiry of leases this worker still holds (a long batch); how many."""
+    if not message_ids:
+        return 0
+    result = conn.execute(
+        update(m)
+        .where(
+            m.c.id.in_(list(message_ids)),
+            m.c.lease_owner == worker_id,
+            m.c.status == S.SENDING.value,
+        )
+        .values(lease_until=lease_until)
+    )
+    return int(result.rowcount)
+
+
 def release(
     conn: Connection, message_ids: Sequence[int], *, worker_id: str, now: datetime
 ) -> set[int]:
@@ -214,13 +242,17 @@ def release(
     return record_outcomes(conn, outcomes, worker_id=worker_id, now=now)
 
 
-def next_wakeup(conn: Connection) -> datetime | None:
-    """The earliest instant something becomes claimable: a due time or a lease expiry."""
+def next_wakeup(conn: Connection, channel: str = "email") -> datetime | None:
+    """The earliest instant something of ``channel`` becomes claimable: due time or lease expiry."""
     due = conn.execute(
-        select(func.min(m.c.due_at)).where(m.c.status.in_([s.value for s in CLAIMABLE]))
+        select(func.min(m.c.due_at)).where(
+            m.c.channel == channel, m.c.status.in_([s.value for s in CLAIMABLE])
+        )
     ).scalar()
     lease = conn.execute(
-        select(func.min(m.c.lease_until)).where(m.c.status == S.SENDING.value)
+        select(func.min(m.c.lease_until)).where(
+            m.c.channel == channel, m.c.status == S.SENDING.value
+        )
     ).scalar()
     candidates = [t for t in (due, lease) if t is not None]
     return min(candidates) if candidates else None
