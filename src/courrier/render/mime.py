@@ -27,6 +27,7 @@ import secrets
 from binascii import b2a_base64, b2a_qp
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from urllib.parse import quote
 
 from courrier.errors import ValidationError
@@ -56,7 +57,7 @@ _RESERVED = frozenset(
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _CONTENT_TYPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*")
 _PLAIN_FILENAME = re.compile(r"[ !#-\[\]-~]{1,60}")  # printable ASCII without quote or backslash
-_BASE64_LINE = 57  # input bytes per 76-character base64 line
+_BASE64_WIDTH = 76  # characters per base64 line (RFC 2045 section 6.8)
 
 _Part = tuple[bytes, bytes]  # one MIME entity: its Content-* header lines (no final CRLF), its body
 
@@ -168,17 +169,20 @@ def _multipart(subtype: str, boundary: str, parts: list[_Part]) -> _Part:
 
 def _attachment_part(attachment: MailAttachment) -> _Part:
     """An attachment: its Content-Type (with name), Content-Disposition, base64 body."""
-    content_type = attachment.content_type.lower()
+    head = _attachment_head(attachment.filename, attachment.content_type, attachment.params)
+    return (head, _base64_lines(attachment.content))
+
+
+@lru_cache(maxsize=1024)
+def _attachment_head(filename: str, content_type: str, extra: tuple[tuple[str, str], ...]) -> bytes:
+    """The Content-* lines of an attachment (cached: most mails attach the same kind of file)."""
+    content_type = content_type.lower()
     if _CONTENT_TYPE.fullmatch(content_type) is None:
-        raise ValidationError(
-            f"invalid content type {attachment.content_type!r}", field="attachments"
-        )
-    params = [_parameter(key, value) for key, value in attachment.params]
-    if content_type.startswith("text/") and not any(
-        k.lower() == "charset" for k, _ in attachment.params
-    ):
+        raise ValidationError(f"invalid content type {content_type!r}", field="attachments")
+    params = [_parameter(key, value) for key, value in extra]
+    if content_type.startswith("text/") and all(key.lower() != "charset" for key, _ in extra):
         params.insert(0, "charset=utf-8")
-    filename = clean_text(attachment.filename) or "attachment"
+    filename = clean_text(filename) or "attachment"
     type_words = [content_type, *params, *_filename_params("name", filename)]
     disposition_words = ["attachment", *_filename_params("filename", filename)]
     head = "\r\n".join(
@@ -188,7 +192,7 @@ def _attachment_part(attachment: MailAttachment) -> _Part:
             "Content-Transfer-Encoding: base64",
         )
     )
-    return (head.encode("ascii"), _base64_lines(attachment.content))
+    return head.encode("ascii")
 
 
 def _param_words(words: list[str]) -> list[str]:
@@ -230,9 +234,8 @@ def _filename_params(key: str, filename: str) -> list[str]:
 
 def _base64_lines(content: bytes) -> bytes:
     """``content`` in base64, 76-character lines joined by CRLF."""
-    step = _BASE64_LINE
-    if len(content) <= step:
-        return b2a_base64(content, newline=False)
-    return b"\r\n".join(
-        b2a_base64(content[i : i + step], newline=False) for i in range(0, len(content), step)
-    )
+    encoded = b2a_base64(content, newline=False)
+    if len(encoded) <= _BASE64_WIDTH:
+        return encoded
+    width = _BASE64_WIDTH
+    return b"\r\n".join([encoded[i : i + width] for i in range(0, len(encoded), width)])
