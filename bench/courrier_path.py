@@ -21,7 +21,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
-from courrier.engine.intake import EventInput, Intake
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import Engine, make_url
 
@@ -30,6 +29,7 @@ from bench.stages import AllThreadsProfile, ThreadSafeStageClock, instrumented
 from bench.workload import VENUE_ZONE, Booking, Venue
 from courrier.channels.email import SmtpSender
 from courrier.engine.dispatcher import Dispatcher
+from courrier.engine.intake import EventInput, Intake
 from courrier.settings import Settings
 from courrier.store.contacts import ContactData, upsert_contact
 from courrier.store.db import create_db_engine, normalise_url
@@ -37,11 +37,16 @@ from courrier.store.migrate import migrate
 from courrier.store.schema import messages
 from courrier.store.tenants import Tenant, create_tenant
 
-#: (module, attribute, stage) wrapped to time the send stage's parts from the outside
-SEND_STAGES = [
-    ("courrier.engine.dispatcher", "claim_due", "claim"),
+#: (module, attribute, stage) wrapped to time the stages' parts from the outside
+STAGES = [
+    ("courrier.engine.composer", "MessageComposer.compose", "plan: compose"),
+    ("courrier.render.templates", "TemplateRenderer.render", "plan: templates"),
+    ("courrier.engine.intake", "insert_messages", "plan: insert messages"),
+    ("courrier.engine.intake", "Intake._store_subjects_and_events", "plan: subjects, events"),
+    ("courrier.engine.dispatcher", "Dispatcher._claim", "claim"),
+    ("courrier.engine.dispatcher", "mail_of", "build"),
     ("courrier.engine.dispatcher", "build_mime", "build"),
-    ("courrier.engine.dispatcher", "record_sent", "record"),
+    ("courrier.engine.dispatcher", "Dispatcher._record", "record"),
 ]
 
 
@@ -196,7 +201,7 @@ def _timed_run(
     profiler = AllThreadsProfile() if options.profile_to else None
     baseline = peak_rss_mib()
     rounds = 0
-    with instrumented(SEND_STAGES, clock) as missing, _maybe(profiler):
+    with instrumented(STAGES, clock) as missing, _maybe(profiler):
         started = time.perf_counter()
         for first in range(0, len(events), options.chunk):
             with clock.stage("plan"):
@@ -205,6 +210,7 @@ def _timed_run(
             while dispatcher.run_once() > 0:
                 rounds += 1
         seconds = time.perf_counter() - started
+    dispatcher.close()
     smtp.close()
     notes = [f"not instrumented: {', '.join(missing)}"] if missing else []
     if profiler is not None and options.profile_to is not None:

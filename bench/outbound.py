@@ -50,6 +50,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--chunk", type=int, default=500, help="events per accept_many transaction")
     parser.add_argument("--profile", type=Path, help="folder for cProfile stats of Courrier's path")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="run every path this many times, keep the fastest"
+    )
     parser.add_argument("--only", help="run only these scenarios (comma-separated)")
     parser.add_argument("--write-docs", type=Path, help="write the figures into this Markdown file")
     parser.add_argument("--scenario", choices=SCENARIOS, help=argparse.SUPPRESS)
@@ -115,6 +118,21 @@ def run_child(args: argparse.Namespace, scenario: str, sink: SmtpSink) -> Scenar
     return result
 
 
+def fastest(runs: list[ScenarioResult]) -> ScenarioResult:
+    """The fastest of a path's runs, noting every run's rate; unverified if any run was."""
+    best = max(runs, key=lambda r: r.rate)
+    if len(runs) > 1:
+        rates = sorted(r.rate for r in runs)
+        best.notes.append(
+            f"{len(runs)} runs: {', '.join(f'{r:,.0f}' for r in rates)} msg/s; "
+            f"median {rates[len(rates) // 2]:,.0f}; the fastest is shown"
+        )
+        if not all(r.verified for r in runs):
+            best.checks["sink_received"] = min(r.checks.get("sink_received") or 0 for r in runs)
+            best.notes.append("at least one run was not verified")
+    return best
+
+
 def scenarios_to_run(args: argparse.Namespace) -> list[str]:
     if args.only:
         return [s for s in args.only.split(",") if s in SCENARIOS]
@@ -131,11 +149,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)
     facts = machine_facts(args)
-    results = []
+    runs: dict[str, list[ScenarioResult]] = {s: [] for s in scenarios_to_run(args)}
     with SmtpSink() as sink:
-        for scenario in scenarios_to_run(args):
-            print(f"running {scenario} (N={args.n})...", file=sys.stderr, flush=True)
-            results.append(run_child(args, scenario, sink))
+        for round_ in range(1, args.repeat + 1):  # round-robin: load drift hits every path alike
+            for scenario, done in runs.items():
+                print(f"run {round_}/{args.repeat}: {scenario} (N={args.n})", file=sys.stderr)
+                done.append(run_child(args, scenario, sink))
+    results = [fastest(done) for done in runs.values()]
     report = format_report(results, facts)
     print(report)
     if args.write_docs:

@@ -19,7 +19,20 @@ from bench.results import ScenarioResult
 
 START = "<!-- bench:outbound:start -->"
 END = "<!-- bench:outbound:end -->"
-STAGE_ORDER = ("plan", "send", "claim", "render", "build", "smtp", "record", "serialise+send")
+STAGE_ORDER = (
+    "plan",
+    "plan: subjects, events",
+    "plan: compose",
+    "plan: templates",
+    "plan: insert messages",
+    "send",
+    "claim",
+    "render",
+    "build",
+    "smtp",
+    "record",
+    "serialise+send",
+)
 AIM_STDLIB = 10.0
 AIM_RAW = 0.8
 
