@@ -1,0 +1,74 @@
+"""Events as received: one per (tenant, idempotency key), with the answer given.
+
+The answer is stored with the event so that a repeat of the same key gets
+exactly the same answer back without planning anything again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, insert, select, update
+
+from courrier.store.schema import events
+
+
+def stored_answers(
+    conn: Connection, tenant_id: int, keys: Iterable[str]
+) -> dict[str, dict[str, Any]]:
+    """The answers already given to these idempotency keys (absent: never seen)."""
+    wanted = sorted(set(keys))
+    found: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(wanted), 500):
+        query = select(events.c.idempotency_key, events.c.id, events.c.response).where(
+            events.c.tenant_id == tenant_id,
+            events.c.idempotency_key.in_(wanted[start : start + 500]),
+        )
+        for key, event_id, response in conn.execute(query):
+            found[key] = dict(response) if response else {"event_id": event_id, "messages": []}
+    return found
+
+
+def insert_events(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> list[int]:
+    """Add events (``tenant_id, type, idempotency_key, subject_id, payload, occurred_at,
+    received_at``); return their ids in order. A repeated key raises IntegrityError."""
+    if not rows:
+        return []
+    statement = insert(events).returning(events.c.id, sort_by_parameter_order=True)
+    return list(conn.execute(statement, list(rows)).scalars())
+
+
+def store_answers(conn: Connection, answers: Sequence[tuple[int, dict[str, Any]]]) -> None:
+    """Keep the answer given for each event id, to replay it on a repeat."""
+    if answers:
+        statement = (
+            update(events)
+            .where(events.c.id == bindparam("b_id"))
+            .values(response=bindparam("b_response"))
+        )
+        conn.execute(statement, [{"b_id": i, "b_response": a} for i, a in answers])
+
+
+def get_event(conn: Connection, tenant_id: int, event_id: int) -> dict[str, Any] | None:
+    """One event of the tenant, or None."""
+    query = select(events).where(events.c.tenant_id == tenant_id, events.c.id == event_id)
+    row = conn.execute(query).first()
+    return dict(row._mapping) if row is not None else None
+
+
+def received_between(
+    conn: Connection, tenant_id: int, start: datetime, end: datetime
+) -> list[dict[str, Any]]:
+    """The tenant's events received in ``[start, end)``, oldest first."""
+    query = (
+        select(events)
+        .where(
+            events.c.tenant_id == tenant_id,
+            events.c.received_at >= start,
+            events.c.received_at < end,
+        )
+        .order_by(events.c.id)
+    )
+    return [dict(row._mapping) for row in conn.execute(query)]

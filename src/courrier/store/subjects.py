@@ -1,0 +1,124 @@
+"""Subjects (bookings, visits, requests...): their latest state and every version of it.
+
+Intake works on batches, so the writes here take lists and go to the
+database in one round trip each (executemany).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, insert, select, update
+
+from courrier.store.schema import subject_versions, subjects
+
+SubjectKey = tuple[str, str]  # (type, external id)
+
+
+@dataclass(frozen=True)
+class StoredSubject:
+    """A subject as stored: its row id, current version and state."""
+
+    id: int
+    type: str
+    external_id: str
+    version: int
+    state: dict[str, Any]
+
+
+def subjects_by_key(
+    conn: Connection, tenant_id: int, keys: Iterable[SubjectKey]
+) -> dict[SubjectKey, StoredSubject]:
+    """The tenant's subjects among ``keys``, in a few queries whatever their number."""
+    wanted = set(keys)
+    by_type: dict[str, list[str]] = {}
+    for subject_type, external_id in wanted:
+        by_type.setdefault(subject_type, []).append(external_id)
+    found: dict[SubjectKey, StoredSubject] = {}
+    for subject_type, ids in by_type.items():
+        for start in range(0, len(ids), 500):
+            query = select(subjects).where(
+                subjects.c.tenant_id == tenant_id,
+                subjects.c.type == subject_type,
+                subjects.c.external_id.in_(ids[start : start + 500]),
+            )
+            for row in conn.execute(query):
+                m = row._mapping
+                found[(m["type"], m["external_id"])] = StoredSubject(
+                    m["id"], m["type"], m["external_id"], m["version"], dict(m["state"])
+                )
+    return found
+
+
+def get_subject(
+    conn: Connection, tenant_id: int, subject_type: str, external_id: str
+) -> StoredSubject | None:
+    """One subject, or None."""
+    key = (subject_type, external_id)
+    return subjects_by_key(conn, tenant_id, [key]).get(key)
+
+
+def insert_subjects(
+    conn: Connection, tenant_id: int, new: Sequence[StoredSubject], *, now: datetime
+) -> list[int]:
+    """Add subjects (their ``id`` is ignored); return the new ids in the same order."""
+    if not new:
+        return []
+    rows = [
+        {
+            "tenant_id": tenant_id,
+            "type": s.type,
+            "external_id": s.external_id,
+            "state": s.state,
+            "version": s.version,
+            "updated_at": now,
+        }
+        for s in new
+    ]
+    statement = insert(subjects).returning(subjects.c.id, sort_by_parameter_order=True)
+    return list(conn.execute(statement, rows).scalars())
+
+
+def update_subjects(conn: Connection, changed: Sequence[StoredSubject], *, now: datetime) -> None:
+    """Replace the state and version of existing subjects, in one round trip."""
+    if not changed:
+        return
+    statement = (
+        update(subjects)
+        .where(subjects.c.id == bindparam("b_id"))
+        .values(state=bindparam("b_state"), version=bindparam("b_version"), updated_at=now)
+    )
+    conn.execute(
+        statement,
+        [{"b_id": s.id, "b_state": s.state, "b_version": s.version} for s in changed],
+    )
+
+
+def record_versions(
+    conn: Connection,
+    versions: Sequence[tuple[int, int, dict[str, Any], int | None]],
+    *,
+    now: datetime,
+) -> None:
+    """Keep versions, each ``(subject id, version, state, event id)``."""
+    if versions:
+        conn.execute(
+            insert(subject_versions),
+            [
+                {"subject_id": s, "version": v, "state": st, "event_id": e, "recorded_at": now}
+                for s, v, st, e in versions
+            ],
+        )
+
+
+def versions_of(conn: Connection, subject_id: int) -> list[dict[str, Any]]:
+    """Every version of a subject, oldest first."""
+    query = (
+        select(subject_versions)
+        .where(subject_versions.c.subject_id == subject_id)
+        .order_by(subject_versions.c.version)
+    )
+    return [dict(row._mapping) for row in conn.execute(query)]
