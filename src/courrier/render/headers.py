@@ -139,17 +139,22 @@ def fold(name: str, words: list[str]) -> str:
     return "\r\n".join(lines)
 
 
-def unstructured(name: str, value: str) -> str:
+def unstructured(name: str, value: str, *, keep_long_words: bool = False) -> str:
     """A complete ``Name: value`` header for free text (Subject, extra headers).
 
     Plain ASCII is kept as it is and folded at spaces; other text becomes
-    encoded words so it reads back exactly (inner spaces included).
+    encoded words so it reads back exactly (inner spaces included). ASCII
+    with a word too long for one line is encoded too (split across words),
+    unless ``keep_long_words``: an extra header such as ``List-Unsubscribe``
+    holds a URL that must stay whole, on a longer line.
     """
     value = clean_text(value)
     if value.isascii() and "=?" not in value:
         if len(name) + len(value) + 2 <= MAX_LINE:
             return f"{name}: {value}"
-        return fold(name, _WORDS.findall(value))
+        words = _WORDS.findall(value)
+        if keep_long_words or max(map(len, words)) < MAX_LINE - len(name) - 2:
+            return fold(name, words)
     words = encoded_words(value, MAX_LINE - len(name) - 2)
     return fold(name, words[:1] + [" " + word for word in words[1:]])
 

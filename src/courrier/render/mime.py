@@ -128,7 +128,7 @@ def _message_headers(mail: OutgoingMail) -> bytes:
     for name, value in mail.headers:
         if check_header_name(name).lower() in _RESERVED:
             raise ValidationError(f"header {name} is set by Courrier itself", field="headers")
-        lines.append(unstructured(name, value))
+        lines.append(unstructured(name, value, keep_long_words=True))
     lines.append("")
     return "\r\n".join(lines).encode("ascii")
 
