@@ -166,12 +166,16 @@ def test_missing_variable_is_an_error_not_a_blank() -> None:
         "{{ recipient.__class__.__subclasses__() }}",
         "{{ cycler.__init__.__globals__ }}",
         "{{ subject.start.__class__ }}",
+        "{% set _ = tenant.update({'name': 'Evil'}) %}",
+        "{{ subject.pop('id') }}",
     ],
 )
-def test_sandbox_refuses_internal_attributes(source: str) -> None:
+def test_sandbox_refuses_internal_attributes_and_changes(source: str) -> None:
     renderer = TemplateRenderer({f"{KIND}/en/body.txt": source})
+    values = context()
     with pytest.raises(TemplateError):
-        renderer.render(KIND, "en", context())
+        renderer.render(KIND, "en", values)
+    assert values == context()
 
 
 def test_override_replaces_one_part_and_keeps_the_others() -> None:

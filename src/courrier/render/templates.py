@@ -9,9 +9,10 @@ Templates are package data under ``courrier/render/templates/``::
 
 A tenant's edited templates are passed as ``overrides`` under the same
 names (e.g. ``"booking.confirmation/fr/subject.txt"``), on top of the
-defaults. Templates run in Jinja2's sandbox (no access to ``__class__`` and
-friends) with ``StrictUndefined``, so a misspelt variable fails loudly
-instead of printing nothing; every failure is a :class:`TemplateError`.
+defaults. Templates run in Jinja2's immutable sandbox (no access to
+``__class__`` and friends, no changing the values passed in) with
+``StrictUndefined``, so a misspelt variable fails loudly instead of
+printing nothing; every failure is a :class:`TemplateError`.
 
 The locale falls back from ``fr_BE`` to ``fr`` to ``en`` for the choice of
 template; dates and amounts are formatted in the recipient's locale when it
@@ -45,7 +46,7 @@ from importlib.resources.abc import Traversable
 from typing import Any
 
 from jinja2 import DictLoader, StrictUndefined, TemplateSyntaxError
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from courrier.errors import TemplateError
 from courrier.render.formats import CONTEXT_KEY, FILTERS, FormatSettings, babel_locale, time_zone
@@ -89,8 +90,8 @@ def _collect(folder: Traversable, prefix: str, found: dict[str, str]) -> None:
             found[prefix + entry.name] = entry.read_text(encoding="utf-8")
 
 
-def _environment(sources: Mapping[str, str]) -> SandboxedEnvironment:
-    env = SandboxedEnvironment(
+def _environment(sources: Mapping[str, str]) -> ImmutableSandboxedEnvironment:
+    env = ImmutableSandboxedEnvironment(
         loader=DictLoader(dict(sources)),
         autoescape=lambda name: name is not None and name.endswith(".html"),
         undefined=StrictUndefined,
@@ -105,9 +106,15 @@ def _environment(sources: Mapping[str, str]) -> SandboxedEnvironment:
 
 
 @lru_cache(maxsize=1)
-def _default_environment() -> SandboxedEnvironment:
+def _default_environment() -> ImmutableSandboxedEnvironment:
     """One environment shared by every renderer without overrides: compiled once per process."""
     return _environment(default_sources())
+
+
+@lru_cache(maxsize=64)
+def _override_environment(overrides: tuple[tuple[str, str], ...]) -> ImmutableSandboxedEnvironment:
+    """One environment per set of overrides (a tenant's edits), so each compiles once."""
+    return _environment({**default_sources(), **dict(overrides)})
 
 
 class TemplateRenderer:
@@ -116,7 +123,7 @@ class TemplateRenderer:
     def __init__(self, overrides: Mapping[str, str] | None = None) -> None:
         if overrides:
             sources = {**default_sources(), **overrides}
-            self._env = _environment(sources)
+            self._env = _override_environment(tuple(sorted(overrides.items())))
         else:
             sources = dict(default_sources())
             self._env = _default_environment()
