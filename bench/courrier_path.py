@@ -24,7 +24,7 @@ from typing import Any, cast
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import Engine, make_url
 
-from bench.results import ScenarioResult, peak_rss_mib
+from bench.results import ScenarioResult, cpu_seconds, peak_rss_mib
 from bench.stages import AllThreadsProfile, ThreadSafeStageClock, instrumented
 from bench.workload import VENUE_ZONE, Booking, Venue
 from courrier.channels.email import SmtpSender
@@ -202,6 +202,7 @@ def _timed_run(
     baseline = peak_rss_mib()
     rounds = 0
     with instrumented(STAGES, clock) as missing, _maybe(profiler):
+        cpu_started = cpu_seconds()
         started = time.perf_counter()
         for first in range(0, len(events), options.chunk):
             with clock.stage("plan"):
@@ -210,6 +211,7 @@ def _timed_run(
             while dispatcher.run_once() > 0:
                 rounds += 1
         seconds = time.perf_counter() - started
+        cpu = cpu_seconds() - cpu_started
     dispatcher.close()
     smtp.close()
     notes = [f"not instrumented: {', '.join(missing)}"] if missing else []
@@ -221,6 +223,7 @@ def _timed_run(
         label=f"Courrier, durable, {'SQLite' if options.database == 'sqlite' else 'PostgreSQL'}",
         messages=len(bookings),
         seconds=seconds,
+        cpu_seconds=cpu,
         stages=clock.totals,
         baseline_rss_mib=baseline,
         peak_rss_mib=peak_rss_mib(),

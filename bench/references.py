@@ -19,7 +19,7 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
-from bench.results import ScenarioResult, StageClock, peak_rss_mib
+from bench.results import ScenarioResult, StageClock, cpu_seconds, peak_rss_mib
 from bench.workload import Booking, ReferenceRenderer, RenderedConfirmation, Venue
 
 MSGID_DOMAIN = "deux-rives.example"
@@ -48,6 +48,7 @@ def run_stdlib(port: int, bookings: list[Booking]) -> ScenarioResult:
     renderer = ReferenceRenderer(venue)
     clock = StageClock()
     baseline = peak_rss_mib()
+    cpu_started = cpu_seconds()
     started = time.perf_counter()
     with smtplib.SMTP("127.0.0.1", port) as smtp:
         for booking in bookings:
@@ -58,11 +59,13 @@ def run_stdlib(port: int, bookings: list[Booking]) -> ScenarioResult:
             with clock.stage("serialise+send"):
                 smtp.send_message(message)
     seconds = time.perf_counter() - started
+    cpu = cpu_seconds() - cpu_started
     return ScenarioResult(
         name="stdlib",
         label="stdlib way (Jinja2 + EmailMessage + smtplib, 1 connection)",
         messages=len(bookings),
         seconds=seconds,
+        cpu_seconds=cpu,
         stages=clock.totals,
         baseline_rss_mib=baseline,
         peak_rss_mib=peak_rss_mib(),
@@ -96,11 +99,13 @@ def run_raw(port: int, bookings: list[Booking]) -> ScenarioResult:
     baseline = peak_rss_mib()
     payloads, prep_seconds = prebuild(bookings)
     clock = StageClock()
+    cpu_started = cpu_seconds()
     started = time.perf_counter()
     with smtplib.SMTP("127.0.0.1", port) as smtp:
         for booking, data in zip(bookings, payloads, strict=True):
             smtp.sendmail(venue.from_email, [booking.email], data)
     seconds = time.perf_counter() - started
+    cpu = cpu_seconds() - cpu_started
     clock.add("send", seconds)
     rate = len(bookings) / prep_seconds if prep_seconds else 0.0
     return ScenarioResult(
@@ -108,6 +113,7 @@ def run_raw(port: int, bookings: list[Booking]) -> ScenarioResult:
         label="raw transport (prebuilt bytes, smtplib.sendmail, 1 connection)",
         messages=len(bookings),
         seconds=seconds,
+        cpu_seconds=cpu,
         stages=clock.totals,
         baseline_rss_mib=baseline,
         peak_rss_mib=peak_rss_mib(),

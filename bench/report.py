@@ -87,16 +87,17 @@ def results_table(results: list[ScenarioResult]) -> list[str]:
     by_name = {r.name: r for r in results}
     stdlib, raw = by_name.get("stdlib"), by_name.get("raw")
     lines = [
-        "| path | msg/s | seconds | x stdlib | x raw | mean size | peak RSS | verified |",
-        "|---|--:|--:|--:|--:|--:|--:|---|",
+        "| path | msg/s | seconds | x stdlib | x raw | CPU ms/msg | size | peak RSS | verified |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|---|",
     ]
     for r in results:
         if not r.messages:
-            lines.append(f"| {r.label} | - | - | - | - | - | - | {'; '.join(r.notes)} |")
+            lines.append(f"| {r.label} | - | - | - | - | - | - | - | {'; '.join(r.notes)} |")
             continue
         lines.append(
             f"| {r.label} | {r.rate:,.0f} | {r.seconds:.2f} | {_ratio(r.rate, stdlib)} "
-            f"| {_ratio(r.rate, raw)} | {r.mean_bytes / 1024:.1f} KiB "
+            f"| {_ratio(r.rate, raw)} | {1000 * r.cpu_seconds / r.messages:.2f} "
+            f"| {r.mean_bytes / 1024:.1f} KiB "
             f"| {r.peak_rss_mib:.0f} MiB | {_verification(r)} |"
         )
     return lines

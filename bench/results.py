@@ -15,6 +15,12 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def cpu_seconds() -> float:
+    """CPU time (user + system) this process has used so far, all threads together."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 @dataclass
 class ScenarioResult:
     """One path's figures: N messages in ``seconds``, with a breakdown by stage.
@@ -27,6 +33,7 @@ class ScenarioResult:
     label: str
     messages: int
     seconds: float
+    cpu_seconds: float = 0.0
     stages: dict[str, float] = field(default_factory=dict)
     baseline_rss_mib: float = 0.0
     peak_rss_mib: float = 0.0
