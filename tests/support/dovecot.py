@@ -37,6 +37,7 @@ log_path = {root}/dovecot.log
 ssl = no
 disable_plaintext_auth = no
 auth_mechanisms = plain login
+auth_failure_delay = 0
 mail_location = maildir:{root}/mail/%u
 first_valid_uid = {uid}
 last_valid_uid = {uid}
@@ -67,6 +68,10 @@ service imap-login {{
 }}
 service anvil {{
   chroot =
+  # no growing delay after failed logins: tests log in wrongly on purpose
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
 }}
 service imap-login {{
   chroot =
@@ -211,3 +216,24 @@ def _login_name() -> str:
     import pwd
 
     return pwd.getpwuid(os.getuid()).pw_name
+
+
+def message_ids_with_keyword(server: Dovecot, user: MailboxUser, keyword: str) -> set[str]:
+    """The Message-IDs of the mails in INBOX that carry ``keyword``."""
+    client = server.connect(user)
+    try:
+        client.select("INBOX", readonly=True)
+        status, data = client.search(None, "KEYWORD", keyword)
+        numbers = (data[0] or b"").split()
+        if not numbers:
+            return set()
+        status, data = client.fetch(b",".join(numbers), "(BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])")
+        found = set()
+        for item in data:
+            if isinstance(item, tuple):
+                header = item[1].decode("ascii", errors="replace")
+                found.add(header.partition(":")[2].strip())
+        return found
+    finally:
+        client.logout()
+

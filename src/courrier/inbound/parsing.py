@@ -121,8 +121,19 @@ def normalise_address(address: str) -> str:
     return address.strip().strip("<>").strip().lower()
 
 
+def raw_values(message: Message, name: str) -> list[str]:
+    """A header's values as written (compat32 would wrap 8-bit ones in lossy ``Header`` objects)."""
+    wanted = name.lower()
+    return [str(value) for key, value in message.raw_items() if key.lower() == wanted]
+
+
+def raw_value(message: Message, name: str) -> str | None:
+    values = raw_values(message, name)
+    return values[0] if values else None
+
+
 def _addresses(message: Message, name: str, defects: list[str]) -> list[tuple[str, str]]:
-    values = [_unescape_raw(str(v)) for v in message.get_all(name, [])]
+    values = [_unescape_raw(v) for v in raw_values(message, name)]
     pairs = []
     for display, address in getaddresses(values):
         address = normalise_address(address)
@@ -156,11 +167,11 @@ def read_headers(parsed: ParsedMail) -> None:
     """Fill the header fields of ``parsed`` from its message."""
     message, defects = parsed.message, parsed.defects
     parsed.headers = [
-        (name, decode_words(value, defects, name) or "") for name, value in message.items()
+        (name, decode_words(str(value), defects, name) or "") for name, value in message.raw_items()
     ]
     sender = _addresses(message, "From", defects)
     if not sender:
-        display, address = parseaddr(_unescape_raw(str(message.get("Sender", ""))))
+        display, address = parseaddr(_unescape_raw(raw_value(message, "Sender") or ""))
         sender = [(display, normalise_address(address))] if "@" in address else []
     if sender:
         parsed.from_name, parsed.from_addr = sender[0][0] or None, sender[0][1]
@@ -168,11 +179,11 @@ def read_headers(parsed: ParsedMail) -> None:
         defects.append("From: no sender address")
     parsed.to = [a for _, a in _addresses(message, "To", defects)]
     parsed.cc = [a for _, a in _addresses(message, "Cc", defects)]
-    parsed.subject = decode_words(message.get("Subject"), defects, "Subject")
-    parsed.date = _date(message.get("Date"), defects)
-    parsed.message_id = _message_id(message.get("Message-ID"))
-    found = MESSAGE_ID.findall(str(message.get("In-Reply-To", "")))
-    found += MESSAGE_ID.findall(" ".join(str(v) for v in message.get_all("References", [])))
+    parsed.subject = decode_words(raw_value(message, "Subject"), defects, "Subject")
+    parsed.date = _date(raw_value(message, "Date"), defects)
+    parsed.message_id = _message_id(raw_value(message, "Message-ID"))
+    found = MESSAGE_ID.findall(raw_value(message, "In-Reply-To") or "")
+    found += MESSAGE_ID.findall(" ".join(raw_values(message, "References")))
     parsed.references = list(dict.fromkeys(found))
 
 
