@@ -119,6 +119,14 @@ def test_any_text_value_reads_back_exactly(text: str) -> None:
         assert event["LOCATION"] == expected
 
 
+def test_lone_surrogates_become_replacement_characters() -> None:
+    text = invitation(summary="caf\ud83d", organizer_name="Zo\udca9")
+    text.encode("utf-8")  # the caller can always encode the result
+    event = parse(text).walk("VEVENT")[0]
+    assert event["SUMMARY"] == "caf\ufffd"
+    assert event["ORGANIZER"].params["CN"] == "Zo\ufffd"
+
+
 def instants(zone: str) -> st.SearchStrategy[datetime]:
     """Instants in 2025-2027, with a third of them within a day of one of the zone's DST changes."""
     changes = [p.onset for p in periods(zone, 2025, 2027)[1:]]

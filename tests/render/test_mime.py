@@ -179,6 +179,16 @@ def parse_long(raw: bytes) -> EmailMessage:
     return msg
 
 
+def test_lone_surrogates_become_replacement_characters() -> None:
+    broken = "caf\ud83d \udca9 ok"  # what json.loads accepts from "caf\\ud83d \\udca9 ok"
+    raw = build_mime(mail(subject=broken, to_name=broken, text=broken, html=broken))
+    msg = parse(raw)
+    assert msg["Subject"] == "caf\ufffd \ufffd ok"
+    assert msg["To"].addresses[0].display_name == "caf\ufffd \ufffd ok"
+    assert body_of(msg, "plain") == "caf\ufffd \ufffd ok"
+    assert body_of(msg, "html") == "caf\ufffd \ufffd ok"
+
+
 def test_display_name_with_specials_is_quoted() -> None:
     raw = build_mime(mail(to_name='Smith, John "JJ" <boss>'))
     assert b'To: "Smith, John \\"JJ\\" <boss>" <member@example.com>' in raw

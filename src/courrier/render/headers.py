@@ -26,6 +26,7 @@ from courrier.errors import ValidationError
 
 MAX_LINE = 78
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _WORDS = re.compile(r" *[^ ]+")
 _ATOM_PHRASE = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]+")
 _PRINTABLE = re.compile(r"[ -~]+")
@@ -39,6 +40,19 @@ _MONTHS = ("", "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "O
 _WORD_PREFIX = "=?utf-8?b?"
 _WORD_OVERHEAD = len(_WORD_PREFIX) + 2  # the prefix and the closing "?="
 _MAX_WORD = 75  # RFC 2047 section 2
+
+
+def utf8(text: str) -> bytes:
+    """``text`` in UTF-8; a lone surrogate (JSON allows ``"\\ud800"``) becomes U+FFFD."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATE.sub("\ufffd", text).encode("utf-8")
+
+
+def valid_unicode(text: str) -> str:
+    """``text`` with every lone surrogate replaced by U+FFFD, so it can be encoded."""
+    return _SURROGATE.sub("\ufffd", text) if _SURROGATE.search(text) else text
 
 
 def clean_text(value: str) -> str:
@@ -106,7 +120,7 @@ def encoded_words(text: str, first: int) -> list[str]:
     The first word fits in ``first`` characters (what is left on the header's
     first line), the others in 75. A word never ends inside a UTF-8 sequence.
     """
-    data = text.encode("utf-8")
+    data = utf8(text)
     words: list[str] = []
     room = max(first, _WORD_OVERHEAD + 8)
     start, size = 0, len(data)

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from courrier.errors import ValidationError
-from courrier.render.headers import check_address
+from courrier.render.headers import check_address, valid_unicode
 from courrier.render.vtimezone import vtimezone, zone
 
 PRODID = "-//Courrier//Courrier notification hub//EN"
@@ -145,13 +145,14 @@ def _common_name(name: str | None) -> str:
 
 def _parameter(value: str) -> str:
     """A parameter value, quoted: no control characters, no double quotes (RFC 5545 3.1)."""
-    value = _CONTROL.sub(" ", value.replace("\r", " ").replace("\n", " ")).replace('"', "'")
+    value = valid_unicode(value.replace("\r", " ").replace("\n", " "))
+    value = _CONTROL.sub(" ", value).replace('"', "'")
     return f'"{value}"'
 
 
 def escape_text(value: str) -> str:
     """A TEXT value escaped (backslash, semicolon, comma, line breaks as ``\\n``)."""
-    value = value.replace("\r\n", "\n").replace("\r", "\n")
+    value = valid_unicode(value.replace("\r\n", "\n").replace("\r", "\n"))
     value = _CONTROL.sub(" ", value)
     return value.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,").replace("\n", "\\n")
 

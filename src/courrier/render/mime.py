@@ -40,6 +40,7 @@ from courrier.render.headers import (
     fold,
     format_date,
     unstructured,
+    utf8,
 )
 
 _TEXT_PLAIN = (
@@ -141,11 +142,7 @@ def _quoted_printable(text: str) -> bytes:
     """
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
-    try:
-        data = text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise ValidationError("mail body is not valid Unicode text", field="text") from exc
-    encoded = b2a_qp(data, istext=True).replace(b"\n", b"\r\n")
+    encoded = b2a_qp(utf8(text), istext=True).replace(b"\n", b"\r\n")
     if encoded and not encoded.endswith(b"\n"):
         encoded += b"=\r\n"
     return encoded
