@@ -45,6 +45,7 @@ def running(settings: Settings, engine: Engine, smtp_server: SmtpServer) -> Iter
         stop.set()
         wakeup.poke()
         thread.join(10)
+        wakeup.close()
         sender.close()
 
 

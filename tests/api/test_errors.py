@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -52,9 +54,42 @@ def test_malformed_json_is_422_on_the_body(alice: Caller) -> None:
     assert assert_error(response, 422, "invalid")["field"] == "body"
 
 
+def test_nan_in_free_form_state_is_422_naming_it(alice: Caller) -> None:
+    alice.put("/v1/contacts/m-17", json=member())
+    body = json.dumps(booking()).replace('"paid": false', '"paid": false, "price": NaN')
+    response = alice.post("/v1/events", content=body, headers={"content-type": "application/json"})
+    assert assert_error(response, 422, "invalid")["field"] == "subject.price"
+
+
+def test_json_nested_too_deeply_is_422_on_the_body(alice: Caller) -> None:
+    body = b'{"subject": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    response = alice.post("/v1/events", content=body, headers={"content-type": "application/json"})
+    assert assert_error(response, 422, "invalid")["field"] == "body"
+
+
+def test_a_lone_surrogate_in_free_form_state_is_422_naming_it(alice: Caller) -> None:
+    alice.put("/v1/contacts/m-17", json=member())
+    body = json.dumps(booking()).replace('"paid": false', '"paid": false, "note": "\\udc00"')
+    response = alice.post("/v1/events", content=body, headers={"content-type": "application/json"})
+    assert assert_error(response, 422, "invalid")["field"] == "subject.note"
+
+
 def test_oversized_body_is_413(alice: Caller) -> None:
     body = member(name="x" * 100) | {"roles": ["r" * 150] * 8000}
     assert_error(alice.put("/v1/contacts/m-1", json=body), 413, "body_too_large")
+
+
+def test_oversized_streamed_body_without_length_is_413(alice: Caller) -> None:
+    def chunks() -> Iterator[bytes]:
+        yield b'{"name": "'
+        for _ in range(1100):
+            yield b"x" * 1000
+        yield b'"}'
+
+    response = alice.put(
+        "/v1/contacts/m-1", content=chunks(), headers={"content-type": "application/json"}
+    )
+    assert_error(response, 413, "body_too_large")
 
 
 CONTACT_CASES = [

@@ -31,6 +31,9 @@ HTTP_CODES = {
     415: "unsupported_media_type",
 }
 
+#: FastAPI's words when reading the body failed (e.g. JSON nested too deeply).
+BODY_NOT_PARSED = "There was an error parsing the body"
+
 #: Where in the request a validation error came from; ``body`` is left out of the path.
 LOCATIONS = {"body", "query", "path", "header", "cookie"}
 
@@ -67,7 +70,7 @@ def first_problem(exc: RequestValidationError) -> tuple[str, str]:
     kind = str(error.get("type", ""))
     if kind == "json_invalid":
         return "body", "the body is not valid JSON"
-    message = str(error.get("msg", "is not valid"))
+    message = str(error.get("msg", "is not valid")).removeprefix("Value error, ")
     if kind == "missing":
         message = "is required"
     return dotted(loc), message
@@ -101,6 +104,9 @@ async def _unavailable(_request: Request, exc: Exception) -> JSONResponse:
 
 async def _http(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and exc.detail == BODY_NOT_PARSED:
+        message = "body: the body could not be read as JSON (malformed, or nested too deeply)"
+        return error_response(422, "invalid", message, "body")
     code = HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
     message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
     return error_response(exc.status_code, code, message, headers=exc.headers)

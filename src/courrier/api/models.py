@@ -7,6 +7,7 @@ naming the field instead of a database error.
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -81,19 +82,30 @@ def reasonable_instant(value: datetime) -> datetime:
     return value
 
 
+def check_text(value: str, path: str) -> None:
+    """Text a database can store: no NUL character, no lone surrogate."""
+    if "\x00" in value:
+        raise FieldProblem(path, "must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise FieldProblem(path, "must be valid Unicode text") from exc
+
+
 def check_plain(value: Any, path: str, depth: int = 0) -> None:
-    """Check free-form JSON (a subject's state): no NUL in any string, at most 20 levels deep.
+    """Check free-form JSON (a subject's state): no NUL, no NaN or infinity, at most 20 levels deep.
 
     Raises :class:`FieldProblem` naming the dotted path of the bad value.
     """
     if depth > 20:
         raise FieldProblem(path, "is nested too deeply")
-    if isinstance(value, str) and "\x00" in value:
-        raise FieldProblem(path, "must not contain NUL characters")
+    if isinstance(value, str):
+        check_text(value, path)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise FieldProblem(path, "must be a finite number")
     if isinstance(value, dict):
         for key, item in value.items():
-            if "\x00" in key:
-                raise FieldProblem(path, "has a key with a NUL character")
+            check_text(key, path)
             check_plain(item, f"{path}.{key}", depth + 1)
     elif isinstance(value, list):
         for index, item in enumerate(value):
