@@ -60,11 +60,8 @@ class MeasuredSender:
         self.bytes_sent = 0
 
     def send(self, envelope_from: str, recipients: Sequence[str], data: bytes) -> str:
-        started = time.perf_counter()
-        try:
+        with self._clock.timed_call("smtp"):
             reply: str = self._sender.send(envelope_from, recipients, data)
-        finally:
-            self._clock.add("smtp", time.perf_counter() - started)
         with self._lock:
             self.bytes_sent += len(data)
         return reply
@@ -225,6 +222,7 @@ def _timed_run(
         seconds=seconds,
         cpu_seconds=cpu,
         stages=clock.totals,
+        stage_cpu=clock.cpu,
         baseline_rss_mib=baseline,
         peak_rss_mib=peak_rss_mib(),
         mean_bytes=sender.bytes_sent / len(bookings) if bookings else 0.0,

@@ -72,6 +72,7 @@ def run_stdlib(port: int, bookings: list[Booking]) -> ScenarioResult:
         seconds=seconds,
         cpu_seconds=cpu,
         stages=clock.totals,
+        stage_cpu=clock.cpu,
         baseline_rss_mib=baseline,
         peak_rss_mib=peak_rss_mib(),
         mean_bytes=mean_size(venue, renderer, bookings[:50]),
@@ -111,7 +112,7 @@ def run_raw(port: int, bookings: list[Booking]) -> ScenarioResult:
             smtp.sendmail(venue.from_email, [booking.email], data)
     seconds = time.perf_counter() - started
     cpu = cpu_seconds() - cpu_started
-    clock.add("send", seconds)
+    clock.add("send", seconds, cpu)
     rate = len(bookings) / prep_seconds if prep_seconds else 0.0
     return ScenarioResult(
         name="raw",
@@ -120,6 +121,7 @@ def run_raw(port: int, bookings: list[Booking]) -> ScenarioResult:
         seconds=seconds,
         cpu_seconds=cpu,
         stages=clock.totals,
+        stage_cpu=clock.cpu,
         baseline_rss_mib=baseline,
         peak_rss_mib=peak_rss_mib(),
         mean_bytes=sum(map(len, payloads)) / len(payloads) if payloads else 0.0,

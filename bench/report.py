@@ -113,15 +113,20 @@ def _verification(result: ScenarioResult) -> str:
 
 
 def stage_table(results: list[ScenarioResult]) -> list[str]:
-    lines = ["| path | stage | seconds | ms / message | calls |", "|---|---|--:|--:|--:|"]
+    lines = [
+        "| path | stage | seconds | ms / message | CPU ms / message | calls |",
+        "|---|---|--:|--:|--:|--:|",
+    ]
     for r in results:
         calls = r.checks.get("calls", {})
         ordered = sorted(r.stages, key=lambda s: STAGE_ORDER.index(s) if s in STAGE_ORDER else 99)
         for stage in ordered:
             seconds = r.stages[stage]
             per = 1000 * seconds / r.messages if r.messages else 0.0
+            cpu = 1000 * r.stage_cpu.get(stage, 0.0) / r.messages if r.messages else 0.0
             lines.append(
-                f"| {r.label} | {stage} | {seconds:.3f} | {per:.3f} | {calls.get(stage, '')} |"
+                f"| {r.label} | {stage} | {seconds:.3f} | {per:.3f} | {cpu:.3f} "
+                f"| {calls.get(stage, '')} |"
             )
     return lines
 

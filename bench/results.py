@@ -35,6 +35,7 @@ class ScenarioResult:
     seconds: float
     cpu_seconds: float = 0.0
     stages: dict[str, float] = field(default_factory=dict)
+    stage_cpu: dict[str, float] = field(default_factory=dict)
     baseline_rss_mib: float = 0.0
     peak_rss_mib: float = 0.0
     mean_bytes: float = 0.0
@@ -62,18 +63,33 @@ class ScenarioResult:
 
 
 class StageClock:
-    """Adds up wall time per named stage: ``with clock.stage("build"): ...``."""
+    """Adds up wall and CPU time per named stage: ``with clock.stage("build"): ...``.
+
+    :meth:`stage` counts the CPU of the whole process (for stages that run one
+    after the other and may use threads); :meth:`timed_call` counts the CPU of
+    the calling thread (for calls made from several threads at once).
+    """
 
     def __init__(self) -> None:
         self.totals: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), cpu_seconds()
         try:
             yield
         finally:
-            self.add(name, time.perf_counter() - started)
+            self.add(name, time.perf_counter() - started, cpu_seconds() - cpu_started)
 
-    def add(self, name: str, seconds: float) -> None:
+    @contextmanager
+    def timed_call(self, name: str) -> Iterator[None]:
+        started, cpu_started = time.perf_counter(), time.thread_time()
+        try:
+            yield
+        finally:
+            self.add(name, time.perf_counter() - started, time.thread_time() - cpu_started)
+
+    def add(self, name: str, seconds: float, cpu: float = 0.0) -> None:
         self.totals[name] = self.totals.get(name, 0.0) + seconds
+        self.cpu[name] = self.cpu.get(name, 0.0) + cpu

@@ -15,7 +15,6 @@ import importlib
 import io
 import pstats
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,20 +31,17 @@ class ThreadSafeStageClock(StageClock):
         self.calls: dict[str, int] = {}
         self._lock = threading.Lock()
 
-    def add(self, name: str, seconds: float) -> None:
+    def add(self, name: str, seconds: float, cpu: float = 0.0) -> None:
         with self._lock:
-            self.totals[name] = self.totals.get(name, 0.0) + seconds
+            super().add(name, seconds, cpu)
             self.calls[name] = self.calls.get(name, 0) + 1
 
 
 def _timed(function: Callable[..., Any], stage: str, clock: StageClock) -> Callable[..., Any]:
     @functools.wraps(function)
     def timed(*args: Any, **kwargs: Any) -> Any:
-        started = time.perf_counter()
-        try:
+        with clock.timed_call(stage):
             return function(*args, **kwargs)
-        finally:
-            clock.add(stage, time.perf_counter() - started)
 
     return timed
 
