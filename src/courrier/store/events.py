@@ -32,12 +32,26 @@ def stored_answers(
 
 
 def insert_events(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> list[int]:
-    """Add events (``tenant_id, type, idempotency_key, subject_id, payload, occurred_at,
-    received_at``); return their ids in order. A repeated key raises IntegrityError."""
+    """Add one tenant's events; return their ids in order. A repeated key raises IntegrityError.
+
+    Each row has ``tenant_id, type, idempotency_key, subject_id, payload,
+    occurred_at, received_at``.
+    """
     if not rows:
         return []
-    statement = insert(events).returning(events.c.id, sort_by_parameter_order=True)
-    return list(conn.execute(statement, list(rows)).scalars())
+    # A plain executemany, then one query for the ids: on PostgreSQL this is
+    # several times faster than INSERT ... RETURNING over many rows.
+    conn.execute(insert(events), list(rows))
+    tenant_id = rows[0]["tenant_id"]
+    keys = [row["idempotency_key"] for row in rows]
+    ids: dict[str, int] = {}
+    for start in range(0, len(keys), 500):
+        query = select(events.c.idempotency_key, events.c.id).where(
+            events.c.tenant_id == tenant_id,
+            events.c.idempotency_key.in_(keys[start : start + 500]),
+        )
+        ids.update((key, event_id) for key, event_id in conn.execute(query))
+    return [ids[key] for key in keys]
 
 
 def store_answers(conn: Connection, answers: Sequence[tuple[int, dict[str, Any]]]) -> None:

@@ -28,16 +28,28 @@ def existing_send_keys(conn: Connection, tenant_id: int, keys: Iterable[str]) ->
     return found
 
 
-def insert_messages(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> list[int]:
-    """Add message rows (all columns of ``messages`` but ``id``) and their "planned" entries.
+def _ids_by_send_key(conn: Connection, tenant_id: int, keys: Sequence[str]) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for start in range(0, len(keys), 500):
+        query = select(messages.c.send_key, messages.c.id).where(
+            messages.c.tenant_id == tenant_id, messages.c.send_key.in_(keys[start : start + 500])
+        )
+        found.update((key, message_id) for key, message_id in conn.execute(query))
+    return found
 
-    One executemany for the messages, one for their timeline; returns the
-    new ids in the order of ``rows``.
+
+def insert_messages(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> list[int]:
+    """Add one tenant's message rows and their "planned" timeline entries.
+
+    One executemany for the messages (a plain one: on PostgreSQL several
+    times faster than INSERT ... RETURNING), one query for their ids by send
+    key, one executemany for the timeline; returns the ids in row order.
     """
     if not rows:
         return []
-    statement = insert(messages).returning(messages.c.id, sort_by_parameter_order=True)
-    ids = list(conn.execute(statement, list(rows)).scalars())
+    conn.execute(insert(messages), list(rows))
+    by_key = _ids_by_send_key(conn, rows[0]["tenant_id"], [row["send_key"] for row in rows])
+    ids = [by_key[row["send_key"]] for row in rows]
     timeline.record(
         conn,
         (

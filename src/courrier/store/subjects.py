@@ -78,8 +78,10 @@ def insert_subjects(
         }
         for s in new
     ]
-    statement = insert(subjects).returning(subjects.c.id, sort_by_parameter_order=True)
-    return list(conn.execute(statement, rows).scalars())
+    # A plain executemany, then one query for the ids (faster than RETURNING on PostgreSQL).
+    conn.execute(insert(subjects), rows)
+    found = subjects_by_key(conn, tenant_id, ((s.type, s.external_id) for s in new))
+    return [found[(s.type, s.external_id)].id for s in new]
 
 
 def update_subjects(conn: Connection, changed: Sequence[StoredSubject], *, now: datetime) -> None:
