@@ -131,14 +131,17 @@ class Dispatcher:
     def run_once(self) -> int:
         """Claim one batch of due messages, send them, record outcomes; the number handled."""
         claimed = self._claim()
-        if not claimed:
-            return 0
+        if claimed:
+            self._record(claimed, self._send(claimed))
+        return len(claimed)
+
+    def _send(self, claimed: Sequence[ClaimedMessage]) -> list[_Attempt]:
+        """Send a batch through the pool, renewing its leases while it takes long."""
         futures = [self._executor.submit(self._attempt, message) for message in claimed]
         renew_every = self.settings.lease_seconds / 3
         while wait(futures, timeout=renew_every).not_done:
             self._renew([message.id for message in claimed])
-        self._record(claimed, [future.result() for future in futures])
-        return len(claimed)
+        return [future.result() for future in futures]
 
     def _renew(self, message_ids: list[int]) -> None:
         """Keep the batch's leases alive while a slow server holds it past a third of the lease."""
@@ -279,8 +282,10 @@ class Dispatcher:
     def run(self, stop: threading.Event) -> None:
         """Send batches until ``stop`` is set; then finish in-flight sends and release the rest.
 
-        Sleeps between batches until poked (in-process or ``NOTIFY``), the
-        next due time or lease expiry, or ``poll_seconds``, whichever is first.
+        Batches run one after the other, each recorded before the next is
+        claimed, so a crash can resend at most one batch. Between batches it
+        sleeps until poked (in-process or ``NOTIFY``), the next due time or
+        lease expiry, or ``poll_seconds``, whichever comes first.
         """
         self._stop = stop
         self.wakeup.listen(self.engine)
@@ -288,13 +293,13 @@ class Dispatcher:
         while not stop.is_set():
             try:
                 handled = self.run_once()
-                failures = 0
             except SQLAlchemyError as exc:
                 failures += 1
                 pause = min(self.settings.poll_seconds * 2**failures, 30.0)
                 log.error("database error in the dispatcher (%s); again in %.1fs", exc, pause)
                 stop.wait(pause)
                 continue
+            failures = 0
             if handled < self.settings.batch_size and not stop.is_set():
                 self.wakeup.wait(self._pause())
 
