@@ -18,6 +18,7 @@ from courrier.errors import NotFoundError
 from courrier.store.schema import (
     bounce_reports,
     contact_addresses,
+    contacts,
     documents,
     inbound_attachments,
     inbound_mails,
@@ -258,3 +259,141 @@ def count_mails(conn: Connection, tenant_id: int) -> int:
         .where(inbound_mails.c.tenant_id == tenant_id)
     )
     return int(conn.execute(query).scalar_one())
+
+
+# --- Reading the inbox (API) ------------------------------------------------------------------
+
+#: The lists staff work from: all mail, member mail filed or not, and machine mail.
+VIEWS = ("all", "assigned", "unassigned", "bounce", "auto_reply")
+SUMMARY_COLUMNS = [
+    inbound_mails.c.id,
+    inbound_mails.c.kind,
+    inbound_mails.c.mailbox_id,
+    inbound_mails.c.folder,
+    inbound_mails.c.from_addr,
+    inbound_mails.c.from_name,
+    inbound_mails.c.subject_line,
+    inbound_mails.c.sent_at,
+    inbound_mails.c.received_at,
+    inbound_mails.c.size,
+    inbound_mails.c.assigned_by,
+    inbound_mails.c.reply_to_message_id,
+    inbound_mails.c.skipped_reason,
+    contacts.c.external_id.label("contact"),
+]
+
+
+def _like(text: str) -> str:
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def list_mails(
+    conn: Connection,
+    tenant_id: int,
+    *,
+    view: str = "all",
+    text: str | None = None,
+    contact_id: int | None = None,
+    offset: int = 0,
+    limit: int = 10,
+) -> tuple[list[dict[str, Any]], int]:
+    """One page of the tenant's received mail, newest first, and how many match in all."""
+    where = [inbound_mails.c.tenant_id == tenant_id]
+    if view == "assigned":
+        where += [inbound_mails.c.kind == "member", inbound_mails.c.contact_id.is_not(None)]
+    elif view == "unassigned":
+        where += [inbound_mails.c.kind == "member", inbound_mails.c.contact_id.is_(None)]
+    elif view in ("bounce", "auto_reply"):
+        where.append(inbound_mails.c.kind == view)
+    if contact_id is not None:
+        where.append(inbound_mails.c.contact_id == contact_id)
+    if text:
+        pattern = _like(text)
+        where.append(
+            or_(
+                func.lower(inbound_mails.c.subject_line).like(pattern, escape="\\"),
+                func.lower(inbound_mails.c.from_addr).like(pattern, escape="\\"),
+                func.lower(inbound_mails.c.from_name).like(pattern, escape="\\"),
+            )
+        )
+    source = inbound_mails.outerjoin(contacts, contacts.c.id == inbound_mails.c.contact_id)
+    total = conn.execute(select(func.count()).select_from(inbound_mails).where(*where)).scalar_one()
+    query = (
+        select(*SUMMARY_COLUMNS, _attachment_count())
+        .select_from(source)
+        .where(*where)
+        .order_by(inbound_mails.c.id.desc())
+        .offset(offset)
+        .limit(limit)
+    )
+    return [dict(r._mapping) for r in conn.execute(query)], int(total)
+
+
+def _attachment_count() -> Any:
+    return (
+        select(func.count())
+        .where(inbound_attachments.c.inbound_mail_id == inbound_mails.c.id)
+        .scalar_subquery()
+        .label("attachments")
+    )
+
+
+def get_mail(conn: Connection, tenant_id: int, mail_id: int) -> dict[str, Any]:
+    """One received mail with its attachments and bounce reports, or NotFoundError."""
+    source = inbound_mails.outerjoin(contacts, contacts.c.id == inbound_mails.c.contact_id)
+    row = conn.execute(
+        select(inbound_mails, contacts.c.external_id.label("contact"))
+        .select_from(source)
+        .where(inbound_mails.c.tenant_id == tenant_id, inbound_mails.c.id == mail_id)
+    ).first()
+    if row is None:
+        raise NotFoundError(f"no received mail {mail_id}")
+    mail = dict(row._mapping)
+    parts = select(inbound_attachments).where(inbound_attachments.c.inbound_mail_id == mail_id)
+    mail["attachment_rows"] = [dict(r._mapping) for r in conn.execute(parts.order_by(inbound_attachments.c.position))]
+    reports = select(bounce_reports).where(bounce_reports.c.inbound_mail_id == mail_id).order_by(bounce_reports.c.id)
+    mail["reports"] = [dict(r._mapping) for r in conn.execute(reports)]
+    return mail
+
+
+def get_attachment(conn: Connection, tenant_id: int, mail_id: int, attachment_id: int) -> dict[str, Any]:
+    row = conn.execute(
+        select(inbound_attachments)
+        .join(inbound_mails, inbound_mails.c.id == inbound_attachments.c.inbound_mail_id)
+        .where(
+            inbound_mails.c.tenant_id == tenant_id,
+            inbound_mails.c.id == mail_id,
+            inbound_attachments.c.id == attachment_id,
+        )
+    ).first()
+    if row is None or row.sha256 is None:
+        raise NotFoundError(f"no attachment {attachment_id} on received mail {mail_id}")
+    return dict(row._mapping)
+
+
+def contact_id_for(conn: Connection, tenant_id: int, external_id: str) -> int:
+    found = conn.execute(
+        select(contacts.c.id).where(contacts.c.tenant_id == tenant_id, contacts.c.external_id == external_id)
+    ).scalar()
+    if found is None:
+        raise NotFoundError(f"no contact {external_id!r}")
+    return int(found)
+
+
+def list_documents(conn: Connection, tenant_id: int, contact_id: int) -> list[dict[str, Any]]:
+    query = (
+        select(documents)
+        .where(documents.c.tenant_id == tenant_id, documents.c.contact_id == contact_id)
+        .order_by(documents.c.id.desc())
+    )
+    return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def get_document(conn: Connection, tenant_id: int, document_id: int) -> dict[str, Any]:
+    row = conn.execute(
+        select(documents).where(documents.c.tenant_id == tenant_id, documents.c.id == document_id)
+    ).first()
+    if row is None:
+        raise NotFoundError(f"no document {document_id}")
+    return dict(row._mapping)
