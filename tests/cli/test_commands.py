@@ -127,10 +127,27 @@ def test_a_bad_database_url_is_one_line(url: str, words: list[str]) -> None:
     assert_one_line_error(*result, *words)
 
 
-def test_an_unreachable_smtp_server_is_one_line(database_url: str) -> None:
+@pytest.mark.parametrize("command", [["serve", "--port", "0"], ["worker"]])
+def test_an_unreachable_smtp_server_is_one_line(database_url: str, command: list[str]) -> None:
     smtp = f"smtp://127.0.0.1:{free_port()}"
-    result = run("serve", "--port", "0", database_url=database_url, smtp_url=smtp)
+    result = run(*command, database_url=database_url, smtp_url=smtp)
     assert_one_line_error(*result, "SMTP server")
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["api", "--port", "0"], ["worker"], ["migrate"], ["demo"], ["tenant", "create", "X"]],
+)
+def test_every_command_says_in_one_line_that_the_database_is_unreachable(
+    command: list[str],
+) -> None:
+    url = f"postgresql://postgres@127.0.0.1:{free_port()}/courrier"
+    assert_one_line_error(*run(*command, database_url=url), "cannot reach the database")
+
+
+def test_api_refuses_a_database_behind_the_code(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    assert_one_line_error(*run("api", "--port", "0", database_url=url), "courrier migrate")
 
 
 @pytest.fixture

@@ -106,6 +106,13 @@ def plan_bookings(engine: Engine, tenant: Tenant, clock: Clock) -> list[IntakeRe
     return [intake.accept(tenant, booking_event(booking, now)) for booking in BOOKINGS]
 
 
+def public_address(settings: Settings) -> str:
+    """``COURRIER_BASE_URL`` when set, else where ``courrier serve`` listens."""
+    if "base_url" in settings.model_fields_set:
+        return settings.base_url.rstrip("/")
+    return f"http://{settings.host}:{settings.port}"
+
+
 def run(settings: Settings, clock: Clock = utcnow) -> None:
     """Make the demo and print what to do next."""
     engine = open_database(settings, upgrade=not settings.is_postgres)
@@ -121,6 +128,6 @@ def run(settings: Settings, clock: Clock = utcnow) -> None:
     else:
         typer.echo("the demo bookings were planned before; nothing new to send")
     typer.echo(f"API key (shown once): {key}")
-    base = settings.base_url.rstrip("/")
+    base = public_address(settings)
     typer.echo(f"Captured mail (with `courrier serve` running, no SMTP URL): {base}/captured")
     typer.echo(f"API docs: {base}/docs")
