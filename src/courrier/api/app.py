@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 from sqlalchemy.engine import Engine
 
-from courrier.api import captured, contacts, events, health, messages
+from courrier.api import captured, contacts, events, health, inbound, messages
 from courrier.api.errors import install_error_handlers
 from courrier.api.limits import BodyLimit
 from courrier.clock import Clock, utcnow
@@ -27,6 +27,7 @@ ROUTERS: list[APIRouter] = [
     messages.router,
     captured.router,
     captured_page.router,
+    inbound.router,
 ]
 
 DESCRIPTION = """Courrier's REST API: contacts, events, the message history, captured mail.
