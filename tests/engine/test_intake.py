@@ -313,3 +313,19 @@ def test_a_message_due_later_is_planned_not_due_and_wakes_nobody(
     assert planned.status == "planned"
     assert planned.due_at == clock() + timedelta(minutes=10)
     assert not wakeup.wait(0)
+
+
+@pytest.mark.postgres_only
+def test_workers_listening_on_postgresql_are_woken_when_intake_commits(
+    engine: Engine, clock: ManualClock, tenant: Tenant
+) -> None:
+    """Another process's dispatcher hears NOTIFY courrier_due, sent inside intake's transaction."""
+    listener = Wakeup()
+    listener.listen(engine)
+    try:
+        listener.wait(2)  # the poke every listener gives itself once connected
+        assert not listener.wait(0.3)
+        Intake(engine, clock=clock).accept(tenant, created())
+        assert listener.wait(5)
+    finally:
+        listener.close()

@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from courrier import metrics
 from courrier.clock import Clock, utcnow
@@ -43,8 +43,10 @@ from courrier.store.subjects import (
 )
 from courrier.store.tenants import Tenant
 
-#: how many times a batch is tried again after losing a race on a unique key
+#: how many times a batch is tried in all when it loses races to other transactions
 ATTEMPTS = 3
+#: PostgreSQL's deadlock_detected and serialization_failure: safe to try again
+RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
 
 
 @dataclass(frozen=True)
@@ -142,13 +144,13 @@ class Intake:
                     results, due_now = self._accept_in(conn, tenant, events, states)
                     if due_now:
                         notify_due(conn)
-            except IntegrityError as exc:
-                # Another transaction stored one of our unique keys first; the
-                # next try sees its row and answers from it.
+            except DBAPIError as exc:
+                # Another transaction stored one of our unique keys first (or
+                # PostgreSQL broke a deadlock): the next try sees its rows.
+                if not _lost_race(exc):
+                    raise
                 if attempt == ATTEMPTS:
-                    raise CourrierError(
-                        f"intake kept losing races on a unique key: {exc.orig}"
-                    ) from exc
+                    raise CourrierError(f"intake kept losing races: {exc.orig}") from exc
                 continue
             if due_now and self.wakeup is not None:
                 self.wakeup.poke()
@@ -332,6 +334,13 @@ class Intake:
                 given.add(key)
                 results.append(new[key])
         return results
+
+
+def _lost_race(exc: DBAPIError) -> bool:
+    """True for a unique key taken by a concurrent transaction, or a broken deadlock."""
+    return isinstance(exc, IntegrityError) or (
+        getattr(exc.orig, "sqlstate", None) in RETRYABLE_SQLSTATES
+    )
 
 
 def _count(events: Sequence[EventInput], results: Sequence[IntakeResult]) -> None:
