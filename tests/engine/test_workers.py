@@ -12,9 +12,10 @@ from sqlalchemy.engine import Engine
 from courrier.clock import utcnow
 from courrier.engine.wakeup import notify_due
 from courrier.store import timeline
-from courrier.store.schema import message_events, messages
+from courrier.store.schema import captured_mails, message_events, messages
 from tests.channels.servers import CountingHandler, serve
 from tests.support import factories
+from tests.support.services import free_port
 from tests.support.smtp import SmtpServer
 from tests.support.workers import WorkerProcess, wait_until_all
 
@@ -81,3 +82,39 @@ def test_two_workers_share_a_batch_without_sending_any_twice(
         )
     assert len(claims) == 2, "both workers should have claimed a share"
     assert sum(claims.values()) == 500
+
+
+@pytest.mark.slow
+def test_a_worker_without_smtp_server_keeps_mail_in_the_local_capture(
+    engine: Engine, database_url: str, tmp_path: Path
+) -> None:
+    ids = factories.seed(engine, 3, now=utcnow())
+    worker = WorkerProcess(tmp_path, "capture", {"database_url": database_url})
+    try:
+        wait_until_all(engine, "sent", len(ids), timeout=20)
+    finally:
+        assert worker.stop() == 0
+    with engine.connect() as conn:
+        kept = conn.execute(
+            select(captured_mails.c.tenant_id, captured_mails.c.message_id_header)
+        ).all()
+        planned = set(conn.execute(select(messages.c.message_id_header)).scalars())
+    assert {header for _, header in kept} == planned
+    assert len(kept) == 3
+    assert {tenant for tenant, _ in kept} == {factories.message(engine, ids[0])["tenant_id"]}
+
+
+def test_a_worker_that_cannot_reach_its_smtp_server_says_so_in_one_line(
+    database_url: str, tmp_path: Path
+) -> None:
+    port = free_port()
+    worker = WorkerProcess(
+        tmp_path,
+        "unreachable",
+        {"database_url": database_url, "smtp_url": f"smtp://127.0.0.1:{port}"},
+    )
+    assert worker.process.wait(20) == 2
+    assert (
+        f"courrier worker: cannot reach the SMTP server at 127.0.0.1:{port}: connection refused"
+        in worker.output().splitlines()
+    )
