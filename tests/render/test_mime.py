@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import email.policy
 import re
+import time
 from datetime import UTC, datetime, timedelta, timezone
 from email.header import decode_header, make_header
 from email.message import EmailMessage
@@ -242,9 +243,23 @@ def test_any_body_reads_back_with_lines_within_76_characters(
     assert body_of(msg, "plain") == normalise(text)
     assert body_of(msg, "html") == normalise(html)
     assert next(iter(msg.iter_attachments())).get_payload(decode=True) == text.encode()
+    boundaries = [part.get_boundary() for part in msg.walk() if part.is_multipart()]
+    assert len(boundaries) == 2
     for part in msg.walk():
         if not part.is_multipart():
-            assert all(len(line) <= 76 for line in part.get_payload().split("\r\n"))
+            payload = part.get_payload()
+            assert all(len(line) <= 76 for line in payload.split("\r\n"))
+            assert not any(boundary in payload for boundary in boundaries)
+
+
+@pytest.mark.parametrize("size", range(70, 80))
+@pytest.mark.parametrize("tail", ["a", "é", "\x1f", " ", "="])
+def test_last_line_with_its_soft_break_fits_in_76(size: int, tail: str) -> None:
+    text = "x" * (size - 1) + tail
+    raw = build_mime(mail(text=text))
+    body = raw.split(b"\r\n\r\n", 1)[1]
+    assert all(len(line) <= 76 for line in body.split(b"\r\n"))
+    assert body_of(parse(raw), "plain") == text
 
 
 @settings(max_examples=200, deadline=None)
@@ -323,3 +338,35 @@ def test_new_message_ids_are_unique_and_valid() -> None:
         assert parse(build_mime(mail(message_id=message_id)))["Message-ID"] == message_id
     with pytest.raises(ValidationError):
         new_message_id("bad domain\r\n")
+
+
+def test_building_is_ten_times_faster_than_the_standard_library() -> None:
+    """The point of build_mime: the same mail, built at least 10x faster than EmailMessage."""
+    invite = MailAttachment("invite.ics", "text/calendar", ICS * 30, (("method", "REQUEST"),))
+    fast = mail(html="<p>Bonjour Zoë</p>" * 80, text="Bonjour Zoë\n" * 40, attachments=(invite,))
+
+    def stdlib() -> bytes:
+        message = EmailMessage()
+        message["Date"] = fast.date
+        message["Message-ID"] = fast.message_id
+        message["From"] = fast.from_addr
+        message["To"] = fast.to_addr
+        message["Subject"] = fast.subject
+        message.set_content(fast.text)
+        message.add_alternative(fast.html or "", subtype="html")
+        message.add_attachment(invite.content, "text", "calendar", filename="invite.ics")
+        return message.as_bytes(policy=email.policy.SMTP)
+
+    ours = theirs = 0.0
+    for _ in range(5):  # interleaved, so a busy machine slows both alike
+        started = time.perf_counter()
+        for _ in range(40):
+            build_mime(fast)
+        ours += time.perf_counter() - started
+        started = time.perf_counter()
+        for _ in range(4):
+            stdlib()
+        theirs += (time.perf_counter() - started) * 10
+    assert ours * 10 < theirs, (
+        f"build_mime {ours / 200 * 1e6:.0f} µs vs {theirs / 200 * 1e6:.0f} µs"
+    )

@@ -58,6 +58,7 @@ _RESERVED = frozenset(
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _CONTENT_TYPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*")
 _PLAIN_FILENAME = re.compile(r"[ !#-\[\]-~]{1,60}")  # printable ASCII without quote or backslash
+_QP_WIDTH = 76  # characters per quoted-printable line, soft break included (RFC 2045 6.7)
 _BASE64_WIDTH = 76  # characters per base64 line (RFC 2045 section 6.8)
 
 _Part = tuple[bytes, bytes]  # one MIME entity: its Content-* header lines (no final CRLF), its body
@@ -143,9 +144,13 @@ def _quoted_printable(text: str) -> bytes:
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     encoded = b2a_qp(utf8(text), istext=True).replace(b"\n", b"\r\n")
-    if encoded and not encoded.endswith(b"\n"):
-        encoded += b"=\r\n"
-    return encoded
+    if not encoded or encoded.endswith(b"\n"):
+        return encoded
+    last = len(encoded) - encoded.rfind(b"\n") - 1
+    if last >= _QP_WIDTH:  # no room for the "=": move the last character (or =XX) down a line
+        cut = len(encoded) - (3 if encoded[-3:-2] == b"=" else 1)
+        encoded = encoded[:cut] + b"=\r\n" + encoded[cut:]
+    return encoded + b"=\r\n"
 
 
 def _text_part(text: str) -> _Part:
