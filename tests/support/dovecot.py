@@ -14,6 +14,7 @@ from __future__ import annotations
 import imaplib
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -158,7 +159,15 @@ class Dovecot:
         self.start()
 
     def cleanup(self) -> None:
-        self.stop()
+        """Stop for good (SIGTERM to the master: quicker than ``dovecot stop``) and remove the folder."""
+        pid_file = self.root / "run" / "master.pid"
+        try:
+            os.kill(int(pid_file.read_text().strip()), signal.SIGTERM)
+        except (OSError, ValueError):
+            self.stop()
+        deadline = time.monotonic() + 10
+        while pid_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
         shutil.rmtree(self.root, ignore_errors=True)
 
     def log(self) -> str:

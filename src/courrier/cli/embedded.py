@@ -17,6 +17,7 @@ from courrier.channels.capture import LocalCapture
 from courrier.channels.email import SmtpSender
 from courrier.engine.dispatcher import Dispatcher
 from courrier.engine.wakeup import Wakeup
+from courrier.inbound.reader import MailboxReaders
 from courrier.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -33,6 +34,7 @@ class Embedded:
         self.sender: SmtpSender | None = None
         self.stop = threading.Event()
         self.thread: threading.Thread | None = None
+        self.readers: MailboxReaders | None = None
 
     def start(self) -> None:
         """Start capture (when local), check the SMTP server, start the dispatcher thread."""
@@ -52,11 +54,14 @@ class Embedded:
         )
         self.thread.start()
         log.info("dispatcher started", smtp=repr(target))
+        self.readers = MailboxReaders(self.engine, self.settings).start()
 
     def close(self) -> None:
         """Stop the dispatcher (it finishes or releases what it holds), the sender, the capture."""
         self.stop.set()
         self.wakeup.poke()
+        if self.readers is not None:
+            self.readers.stop()
         if self.thread is not None:
             self.thread.join(timeout=max(30.0, self.settings.smtp_timeout))
         self.wakeup.close()

@@ -75,10 +75,16 @@ def api(host: HostOption = None, port: PortOption = None) -> None:
 def worker() -> None:
     """Run a dispatcher that sends due messages, until SIGTERM or SIGINT."""
     from courrier.engine.worker import run_worker
+    from courrier.inbound.reader import MailboxReaders
 
     settings = load_settings()
-    open_database(settings).dispose()
-    run_worker(settings)
+    engine = open_database(settings)
+    readers = MailboxReaders(engine, settings).start()  # the shared inbox's mailboxes
+    try:
+        run_worker(settings)
+    finally:
+        readers.stop()
+        engine.dispose()
 
 
 @app.command()
