@@ -151,7 +151,7 @@ def test_non_ascii_everywhere_reads_back_exactly() -> None:
         build_mime(
             mail(
                 subject=SUBJECT,
-                from_name="Aéroclub de l'Ouest",
+                from_name="Aéroclub de l'Ouest — Section Vol à Voile",
                 to_name="Zoë Ñúñez-Łukasiewicz",
                 text="Bonjour Zoë,\nvotre réservation est confirmée. 予約\n",
                 html="<p>Bonjour Zoë 🚀</p>",
@@ -159,7 +159,7 @@ def test_non_ascii_everywhere_reads_back_exactly() -> None:
         )
     )
     assert msg["Subject"] == SUBJECT
-    assert msg["From"].addresses[0].display_name == "Aéroclub de l'Ouest"
+    assert msg["From"].addresses[0].display_name == "Aéroclub de l'Ouest — Section Vol à Voile"
     assert msg["To"].addresses[0].display_name == "Zoë Ñúñez-Łukasiewicz"
     assert body_of(msg, "plain") == "Bonjour Zoë,\nvotre réservation est confirmée. 予約\n"
     assert body_of(msg, "html") == "<p>Bonjour Zoë 🚀</p>"
