@@ -160,26 +160,35 @@ def plan(
         due_at, occurrence = timed[0], _occurrence(kind, timed[1], event)
         for role in kind.recipients:
             for recipient in recipients_by_role.get(role, ()):
-                for channel in kind.channels:
-                    address = recipient.address_for(channel)
-                    if not address:
-                        continue
-                    who = recipient.contact if recipient.contact is not None else address
-                    key = send_key(
-                        event.subject_type, event.subject_id, kind.name, who, channel, occurrence
-                    )
-                    planned.setdefault(
-                        key,
-                        PlannedMessage(
-                            kind=kind,
-                            role=role,
-                            recipient=recipient,
-                            channel=channel,
-                            address=address,
-                            due_at=due_at,
-                            priority=kind.priority,
-                            occurrence=occurrence,
-                            send_key=key,
-                        ),
-                    )
+                for message in _per_channel(kind, role, recipient, event, due_at, occurrence):
+                    planned.setdefault(message.send_key, message)
     return list(planned.values())
+
+
+def _per_channel(
+    kind: NotificationKind,
+    role: str,
+    recipient: Recipient,
+    event: EventFacts,
+    due_at: datetime,
+    occurrence: str,
+) -> Iterable[PlannedMessage]:
+    """One message per channel of the kind on which the recipient has an address."""
+    for channel in kind.channels:
+        address = recipient.address_for(channel)
+        if not address:
+            continue
+        who = recipient.contact if recipient.contact is not None else address
+        yield PlannedMessage(
+            kind=kind,
+            role=role,
+            recipient=recipient,
+            channel=channel,
+            address=address,
+            due_at=due_at,
+            priority=kind.priority,
+            occurrence=occurrence,
+            send_key=send_key(
+                event.subject_type, event.subject_id, kind.name, who, channel, occurrence
+            ),
+        )
