@@ -1,4 +1,4 @@
-"""The inbound tests' real parts: one Dovecot per session, a mailbox per test, a tenant with contacts."""
+"""The inbound tests' real parts: one Dovecot per session, a mailbox per test, a tenant."""
 
 from __future__ import annotations
 
@@ -65,7 +65,12 @@ def api_key(engine: Engine, clock: ManualClock, tenant: Tenant) -> str:
 
 
 def add_contact(
-    engine: Engine, tenant: Tenant, external_id: str, email: str, others: Sequence[str] = (), **data: Any
+    engine: Engine,
+    tenant: Tenant,
+    external_id: str,
+    email: str,
+    others: Sequence[str] = (),
+    **data: Any,
 ) -> int:
     with engine.begin() as conn:
         contact, _ = upsert_contact(

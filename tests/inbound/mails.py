@@ -17,7 +17,7 @@ def member_mail(
     to: str = "office@club.example",
     headers: dict[str, str] | None = None,
 ) -> bytes:
-    """A mail from ``sender`` with text, optional HTML and ``(filename, type, bytes)`` attachments."""
+    """A mail from ``sender``: text, optional HTML, ``(filename, type, bytes)`` attachments."""
     mail = EmailMessage()
     mail["From"] = sender
     mail["To"] = to
@@ -36,7 +36,7 @@ def member_mail(
 
 
 def latin1_mail(sender: str) -> bytes:
-    """An ISO-8859-1 mail with an encoded-word subject and sender name, and a quoted-printable body."""
+    """An ISO-8859-1 mail: encoded-word subject and sender name, quoted-printable body."""
     return (
         f"From: =?ISO-8859-1?Q?Ren=E9e_L=E9ger?= <{sender}>\r\n"
         "To: office@club.example\r\n"
@@ -85,7 +85,7 @@ def unknown_charset_mail(sender: str) -> bytes:
 
 
 def malformed_mail(sender: str) -> bytes:
-    """A multipart mail whose closing boundary never comes, with raw 8-bit header bytes and bad base64."""
+    """A multipart mail whose closing boundary never comes; raw 8-bit headers; bad base64."""
     return (
         b"From: J\xc3\xa9r\xc3\xb4me <" + sender.encode() + b">\r\n"
         b"Subject: Logbook \xe9t\xe9\r\n"
@@ -126,7 +126,8 @@ def delivery_report(original_message_id: str, failed: str, *, status: str = "5.1
         f"Original-Recipient: rfc822;{failed}\r\n"
         "Action: failed\r\n"
         f"Status: {status}\r\n"
-        f"Diagnostic-Code: smtp; 550 {status} <{failed}>: Recipient address rejected: User unknown\r\n\r\n"
+        f"Diagnostic-Code: smtp; 550 {status} <{failed}>: "
+        "Recipient address rejected: User unknown\r\n\r\n"
         f"--{boundary}\r\n"
         "Content-Type: text/rfc822-headers\r\n\r\n"
         "From: Club <noreply@club.example>\r\n"

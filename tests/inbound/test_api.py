@@ -98,18 +98,28 @@ def test_testing_a_connection_says_what_is_wrong_in_plain_words(
     assert check()["ok"] is True
     assert check(host="no-such-host.invalid", security="tls")["reason"] == "host_not_found"
     assert check(port=free_port())["reason"] == "connection_refused"
-    assert check(security="tls")["reason"] == "tls_failure"  # Dovecot speaks plain IMAP on this port
+    assert (
+        check(security="tls")["reason"] == "tls_failure"
+    )  # Dovecot speaks plain IMAP on this port
     refused = check(password="wrong")
     assert (refused["reason"], refused["message"]) == (
         "login_refused",
         f"login refused for {mailbox_user.username}: check the user and the (app) password",
     )
     missing = check(folders=["INBOX", "Certificates"])
-    assert (missing["reason"], missing["message"]) == ("folder_missing", "folder missing: 'Certificates'")
+    assert (missing["reason"], missing["message"]) == (
+        "folder_missing",
+        "folder missing: 'Certificates'",
+    )
 
 
 def test_inbound_lists_search_filter_and_page_ten_at_a_time(
-    api: Api, engine: Engine, inbound_settings: Settings, tenant: Tenant, dovecot: Dovecot, mailbox_user: MailboxUser
+    api: Api,
+    engine: Engine,
+    inbound_settings: Settings,
+    tenant: Tenant,
+    dovecot: Dovecot,
+    mailbox_user: MailboxUser,
 ) -> None:
     add_contact(engine, tenant, "m-1", "anne@club.example")
     dovecot.append(
@@ -130,24 +140,36 @@ def test_inbound_lists_search_filter_and_page_ten_at_a_time(
     assert [m["kind"] for m in bounces] == ["bounce"]
     found = api.get("/v1/inbound", params={"q": "STRANGER@"}).json()["items"]
     assert [m["from_addr"] for m in found] == ["stranger@elsewhere.example"]
-    assert api.get("/v1/inbound", params={"q": "page 1", "view": "assigned"}).json()["total"] == 3  # 1, 10, 11
+    assert (
+        api.get("/v1/inbound", params={"q": "page 1", "view": "assigned"}).json()["total"] == 3
+    )  # 1, 10, 11
 
 
 def test_one_mail_shows_its_safe_html_and_attachments(
-    api: Api, engine: Engine, inbound_settings: Settings, tenant: Tenant, dovecot: Dovecot, mailbox_user: MailboxUser
+    api: Api,
+    engine: Engine,
+    inbound_settings: Settings,
+    tenant: Tenant,
+    dovecot: Dovecot,
+    mailbox_user: MailboxUser,
 ) -> None:
     html = '<p onclick="steal()">Hi<script>alert(1)</script><img src="https://tracker.example/p.gif"></p>'
     dovecot.append(
         mailbox_user,
         mails.member_mail(
-            "anne@club.example", html=html, attachments=[("diplôme.pdf", "application/pdf", b"%PDF diploma")]
+            "anne@club.example",
+            html=html,
+            attachments=[("diplôme.pdf", "application/pdf", b"%PDF diploma")],
         ),
     )
     connect_and_read(api, engine, inbound_settings, mailbox_user)
     [summary] = api.get("/v1/inbound").json()["items"]
     mail = api.get(f"/v1/inbound/{summary['id']}").json()
     assert mail["html"].strip() == "<p>Hi<img></p>"
-    assert "tracker.example" in api.get(f"/v1/inbound/{summary['id']}", params={"remote_images": True}).json()["html"]
+    assert (
+        "tracker.example"
+        in api.get(f"/v1/inbound/{summary['id']}", params={"remote_images": True}).json()["html"]
+    )
     [part] = mail["attachment_list"]
     assert (part["filename"], part["size"]) == ("diplôme.pdf", 12)
     download = api.get(part["download"])
@@ -157,30 +179,51 @@ def test_one_mail_shows_its_safe_html_and_attachments(
 
 
 def test_assigning_a_mail_files_it_and_its_documents_on_the_contact(
-    api: Api, engine: Engine, inbound_settings: Settings, tenant: Tenant, dovecot: Dovecot, mailbox_user: MailboxUser
+    api: Api,
+    engine: Engine,
+    inbound_settings: Settings,
+    tenant: Tenant,
+    dovecot: Dovecot,
+    mailbox_user: MailboxUser,
 ) -> None:
     add_contact(engine, tenant, "m-7", "gil@club.example")
     dovecot.append(
         mailbox_user,
-        mails.member_mail("gil.private@mail.example", attachments=[("licence.pdf", "application/pdf", b"%PDF licence")]),
+        mails.member_mail(
+            "gil.private@mail.example",
+            attachments=[("licence.pdf", "application/pdf", b"%PDF licence")],
+        ),
     )
     mailbox = connect_and_read(api, engine, inbound_settings, mailbox_user)
     [mail] = api.get("/v1/inbound", params={"view": "unassigned"}).json()["items"]
     assert api.get("/v1/contacts/m-7/documents").json() == []
-    assigned = api.post(f"/v1/inbound/{mail['id']}/assign", json={"contact": "m-7", "remember_address": True})
+    assigned = api.post(
+        f"/v1/inbound/{mail['id']}/assign", json={"contact": "m-7", "remember_address": True}
+    )
     assert assigned.status_code == 200
     assert (assigned.json()["contact"], assigned.json()["assigned_by"]) == ("m-7", "staff")
     [document] = api.get("/v1/contacts/m-7/documents").json()
-    assert (document["filename"], document["origin"], document["inbound_mail_id"]) == ("licence.pdf", "inbound", mail["id"])
+    assert (document["filename"], document["origin"], document["inbound_mail_id"]) == (
+        "licence.pdf",
+        "inbound",
+        mail["id"],
+    )
     assert api.get(document["download"]).content == b"%PDF licence"
     dovecot.append(mailbox_user, mails.member_mail("GIL.private@mail.example", "Next one"))
     read_once(engine, inbound_settings, mailbox)
     from_gil = api.get("/v1/contacts/m-7/inbound").json()["items"]
-    assert [(m["subject"], m["assigned_by"]) for m in from_gil] == [("Next one", "match"), ("Medical certificate", "staff")]
+    assert [(m["subject"], m["assigned_by"]) for m in from_gil] == [
+        ("Next one", "match"),
+        ("Medical certificate", "staff"),
+    ]
 
 
 def test_assigning_to_an_unknown_contact_is_a_404(
-    api: Api, engine: Engine, inbound_settings: Settings, dovecot: Dovecot, mailbox_user: MailboxUser
+    api: Api,
+    engine: Engine,
+    inbound_settings: Settings,
+    dovecot: Dovecot,
+    mailbox_user: MailboxUser,
 ) -> None:
     dovecot.append(mailbox_user, mails.member_mail("x@mail.example"))
     connect_and_read(api, engine, inbound_settings, mailbox_user)
@@ -191,21 +234,34 @@ def test_assigning_to_an_unknown_contact_is_a_404(
 
 
 def test_another_tenant_sees_none_of_this_inbox(
-    api: Api, client: TestClient, engine: Engine, inbound_settings: Settings, clock: ManualClock,
-    tenant: Tenant, dovecot: Dovecot, mailbox_user: MailboxUser,
+    api: Api,
+    client: TestClient,
+    engine: Engine,
+    inbound_settings: Settings,
+    clock: ManualClock,
+    tenant: Tenant,
+    dovecot: Dovecot,
+    mailbox_user: MailboxUser,
 ) -> None:
     add_contact(engine, tenant, "m-1", "anne@club.example")
-    dovecot.append(mailbox_user, mails.member_mail("anne@club.example", attachments=[("a.pdf", "application/pdf", b"%PDF")]))
+    dovecot.append(
+        mailbox_user,
+        mails.member_mail("anne@club.example", attachments=[("a.pdf", "application/pdf", b"%PDF")]),
+    )
     mailbox = connect_and_read(api, engine, inbound_settings, mailbox_user)
     [mail] = api.get("/v1/inbound").json()["items"]
     [document] = api.get("/v1/contacts/m-1/documents").json()
     with engine.begin() as conn:
-        other_tenant = create_tenant(conn, "Restaurant", from_email="hello@resto.example", now=clock())
+        other_tenant = create_tenant(
+            conn, "Restaurant", from_email="hello@resto.example", now=clock()
+        )
         other = Api(client, create_api_key(conn, other_tenant.id, now=clock()))
     assert other.get("/v1/inbound").json()["total"] == 0
     assert other.get(f"/v1/inbound/{mail['id']}").status_code == 404
     assert other.get(document["download"]).status_code == 404
     assert other.get(f"/v1/mailboxes/{mailbox}").status_code == 404
-    assert other.post(f"/v1/inbound/{mail['id']}/assign", json={"contact": "m-1"}).status_code == 404
+    assert (
+        other.post(f"/v1/inbound/{mail['id']}/assign", json={"contact": "m-1"}).status_code == 404
+    )
     assert other.delete(f"/v1/mailboxes/{mailbox}").status_code == 404
     assert api.get("/v1/inbound").json()["total"] == 1

@@ -16,7 +16,11 @@ from tests.support.dovecot import Dovecot, MailboxUser
 
 
 def test_the_embedded_server_reads_mailboxes(
-    engine: Engine, inbound_settings: Settings, tenant: Tenant, dovecot: Dovecot, mailbox_user: MailboxUser
+    engine: Engine,
+    inbound_settings: Settings,
+    tenant: Tenant,
+    dovecot: Dovecot,
+    mailbox_user: MailboxUser,
 ) -> None:
     add_mailbox(engine, inbound_settings, tenant, mailbox_user)
     dovecot.append(mailbox_user, mails.member_mail("anne@club.example"))

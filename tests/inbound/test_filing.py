@@ -10,7 +10,13 @@ from sqlalchemy.engine import Engine
 
 from courrier.inbound.filing import assign_mail
 from courrier.settings import Settings
-from courrier.store.schema import bounce_reports, documents, inbound_attachments, inbound_mails, messages
+from courrier.store.schema import (
+    bounce_reports,
+    documents,
+    inbound_attachments,
+    inbound_mails,
+    messages,
+)
 from courrier.store.tenants import Tenant
 from tests.inbound import mails
 from tests.inbound.conftest import add_contact, add_mailbox, read_once
@@ -25,10 +31,16 @@ def stored(engine: Engine) -> list[dict[str, Any]]:
 
 
 def test_mail_from_a_second_known_address_is_filed_on_that_member(
-    engine: Engine, inbound_settings: Settings, tenant: Tenant, dovecot: Dovecot, mailbox_user: MailboxUser
+    engine: Engine,
+    inbound_settings: Settings,
+    tenant: Tenant,
+    dovecot: Dovecot,
+    mailbox_user: MailboxUser,
 ) -> None:
     """Matching is case-insensitive and uses every address of every contact."""
-    anne = add_contact(engine, tenant, "m-1", "anne@club.example", others=["anne.home@mail.example"])
+    anne = add_contact(
+        engine, tenant, "m-1", "anne@club.example", others=["anne.home@mail.example"]
+    )
     add_contact(engine, tenant, "m-2", "bob@club.example")
     dovecot.append(mailbox_user, mails.member_mail("Anne <Anne.Home@MAIL.example>"))
     read_once(engine, inbound_settings, add_mailbox(engine, inbound_settings, tenant, mailbox_user))
@@ -38,7 +50,11 @@ def test_mail_from_a_second_known_address_is_filed_on_that_member(
 
 
 def test_unknown_and_ambiguous_senders_go_to_the_unassigned_list(
-    engine: Engine, inbound_settings: Settings, tenant: Tenant, dovecot: Dovecot, mailbox_user: MailboxUser
+    engine: Engine,
+    inbound_settings: Settings,
+    tenant: Tenant,
+    dovecot: Dovecot,
+    mailbox_user: MailboxUser,
 ) -> None:
     add_contact(engine, tenant, "m-1", "parent1@club.example", others=["family@mail.example"])
     add_contact(engine, tenant, "m-2", "parent2@club.example", others=["family@mail.example"])
@@ -52,7 +68,11 @@ def test_unknown_and_ambiguous_senders_go_to_the_unassigned_list(
 
 
 def test_an_assignment_remembered_files_the_next_mail_on_its_own(
-    engine: Engine, inbound_settings: Settings, tenant: Tenant, dovecot: Dovecot, mailbox_user: MailboxUser
+    engine: Engine,
+    inbound_settings: Settings,
+    tenant: Tenant,
+    dovecot: Dovecot,
+    mailbox_user: MailboxUser,
 ) -> None:
     carl = add_contact(engine, tenant, "m-3", "carl@club.example")
     mailbox = add_mailbox(engine, inbound_settings, tenant, mailbox_user)
@@ -71,7 +91,11 @@ def test_an_assignment_remembered_files_the_next_mail_on_its_own(
 
 
 def test_attachments_become_documents_stored_once_by_content_hash(
-    engine: Engine, inbound_settings: Settings, tenant: Tenant, dovecot: Dovecot, mailbox_user: MailboxUser
+    engine: Engine,
+    inbound_settings: Settings,
+    tenant: Tenant,
+    dovecot: Dovecot,
+    mailbox_user: MailboxUser,
 ) -> None:
     dana = add_contact(engine, tenant, "m-4", "dana@club.example")
     certificate = b"%PDF-1.4 medical certificate " * 100
@@ -96,12 +120,19 @@ def test_attachments_become_documents_stored_once_by_content_hash(
 
 
 def test_a_bounce_is_stored_with_its_failed_recipient_and_linked_to_the_sent_mail(
-    engine: Engine, inbound_settings: Settings, tenant: Tenant, dovecot: Dovecot, mailbox_user: MailboxUser, clock: Any
+    engine: Engine,
+    inbound_settings: Settings,
+    tenant: Tenant,
+    dovecot: Dovecot,
+    mailbox_user: MailboxUser,
+    clock: Any,
 ) -> None:
     add_contact(engine, tenant, "m-5", "gone@club.example")
     with engine.begin() as conn:
         sent = conn.execute(
-            messages.insert().values(**message_row(tenant.id, 1, now=clock())).returning(messages.c.id)
+            messages.insert()
+            .values(**message_row(tenant.id, 1, now=clock()))
+            .returning(messages.c.id)
         ).scalar_one()
         header = conn.execute(select(messages.c.message_id_header)).scalar_one()
     dovecot.append(
@@ -111,7 +142,11 @@ def test_a_bounce_is_stored_with_its_failed_recipient_and_linked_to_the_sent_mai
     )
     read_once(engine, inbound_settings, add_mailbox(engine, inbound_settings, tenant, mailbox_user))
     bounce, vacation = stored(engine)
-    assert (bounce["kind"], bounce["contact_id"], bounce["reply_to_message_id"]) == ("bounce", None, sent)
+    assert (bounce["kind"], bounce["contact_id"], bounce["reply_to_message_id"]) == (
+        "bounce",
+        None,
+        sent,
+    )
     assert vacation["kind"] == "auto_reply"
     assert vacation["reply_to_message_id"] == sent
     with engine.connect() as conn:

@@ -1,4 +1,4 @@
-"""A reader process killed with SIGKILL in the middle of a folder loses nothing and repeats nothing."""
+"""A reader killed with SIGKILL in the middle of a folder loses nothing and repeats nothing."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def reader_process(settings: Settings, cwd: Path) -> subprocess.Popen[bytes]:
         "COURRIER_IMAP_POLL_SECONDS": "0.3",
         "COURRIER_IMAP_RETRY_SECONDS": "0.1",
     }
-    return subprocess.Popen(  # noqa: S603 - our own module
+    return subprocess.Popen(
         [sys.executable, "-m", "courrier.inbound.reader"],
         env=env,
         cwd=cwd,
@@ -72,7 +72,10 @@ def test_a_reader_killed_mid_folder_and_restarted_imports_every_mail_once(
     scan = ("logbook.pdf", "application/pdf", os.urandom(20_000))
     dovecot.append(
         mailbox_user,
-        *(mails.member_mail(f"m{i}@club.example", message_id=mid, attachments=[scan]) for i, mid in enumerate(ids)),
+        *(
+            mails.member_mail(f"m{i}@club.example", message_id=mid, attachments=[scan])
+            for i, mid in enumerate(ids)
+        ),
     )
     add_mailbox(engine, inbound_settings, tenant, mailbox_user)
 

@@ -34,9 +34,15 @@ def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
 
 
 def test_new_mail_is_imported_within_a_second_through_idle(
-    engine: Engine, inbound_settings: Settings, tenant: Tenant, dovecot: Dovecot, mailbox_user: MailboxUser
+    engine: Engine,
+    inbound_settings: Settings,
+    tenant: Tenant,
+    dovecot: Dovecot,
+    mailbox_user: MailboxUser,
 ) -> None:
-    settings = inbound_settings.model_copy(update={"imap_poll_seconds": 30.0})  # only IDLE can be this quick
+    settings = inbound_settings.model_copy(
+        update={"imap_poll_seconds": 30.0}
+    )  # only IDLE can be this quick
     add_mailbox(engine, settings, tenant, mailbox_user)
     readers = MailboxReaders(engine, settings).start()
     try:
@@ -50,7 +56,11 @@ def test_new_mail_is_imported_within_a_second_through_idle(
 
 
 def test_the_reader_reconnects_after_the_server_restarts(
-    engine: Engine, inbound_settings: Settings, tenant: Tenant, dovecot: Dovecot, mailbox_user: MailboxUser
+    engine: Engine,
+    inbound_settings: Settings,
+    tenant: Tenant,
+    dovecot: Dovecot,
+    mailbox_user: MailboxUser,
 ) -> None:
     mailbox = add_mailbox(engine, inbound_settings, tenant, mailbox_user)
     dovecot.append(mailbox_user, mails.member_mail("before@club.example"))
@@ -63,19 +73,30 @@ def test_the_reader_reconnects_after_the_server_restarts(
     finally:
         readers.stop()
     with engine.connect() as conn:
-        last_error = conn.execute(select(mailboxes.c.last_error).where(mailboxes.c.id == mailbox)).scalar()
+        last_error = conn.execute(
+            select(mailboxes.c.last_error).where(mailboxes.c.id == mailbox)
+        ).scalar()
     assert last_error is None  # cleared once reading worked again
 
 
 def test_a_failing_mailbox_does_not_stop_the_others(
-    engine: Engine, inbound_settings: Settings, tenant: Tenant, dovecot: Dovecot, mailbox_user: MailboxUser
+    engine: Engine,
+    inbound_settings: Settings,
+    tenant: Tenant,
+    dovecot: Dovecot,
+    mailbox_user: MailboxUser,
 ) -> None:
     wrong = dovecot.add_user()
     broken = add_mailbox(
-        engine, inbound_settings, tenant, MailboxUser(wrong.host, wrong.port, wrong.username, "not-the-password")
+        engine,
+        inbound_settings,
+        tenant,
+        MailboxUser(wrong.host, wrong.port, wrong.username, "not-the-password"),
     )
     good = add_mailbox(engine, inbound_settings, tenant, mailbox_user)
-    dovecot.append(mailbox_user, mails.member_mail("one@club.example"), mails.member_mail("two@club.example"))
+    dovecot.append(
+        mailbox_user, mails.member_mail("one@club.example"), mails.member_mail("two@club.example")
+    )
     readers = MailboxReaders(engine, inbound_settings).start()
     try:
         wait_until(lambda: count(engine, good) == 2)
@@ -94,7 +115,11 @@ def test_a_failing_mailbox_does_not_stop_the_others(
 
 
 def test_a_second_process_does_not_read_a_mailbox_another_holds(
-    engine: Engine, inbound_settings: Settings, tenant: Tenant, dovecot: Dovecot, mailbox_user: MailboxUser
+    engine: Engine,
+    inbound_settings: Settings,
+    tenant: Tenant,
+    dovecot: Dovecot,
+    mailbox_user: MailboxUser,
 ) -> None:
     add_mailbox(engine, inbound_settings, tenant, mailbox_user)
     dovecot.append(mailbox_user, *(mails.member_mail(f"m{i}@club.example") for i in range(20)))

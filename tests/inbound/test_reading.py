@@ -22,7 +22,11 @@ def stored(engine: Engine) -> list[dict[str, Any]]:
 
 
 def test_non_utf8_charsets_and_encoded_names_are_decoded(
-    engine: Engine, inbound_settings: Settings, tenant: Tenant, dovecot: Dovecot, mailbox_user: MailboxUser
+    engine: Engine,
+    inbound_settings: Settings,
+    tenant: Tenant,
+    dovecot: Dovecot,
+    mailbox_user: MailboxUser,
 ) -> None:
     dovecot.append(
         mailbox_user,
@@ -44,7 +48,11 @@ def test_non_utf8_charsets_and_encoded_names_are_decoded(
 
 
 def test_a_malformed_mail_is_kept_with_its_defects_and_reading_goes_on(
-    engine: Engine, inbound_settings: Settings, tenant: Tenant, dovecot: Dovecot, mailbox_user: MailboxUser
+    engine: Engine,
+    inbound_settings: Settings,
+    tenant: Tenant,
+    dovecot: Dovecot,
+    mailbox_user: MailboxUser,
 ) -> None:
     dovecot.append(
         mailbox_user,
@@ -65,7 +73,11 @@ def test_a_malformed_mail_is_kept_with_its_defects_and_reading_goes_on(
 
 
 def test_a_mail_over_the_size_limit_is_recorded_with_the_reason(
-    engine: Engine, inbound_settings: Settings, tenant: Tenant, dovecot: Dovecot, mailbox_user: MailboxUser
+    engine: Engine,
+    inbound_settings: Settings,
+    tenant: Tenant,
+    dovecot: Dovecot,
+    mailbox_user: MailboxUser,
 ) -> None:
     eve = add_contact(engine, tenant, "m-6", "eve@club.example")
     settings = inbound_settings.model_copy(update={"inbound_max_bytes": 200_000})
@@ -77,7 +89,11 @@ def test_a_mail_over_the_size_limit_is_recorded_with_the_reason(
     )
     read_once(engine, settings, add_mailbox(engine, settings, tenant, mailbox_user))
     big, small = stored(engine)
-    assert (big["subject_line"], big["contact_id"], big["body_text"]) == ("Scan of my licence", eve, None)
+    assert (big["subject_line"], big["contact_id"], big["body_text"]) == (
+        "Scan of my licence",
+        eve,
+        None,
+    )
     assert big["size"] > 500_000
     assert "over the 200,000-byte limit" in big["skipped_reason"]
     assert small["skipped_reason"] is None
@@ -87,7 +103,11 @@ def test_a_mail_over_the_size_limit_is_recorded_with_the_reason(
 
 
 def test_committed_mails_are_flagged_never_marked_read_and_never_imported_twice(
-    engine: Engine, inbound_settings: Settings, tenant: Tenant, dovecot: Dovecot, mailbox_user: MailboxUser
+    engine: Engine,
+    inbound_settings: Settings,
+    tenant: Tenant,
+    dovecot: Dovecot,
+    mailbox_user: MailboxUser,
 ) -> None:
     mailbox = add_mailbox(engine, inbound_settings, tenant, mailbox_user)
     dovecot.append(mailbox_user, *(mails.member_mail(f"m{i}@club.example") for i in range(7)))
@@ -97,23 +117,39 @@ def test_committed_mails_are_flagged_never_marked_read_and_never_imported_twice(
     flags = dovecot.flags(mailbox_user)
     assert all(b"$Courrier" in line and b"\\Seen" not in line for line in flags), flags
     with engine.connect() as conn:
-        [(folder, last_uid)] = conn.execute(select(mailbox_folders.c.folder, mailbox_folders.c.last_uid)).all()
+        [(folder, last_uid)] = conn.execute(
+            select(mailbox_folders.c.folder, mailbox_folders.c.last_uid)
+        ).all()
     assert (folder, last_uid) == ("INBOX", 7)
 
 
 def test_processed_mail_is_moved_after_it_is_committed(
-    engine: Engine, inbound_settings: Settings, tenant: Tenant, dovecot: Dovecot, mailbox_user: MailboxUser
+    engine: Engine,
+    inbound_settings: Settings,
+    tenant: Tenant,
+    dovecot: Dovecot,
+    mailbox_user: MailboxUser,
 ) -> None:
-    dovecot.append(mailbox_user, mails.member_mail("x@club.example"), folder="Filed")  # makes the folder
+    dovecot.append(
+        mailbox_user, mails.member_mail("x@club.example"), folder="Filed"
+    )  # makes the folder
     dovecot.append(mailbox_user, *(mails.member_mail(f"m{i}@club.example") for i in range(3)))
-    read_once(engine, inbound_settings, add_mailbox(engine, inbound_settings, tenant, mailbox_user, move_to="Filed"))
+    read_once(
+        engine,
+        inbound_settings,
+        add_mailbox(engine, inbound_settings, tenant, mailbox_user, move_to="Filed"),
+    )
     assert len(stored(engine)) == 3
     assert dovecot.count(mailbox_user) == 0
     assert dovecot.count(mailbox_user, "Filed") == 4
 
 
 def test_a_recreated_folder_is_read_again_without_importing_twice(
-    engine: Engine, inbound_settings: Settings, tenant: Tenant, dovecot: Dovecot, mailbox_user: MailboxUser
+    engine: Engine,
+    inbound_settings: Settings,
+    tenant: Tenant,
+    dovecot: Dovecot,
+    mailbox_user: MailboxUser,
 ) -> None:
     """A new UIDVALIDITY re-reads the folder; mails already stored are recognised."""
     first = [mails.member_mail(f"m{i}@club.example") for i in range(3)]

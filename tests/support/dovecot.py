@@ -159,7 +159,7 @@ class Dovecot:
         self.start()
 
     def cleanup(self) -> None:
-        """Stop for good (SIGTERM to the master: quicker than ``dovecot stop``) and remove the folder."""
+        """Stop for good (SIGTERM to the master, quicker than ``dovecot stop``); remove files."""
         pid_file = self.root / "run" / "master.pid"
         try:
             os.kill(int(pid_file.read_text().strip()), signal.SIGTERM)
@@ -215,7 +215,7 @@ class Dovecot:
         client = self.connect(user)
         try:
             client.select(folder, readonly=True)
-            status, data = client.fetch("1:*", "(UID FLAGS)")
+            _, data = client.fetch("1:*", "(UID FLAGS)")
             return [item for item in data if isinstance(item, bytes)]
         finally:
             client.logout()
@@ -232,11 +232,11 @@ def message_ids_with_keyword(server: Dovecot, user: MailboxUser, keyword: str) -
     client = server.connect(user)
     try:
         client.select("INBOX", readonly=True)
-        status, data = client.search(None, "KEYWORD", keyword)
+        _, data = client.search(None, "KEYWORD", keyword)
         numbers = (data[0] or b"").split()
         if not numbers:
             return set()
-        status, data = client.fetch(b",".join(numbers), "(BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])")
+        _, data = client.fetch(b",".join(numbers), "(BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])")
         found = set()
         for item in data:
             if isinstance(item, tuple):
@@ -245,4 +245,3 @@ def message_ids_with_keyword(server: Dovecot, user: MailboxUser, keyword: str) -
         return found
     finally:
         client.logout()
-

@@ -31,7 +31,13 @@ Id = Annotated[int, Path(ge=1, le=2**63 - 1)]
 ExternalId = Annotated[str, Path(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f]+$")]
 Folder = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[^\x00-\x1f]+$")]
 #: Types a browser could run if served as they are; downloaded as plain bytes instead.
-ACTIVE_TYPES = {"text/html", "image/svg+xml", "application/xhtml+xml", "text/xml", "application/xml"}
+ACTIVE_TYPES = {
+    "text/html",
+    "image/svg+xml",
+    "application/xhtml+xml",
+    "text/xml",
+    "application/xml",
+}
 
 
 class MailboxIn(BaseModel):
@@ -42,9 +48,15 @@ class MailboxIn(BaseModel):
     port: int = Field(default=993, ge=1, le=65535)
     security: Literal["tls", "starttls", "plain"] = "tls"
     username: str = Field(min_length=1, max_length=320)
-    password: str = Field(min_length=1, max_length=1000, description="An app password; stored encrypted, never returned.")
+    password: str = Field(
+        min_length=1,
+        max_length=1000,
+        description="An app password; stored encrypted, never returned.",
+    )
     folders: list[Folder] = Field(default_factory=lambda: ["INBOX"], min_length=1, max_length=50)
-    move_to: Folder | None = Field(default=None, description="Folder to move processed mail to, after it is stored.")
+    move_to: Folder | None = Field(
+        default=None, description="Folder to move processed mail to, after it is stored."
+    )
     enabled: bool = True
 
 
@@ -67,14 +79,21 @@ class ConnectionCheck(BaseModel):
     """The answer of a connection test, in plain words."""
 
     ok: bool
-    reason: str | None = Field(description="host_not_found, connection_refused, tls_failure, login_refused, folder_missing, timeout, network")
+    reason: str | None = Field(
+        description=(
+            "host_not_found, connection_refused, tls_failure, login_refused, "
+            "folder_missing, timeout, network"
+        )
+    )
     message: str
     folders: list[str] = []
 
 
 class AssignIn(BaseModel):
     contact: str = Field(min_length=1, max_length=200, description="External id of the contact.")
-    remember_address: bool = Field(default=False, description="File the next mail from this sender on the contact.")
+    remember_address: bool = Field(
+        default=False, description="File the next mail from this sender on the contact."
+    )
 
 
 class InboundSummary(BaseModel):
@@ -116,7 +135,9 @@ class InboundDetail(InboundSummary):
     cc: list[str]
     headers: list[tuple[str, str]]
     text: str | None
-    html: str | None = Field(description="The HTML part made safe: no scripts, no remote images unless asked.")
+    html: str | None = Field(
+        description="The HTML part made safe: no scripts, no remote images unless asked."
+    )
     defects: list[str]
     attachment_list: list[AttachmentOut]
     bounces: list[BounceOut]
@@ -146,7 +167,13 @@ class DocumentOut(BaseModel):
 def _access(body: MailboxIn, timeout: float) -> MailboxAccess:
     check_security(body.host, body.security)
     return MailboxAccess(
-        body.host, body.port, body.security, body.username, body.password, tuple(body.folders), timeout
+        body.host,
+        body.port,
+        body.security,
+        body.username,
+        body.password,
+        tuple(body.folders),
+        timeout,
     )
 
 
@@ -155,11 +182,17 @@ def _check(access: MailboxAccess) -> ConnectionCheck:
         folders = check_mailbox(access)
     except MailboxError as exc:
         return ConnectionCheck(ok=False, reason=exc.reason, message=exc.message)
-    return ConnectionCheck(ok=True, reason=None, message="connected and every folder found", folders=folders)
+    return ConnectionCheck(
+        ok=True, reason=None, message="connected and every folder found", folders=folders
+    )
 
 
-@router.post("/v1/mailboxes", status_code=201, response_model=MailboxOut, summary="Connect a mailbox")
-def create_mailbox(body: MailboxIn, tenant: CurrentTenant, engine: DbEngine, settings: AppSettings, clock: AppClock) -> MailboxOut:
+@router.post(
+    "/v1/mailboxes", status_code=201, response_model=MailboxOut, summary="Connect a mailbox"
+)
+def create_mailbox(
+    body: MailboxIn, tenant: CurrentTenant, engine: DbEngine, settings: AppSettings, clock: AppClock
+) -> MailboxOut:
     check_security(body.host, body.security)
     values = body.model_dump(exclude={"password"})
     values["password_encrypted"] = PasswordBox(settings).encrypt(body.password)
@@ -174,7 +207,11 @@ def list_mailboxes(tenant: CurrentTenant, engine: DbEngine) -> list[MailboxOut]:
         return [MailboxOut.model_validate(m) for m in store.list_mailboxes(conn, tenant.id)]
 
 
-@router.get("/v1/mailboxes/{mailbox_id}", response_model=MailboxOut, summary="One mailbox and its last error")
+@router.get(
+    "/v1/mailboxes/{mailbox_id}",
+    response_model=MailboxOut,
+    summary="One mailbox and its last error",
+)
 def read_mailbox(mailbox_id: Id, tenant: CurrentTenant, engine: DbEngine) -> MailboxOut:
     with engine.connect() as conn:
         return MailboxOut.model_validate(store.get_mailbox(conn, tenant.id, mailbox_id))
@@ -187,13 +224,23 @@ def delete_mailbox(mailbox_id: Id, tenant: CurrentTenant, engine: DbEngine) -> R
     return Response(status_code=204)
 
 
-@router.post("/v1/mailboxes/test", response_model=ConnectionCheck, summary="Test a mailbox before saving it")
-def test_new_mailbox(body: MailboxIn, tenant: CurrentTenant, settings: AppSettings) -> ConnectionCheck:
+@router.post(
+    "/v1/mailboxes/test", response_model=ConnectionCheck, summary="Test a mailbox before saving it"
+)
+def test_new_mailbox(
+    body: MailboxIn, tenant: CurrentTenant, settings: AppSettings
+) -> ConnectionCheck:
     return _check(_access(body, settings.imap_timeout))
 
 
-@router.post("/v1/mailboxes/{mailbox_id}/test", response_model=ConnectionCheck, summary="Test a saved mailbox")
-def test_mailbox(mailbox_id: Id, tenant: CurrentTenant, engine: DbEngine, settings: AppSettings) -> ConnectionCheck:
+@router.post(
+    "/v1/mailboxes/{mailbox_id}/test",
+    response_model=ConnectionCheck,
+    summary="Test a saved mailbox",
+)
+def test_mailbox(
+    mailbox_id: Id, tenant: CurrentTenant, engine: DbEngine, settings: AppSettings
+) -> ConnectionCheck:
     with engine.connect() as conn:
         mailbox = store.get_mailbox(conn, tenant.id, mailbox_id, secret=True)
     access = MailboxAccess(
@@ -214,7 +261,9 @@ def _page_url(request: Request, page: int) -> str:
     return f"{request.url.path}?{urlencode(params)}"
 
 
-def _page(request: Request, rows: list[dict[str, Any]], total: int, page: int, limit: int) -> InboundPage:
+def _page(
+    request: Request, rows: list[dict[str, Any]], total: int, page: int, limit: int
+) -> InboundPage:
     return InboundPage(
         items=[_summary(r) for r in rows],
         page=page,
@@ -233,22 +282,45 @@ def _summary(row: dict[str, Any]) -> InboundSummary:
 
 Page = Annotated[int, Query(ge=1, le=100_000)]
 Limit = Annotated[int, Query(ge=1, le=100)]
-Search = Annotated[str | None, Query(max_length=200, pattern=r"^[^\x00]*$", description="Words of the subject or sender.")]
+Search = Annotated[
+    str | None,
+    Query(max_length=200, pattern=r"^[^\x00]*$", description="Words of the subject or sender."),
+]
 View = Annotated[Literal["all", "assigned", "unassigned", "bounce", "auto_reply"], Query()]
 
 
-@router.get("/v1/inbound", response_model=InboundPage, summary="Received mail, searchable, newest first")
+@router.get(
+    "/v1/inbound", response_model=InboundPage, summary="Received mail, searchable, newest first"
+)
 def list_inbound(
-    request: Request, tenant: CurrentTenant, engine: DbEngine, q: Search = None, view: View = "all", page: Page = 1, limit: Limit = 10
+    request: Request,
+    tenant: CurrentTenant,
+    engine: DbEngine,
+    q: Search = None,
+    view: View = "all",
+    page: Page = 1,
+    limit: Limit = 10,
 ) -> InboundPage:
     with engine.connect() as conn:
-        rows, total = store.list_mails(conn, tenant.id, view=view, text=q, offset=(page - 1) * limit, limit=limit)
+        rows, total = store.list_mails(
+            conn, tenant.id, view=view, text=q, offset=(page - 1) * limit, limit=limit
+        )
     return _page(request, rows, total, page, limit)
 
 
-@router.get("/v1/contacts/{external_id}/inbound", response_model=InboundPage, summary="Mail received from a contact")
+@router.get(
+    "/v1/contacts/{external_id}/inbound",
+    response_model=InboundPage,
+    summary="Mail received from a contact",
+)
 def contact_inbound(
-    request: Request, external_id: ExternalId, tenant: CurrentTenant, engine: DbEngine, q: Search = None, page: Page = 1, limit: Limit = 10
+    request: Request,
+    external_id: ExternalId,
+    tenant: CurrentTenant,
+    engine: DbEngine,
+    q: Search = None,
+    page: Page = 1,
+    limit: Limit = 10,
 ) -> InboundPage:
     with engine.connect() as conn:
         contact_id = store.contact_id_for(conn, tenant.id, external_id)
@@ -271,8 +343,16 @@ def _detail(mail: dict[str, Any], remote_images: bool) -> InboundDetail:
         )
         for a in mail["attachment_rows"]
     ]
-    cids = {a["content_id"]: f"{base}/{a['id']}" for a in mail["attachment_rows"] if a["content_id"] and a["sha256"]}
-    html = safe_html(mail["body_html"], remote_images=remote_images, cid_urls=cids) if mail["body_html"] else None
+    cids = {
+        a["content_id"]: f"{base}/{a['id']}"
+        for a in mail["attachment_rows"]
+        if a["content_id"] and a["sha256"]
+    }
+    html = (
+        safe_html(mail["body_html"], remote_images=remote_images, cid_urls=cids)
+        if mail["body_html"]
+        else None
+    )
     return InboundDetail.model_validate(
         {
             **mail,
@@ -294,21 +374,37 @@ def read_inbound(
     mail_id: Id,
     tenant: CurrentTenant,
     engine: DbEngine,
-    remote_images: Annotated[bool, Query(description="Keep remote images in the HTML (they can track the reader).")] = False,
+    remote_images: Annotated[
+        bool, Query(description="Keep remote images in the HTML (they can track the reader).")
+    ] = False,
 ) -> InboundDetail:
     with engine.connect() as conn:
         return _detail(store.get_mail(conn, tenant.id, mail_id), remote_images)
 
 
-@router.post("/v1/inbound/{mail_id}/assign", response_model=InboundDetail, summary="File a received mail on a contact")
-def assign_inbound(mail_id: Id, body: AssignIn, tenant: CurrentTenant, engine: DbEngine, clock: AppClock) -> InboundDetail:
+@router.post(
+    "/v1/inbound/{mail_id}/assign",
+    response_model=InboundDetail,
+    summary="File a received mail on a contact",
+)
+def assign_inbound(
+    mail_id: Id, body: AssignIn, tenant: CurrentTenant, engine: DbEngine, clock: AppClock
+) -> InboundDetail:
     with engine.begin() as conn:
-        assign_mail(conn, tenant.id, mail_id, body.contact, remember=body.remember_address, now=clock())
+        assign_mail(
+            conn, tenant.id, mail_id, body.contact, remember=body.remember_address, now=clock()
+        )
         return _detail(store.get_mail(conn, tenant.id, mail_id), False)
 
 
-@router.get("/v1/contacts/{external_id}/documents", response_model=list[DocumentOut], summary="A contact's documents")
-def contact_documents(external_id: ExternalId, tenant: CurrentTenant, engine: DbEngine) -> list[DocumentOut]:
+@router.get(
+    "/v1/contacts/{external_id}/documents",
+    response_model=list[DocumentOut],
+    summary="A contact's documents",
+)
+def contact_documents(
+    external_id: ExternalId, tenant: CurrentTenant, engine: DbEngine
+) -> list[DocumentOut]:
     with engine.connect() as conn:
         contact_id = store.contact_id_for(conn, tenant.id, external_id)
         rows = store.list_documents(conn, tenant.id, contact_id)
@@ -327,14 +423,20 @@ def _file(content: bytes, filename: str | None, content_type: str) -> Response:
 
 
 @router.get("/v1/documents/{document_id}", summary="Download a document", response_class=Response)
-def download_document(document_id: Id, tenant: CurrentTenant, engine: DbEngine, settings: AppSettings) -> Response:
+def download_document(
+    document_id: Id, tenant: CurrentTenant, engine: DbEngine, settings: AppSettings
+) -> Response:
     with engine.connect() as conn:
         document = store.get_document(conn, tenant.id, document_id)
     content = DocumentFiles(settings.documents_dir).read(document["sha256"])
     return _file(content, document["filename"], document["content_type"])
 
 
-@router.get("/v1/inbound/{mail_id}/attachments/{attachment_id}", summary="Download an attachment", response_class=Response)
+@router.get(
+    "/v1/inbound/{mail_id}/attachments/{attachment_id}",
+    summary="Download an attachment",
+    response_class=Response,
+)
 def download_attachment(
     mail_id: Id, attachment_id: Id, tenant: CurrentTenant, engine: DbEngine, settings: AppSettings
 ) -> Response:

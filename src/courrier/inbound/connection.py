@@ -12,11 +12,11 @@ from __future__ import annotations
 import socket
 import ssl
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 
-import imapclient
-from imapclient.exceptions import IMAPClientError, LoginError
+import imapclient  # type: ignore[import-untyped]
+from imapclient.exceptions import IMAPClientError, LoginError  # type: ignore[import-untyped]
 
 from courrier.errors import CourrierError, ValidationError
 
@@ -107,10 +107,8 @@ def open_client(access: MailboxAccess) -> imapclient.IMAPClient:
 
 
 def _close_quietly(client: imapclient.IMAPClient) -> None:
-    try:
+    with suppress(OSError, IMAPClientError):
         client.shutdown()
-    except (OSError, IMAPClientError):
-        pass
 
 
 @contextmanager

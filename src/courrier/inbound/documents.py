@@ -44,7 +44,8 @@ class DocumentFiles:
             os.replace(temporary, target)
         except OSError as exc:
             raise ConfigurationError(
-                f"cannot write documents into {self.folder}: {exc.strerror}; check COURRIER_DOCUMENTS_DIR"
+                f"cannot write documents into {self.folder}: {exc.strerror}; "
+                "check COURRIER_DOCUMENTS_DIR"
             ) from exc
         return sha256
 

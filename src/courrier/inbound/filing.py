@@ -15,12 +15,10 @@ from datetime import datetime
 
 from sqlalchemy import Connection
 
-from courrier.errors import NotFoundError
 from courrier.inbound.documents import DocumentFiles
 from courrier.inbound.parsing import ParsedMail, normalise_address
 from courrier.inbound.reports import classify
 from courrier.store import inbound as store
-from courrier.store.schema import contacts, inbound_mails
 
 
 @dataclass(frozen=True)
@@ -133,28 +131,14 @@ def assign_mail(
     remember: bool,
     now: datetime,
 ) -> int:
-    """File a received mail on a contact by hand; ``remember`` keeps its sender's address for that contact.
+    """File a received mail on a contact by hand; ``remember`` keeps the sender's address for them.
 
     Returns the contact's id. The mail's attachments become the contact's documents.
     """
-    from sqlalchemy import select
-
-    mail = conn.execute(
-        select(inbound_mails.c.id, inbound_mails.c.from_addr).where(
-            inbound_mails.c.tenant_id == tenant_id, inbound_mails.c.id == mail_id
-        )
-    ).first()
-    if mail is None:
-        raise NotFoundError(f"no received mail {mail_id}")
-    contact_id = conn.execute(
-        select(contacts.c.id).where(
-            contacts.c.tenant_id == tenant_id, contacts.c.external_id == contact_external_id
-        )
-    ).scalar()
-    if contact_id is None:
-        raise NotFoundError(f"no contact {contact_external_id!r}")
-    store.set_contact(conn, mail_id, int(contact_id), "staff")
-    store.add_documents(conn, tenant_id, int(contact_id), mail_id, now=now)
-    if remember and mail.from_addr:
-        store.remember_address(conn, tenant_id, int(contact_id), normalise_address(mail.from_addr))
-    return int(contact_id)
+    sender = store.sender_of(conn, tenant_id, mail_id)
+    contact_id = store.contact_id_for(conn, tenant_id, contact_external_id)
+    store.set_contact(conn, mail_id, contact_id, "staff")
+    store.add_documents(conn, tenant_id, contact_id, mail_id, now=now)
+    if remember and sender:
+        store.remember_address(conn, tenant_id, contact_id, normalise_address(sender))
+    return contact_id

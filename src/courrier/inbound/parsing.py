@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from email.header import decode_header
 from email.message import Message
 from email.utils import getaddresses, parseaddr, parsedate_to_datetime
+from typing import Any
 
 #: Charset tried when a part names none or one Python does not know, after UTF-8.
 FALLBACK_CHARSET = "windows-1252"
@@ -68,7 +69,7 @@ def content_hash(raw: bytes) -> str:
 
 
 def decode_bytes(data: bytes, charset: str | None, defects: list[str], where: str) -> str:
-    """Text from ``data`` in ``charset``; an unknown or wrong charset falls back, noted as a defect."""
+    """Text from ``data`` in ``charset``; an unknown charset falls back, noted as a defect."""
     name = (charset or "").strip().strip('"').lower() or None
     if name:
         try:
@@ -201,7 +202,7 @@ def _filename(part: Message, defects: list[str], position: int) -> str | None:
 
 def _leaf_bytes(part: Message) -> bytes:
     """A leaf part's decoded content; an attached message as its own bytes."""
-    payload = part.get_payload(decode=not part.is_multipart())
+    payload: Any = part.get_payload() if part.is_multipart() else part.get_payload(decode=True)
     if isinstance(payload, bytes):
         return payload
     if isinstance(payload, list):
@@ -235,16 +236,12 @@ def read_body(parsed: ParsedMail) -> None:
         disposition = (part.get_content_disposition() or "").lower()
         filename = _filename(part, parsed.defects, position)
         body_kind = {"text/plain": "text", "text/html": "html"}.get(content_type)
-        if body_kind and disposition != "attachment" and not filename:
-            if getattr(parsed, body_kind) is None:
-                data = _leaf_bytes(part)
-                where = f"part {position}"
-                setattr(
-                    parsed,
-                    body_kind,
-                    decode_bytes(data, part.get_content_charset(), parsed.defects, where),
-                )
-                continue
+        wanted = body_kind and disposition != "attachment" and not filename
+        if wanted and getattr(parsed, str(body_kind)) is None:
+            charset = part.get_content_charset()
+            text = decode_bytes(_leaf_bytes(part), charset, parsed.defects, f"part {position}")
+            setattr(parsed, str(body_kind), text)
+            continue
         content_id = part.get("Content-ID")
         parsed.attachments.append(
             ParsedAttachment(

@@ -29,8 +29,8 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-import imapclient
-from imapclient.exceptions import IMAPClientError
+import imapclient  # type: ignore[import-untyped]
+from imapclient.exceptions import IMAPClientError  # type: ignore[import-untyped]
 from prometheus_client import Counter
 from sqlalchemy.engine import Engine
 
@@ -39,7 +39,7 @@ from courrier.errors import ConfigurationError
 from courrier.inbound.connection import MailboxAccess, MailboxError, connected, translate_errors
 from courrier.inbound.documents import DocumentFiles
 from courrier.inbound.filing import Origin, file_mail
-from courrier.inbound.parsing import parse_mail
+from courrier.inbound.parsing import ParsedMail, parse_mail
 from courrier.inbound.passwords import PasswordBox
 from courrier.metrics import registry
 from courrier.settings import Settings
@@ -89,7 +89,7 @@ class MailboxReader:
         self.renew_every = min(settings.imap_poll_seconds, settings.imap_lease_seconds / 3)
 
     def run(self) -> None:
-        """Connect, read, wait, repeat; on failure wait and reconnect. Returns when stopped or deleted."""
+        """Connect, read, wait, repeat; on failure wait and reconnect; end once stopped or gone."""
         backoff = self.settings.imap_retry_seconds
         while not self.stop.is_set():
             mailbox: dict[str, Any] | None = None
@@ -172,7 +172,7 @@ class MailboxReader:
             log.exception("mailbox %s: cannot record the failure", self.mailbox_id)
 
     def read_once(self) -> None:
-        """One pass over every folder of the mailbox (connect, import, disconnect); for tests and tools."""
+        """One pass over every folder (connect, import, disconnect); for tests and tools."""
         mailbox = self._hold()
         if not isinstance(mailbox, dict):
             raise LeaseLost
@@ -263,14 +263,17 @@ class MailboxReader:
             if large
             else {}
         )
-        parsed = []
+        parsed: list[tuple[int, ParsedMail, str | None]] = []
         for uid in batch:
             if uid in bodies and bodies[uid] is not None:
                 parsed.append((uid, parse_mail(bodies[uid]), None))
             elif uid in heads and heads[uid] is not None:
                 mail = parse_mail(heads[uid], headers_only=True)
                 mail.raw_size = sizes[uid]
-                reason = f"mail of {sizes[uid]:,} bytes is over the {limit:,}-byte limit (COURRIER_INBOUND_MAX_BYTES): headers only"
+                reason = (
+                    f"mail of {sizes[uid]:,} bytes is over the {limit:,}-byte limit "
+                    "(COURRIER_INBOUND_MAX_BYTES): headers only"
+                )
                 parsed.append((uid, mail, reason))
         now = self.clock()
         with self.engine.begin() as conn:
@@ -278,9 +281,9 @@ class MailboxReader:
                 conn, self.mailbox_id, self.owner, now=now, seconds=self.settings.imap_lease_seconds
             ):
                 raise LeaseLost
-            for uid, mail, reason in parsed:
+            for uid, mail, skipped in parsed:
                 origin = Origin(mailbox["tenant_id"], self.mailbox_id, folder, uidvalidity, uid)
-                filed = file_mail(conn, origin, mail, self.files, now=now, skipped_reason=reason)
+                filed = file_mail(conn, origin, mail, self.files, now=now, skipped_reason=skipped)
                 mails_read.labels(kind=filed.kind).inc()
             store.save_folder_position(
                 conn, self.mailbox_id, folder, uidvalidity, max(batch), now=now
@@ -372,7 +375,7 @@ class MailboxReaders:
                 thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop every reader; each finishes its batch (or drops it uncommitted) and releases its mailbox."""
+        """Stop every reader; each ends its batch (or drops it uncommitted), frees its mailbox."""
         self._stop.set()
         threads = list(self._threads.values()) + ([self._supervisor] if self._supervisor else [])
         deadline = time.monotonic() + timeout

@@ -78,7 +78,7 @@ def mailbox_for_reader(conn: Connection, mailbox_id: int) -> dict[str, Any] | No
 def take_lease(
     conn: Connection, mailbox_id: int, owner: str, *, now: datetime, seconds: float
 ) -> bool:
-    """Hold the mailbox for ``owner`` (taking it over once another's lease expired); True if held."""
+    """Hold the mailbox for ``owner`` (taking over an expired lease); True if held."""
     free = or_(
         mailboxes.c.lease_owner.is_(None),
         mailboxes.c.lease_owner == owner,
@@ -227,6 +227,18 @@ def add_documents(
     return len(rows)
 
 
+def sender_of(conn: Connection, tenant_id: int, mail_id: int) -> str | None:
+    """The sender address of one of the tenant's received mails, or NotFoundError."""
+    row = conn.execute(
+        select(inbound_mails.c.from_addr).where(
+            inbound_mails.c.tenant_id == tenant_id, inbound_mails.c.id == mail_id
+        )
+    ).first()
+    if row is None:
+        raise NotFoundError(f"no received mail {mail_id}")
+    return str(row.from_addr) if row.from_addr else None
+
+
 def set_contact(conn: Connection, mail_id: int, contact_id: int, assigned_by: str) -> None:
     conn.execute(
         update(inbound_mails)
@@ -351,13 +363,21 @@ def get_mail(conn: Connection, tenant_id: int, mail_id: int) -> dict[str, Any]:
         raise NotFoundError(f"no received mail {mail_id}")
     mail = dict(row._mapping)
     parts = select(inbound_attachments).where(inbound_attachments.c.inbound_mail_id == mail_id)
-    mail["attachment_rows"] = [dict(r._mapping) for r in conn.execute(parts.order_by(inbound_attachments.c.position))]
-    reports = select(bounce_reports).where(bounce_reports.c.inbound_mail_id == mail_id).order_by(bounce_reports.c.id)
+    mail["attachment_rows"] = [
+        dict(r._mapping) for r in conn.execute(parts.order_by(inbound_attachments.c.position))
+    ]
+    reports = (
+        select(bounce_reports)
+        .where(bounce_reports.c.inbound_mail_id == mail_id)
+        .order_by(bounce_reports.c.id)
+    )
     mail["reports"] = [dict(r._mapping) for r in conn.execute(reports)]
     return mail
 
 
-def get_attachment(conn: Connection, tenant_id: int, mail_id: int, attachment_id: int) -> dict[str, Any]:
+def get_attachment(
+    conn: Connection, tenant_id: int, mail_id: int, attachment_id: int
+) -> dict[str, Any]:
     row = conn.execute(
         select(inbound_attachments)
         .join(inbound_mails, inbound_mails.c.id == inbound_attachments.c.inbound_mail_id)
@@ -374,7 +394,9 @@ def get_attachment(conn: Connection, tenant_id: int, mail_id: int, attachment_id
 
 def contact_id_for(conn: Connection, tenant_id: int, external_id: str) -> int:
     found = conn.execute(
-        select(contacts.c.id).where(contacts.c.tenant_id == tenant_id, contacts.c.external_id == external_id)
+        select(contacts.c.id).where(
+            contacts.c.tenant_id == tenant_id, contacts.c.external_id == external_id
+        )
     ).scalar()
     if found is None:
         raise NotFoundError(f"no contact {external_id!r}")
