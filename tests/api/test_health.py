@@ -53,6 +53,11 @@ def test_openapi_describes_every_route_with_typed_bodies(client: TestClient) -> 
     assert {"ContactIn", "EventIn", "EventAccepted", "MessagePage", "MessageDetail"} <= set(
         components
     )
+    error = {"$ref": "#/components/schemas/ErrorOut"}
+    for status in ("401", "422"):
+        content = paths["/v1/events"]["post"]["responses"][status]["content"]
+        assert content["application/json"]["schema"] == error
+    assert "HTTPValidationError" not in components, "the 422 shape published is ours"
     assert paths["/v1/events"]["post"]["responses"]["202"]["content"]["application/json"][
         "schema"
     ] == {"$ref": "#/components/schemas/EventAccepted"}

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 from courrier.api import captured, contacts, events, health, inbound, messages
 from courrier.api.errors import install_error_handlers
 from courrier.api.limits import BodyLimit
+from courrier.api.models import ERROR_RESPONSES
 from courrier.clock import Clock, utcnow
 from courrier.console import captured as captured_page
 from courrier.engine.intake import Intake
@@ -29,6 +30,9 @@ ROUTERS: list[APIRouter] = [
     captured_page.router,
     inbound.router,
 ]
+
+#: Routers that need no API key; every other one may answer the errors of ERROR_RESPONSES.
+UNAUTHENTICATED = (health.router, captured_page.router)
 
 DESCRIPTION = """Courrier's REST API: contacts, events, the message history, captured mail.
 
@@ -60,6 +64,7 @@ def create_app(
     app.state.intake = Intake(app.state.engine, clock=clock, wakeup=wakeup)
     install_error_handlers(app)
     for router in ROUTERS:
-        app.include_router(router)
+        public = router in UNAUTHENTICATED
+        app.include_router(router, responses=None if public else ERROR_RESPONSES)
     app.add_middleware(BodyLimit)
     return app

@@ -12,7 +12,12 @@ from fastapi import APIRouter, Path, Query, Response
 
 from courrier.api.auth import AppSettings, CurrentTenant, DbEngine
 from courrier.api.mail_view import view_of
-from courrier.api.models import CapturedDetail, CapturedPage, CapturedPart, CapturedSummary
+from courrier.api.models import (
+    CapturedDetail,
+    CapturedPage,
+    CapturedPart,
+    CapturedSummary,
+)
 from courrier.api.paging import MAX_ID, decode_cursor, next_cursor
 from courrier.errors import NotFoundError
 from courrier.settings import Settings

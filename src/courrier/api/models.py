@@ -315,3 +315,26 @@ class CapturedPage(BaseModel):
 class Health(BaseModel):
     status: str
     database: str
+
+
+class ErrorDetail(BaseModel):
+    """What went wrong: a stable ``code``, a message for people, the ``field`` when there is one."""
+
+    code: str = Field(examples=["invalid"])
+    message: str
+    field: str | None = Field(default=None, examples=["subject.start"])
+
+
+class ErrorOut(BaseModel):
+    """The one shape of every error answer."""
+
+    error: ErrorDetail
+
+
+#: Error answers every authenticated route may give, for the OpenAPI description.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorOut, "description": "No API key, or not a valid one"},
+    404: {"model": ErrorOut, "description": "No such record for this tenant"},
+    413: {"model": ErrorOut, "description": "The body is over 1 MiB"},
+    422: {"model": ErrorOut, "description": "Invalid input; `field` names it"},
+}
