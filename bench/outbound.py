@@ -29,7 +29,7 @@ from bench.workload import make_bookings
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULT_PREFIX = "BENCH-RESULT "
-SCENARIOS = ("stdlib", "raw", "courrier-sqlite", "courrier-postgres")
+SCENARIOS = ("stdlib", "raw", "raw-pipelined", "courrier-sqlite", "courrier-postgres")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -70,10 +70,10 @@ def run_scenario(args: argparse.Namespace) -> ScenarioResult:
         from bench.references import run_stdlib
 
         return run_stdlib(args.port, bookings)
-    if args.scenario == "raw":
+    if args.scenario in ("raw", "raw-pipelined"):
         from bench.references import run_raw
 
-        return run_raw(args.port, bookings)
+        return run_raw(args.port, bookings, pipelined=args.scenario == "raw-pipelined")
     from bench.courrier_path import CourrierOptions, run_courrier
 
     database = args.scenario.removeprefix("courrier-")
