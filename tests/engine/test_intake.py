@@ -329,3 +329,28 @@ def test_workers_listening_on_postgresql_are_woken_when_intake_commits(
         assert listener.wait(5)
     finally:
         listener.close()
+
+
+def test_racing_events_about_one_new_subject_keep_both_versions(
+    engine: Engine, intake: Intake, tenant: Tenant
+) -> None:
+    """Two events for a booking nobody has seen yet, at once: both kept, versions 1 and 2."""
+    barrier = threading.Barrier(2)
+    results: list[IntakeResult] = []
+    events = [created(key="first"), replace(created(), type="booking.noted", idempotency_key="x")]
+
+    def post(event: EventInput) -> None:
+        barrier.wait()
+        results.append(intake.accept(tenant, event))
+
+    threads = [threading.Thread(target=post, args=(event,)) for event in events]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(r.created for r in results) == [True, True]
+    with engine.connect() as conn:
+        subject = get_subject(conn, tenant.id, "booking", "B-1001")
+        assert subject is not None
+        assert [v["version"] for v in versions_of(conn, subject.id)] == [1, 2]
+    assert counts(engine)["messages"] == 1

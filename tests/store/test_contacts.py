@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
@@ -83,3 +85,40 @@ def test_contacts_of_another_tenant_are_not_seen(engine: Engine, tenant: Tenant)
         upsert_contact(conn, other.id, "m-1", ContactData(email="a@x.test"), now=NOW)
         assert get_contact(conn, tenant.id, "m-1") is None
         assert get_contact(conn, other.id, "m-1") is not None
+
+
+def test_concurrent_upserts_of_one_new_contact_make_one_contact_with_every_address(
+    engine: Engine, tenant: Tenant
+) -> None:
+    barrier = threading.Barrier(5)
+    created: list[bool] = []
+    errors: list[BaseException] = []
+
+    def put(n: int) -> None:
+        data = ContactData(name="Ada", email=f"ada{n}@x.test", other_emails=["ada@x.test"])
+        barrier.wait()
+        try:
+            with engine.begin() as conn:
+                created.append(upsert_contact(conn, tenant.id, "m-17", data, now=NOW)[1])
+        except BaseException as exc:  # reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=put, args=(n,)) for n in range(5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert errors == []
+    assert sorted(created) == [False] * 4 + [True]
+    with engine.connect() as conn:
+        contact = get_contact(conn, tenant.id, "m-17")
+    assert contact is not None
+    assert sorted(a["address"] for a in contact["addresses"]) == [
+        "ada0@x.test",
+        "ada1@x.test",
+        "ada2@x.test",
+        "ada3@x.test",
+        "ada4@x.test",
+        "ada@x.test",
+    ]
+    assert [a["primary"] for a in contact["addresses"]].count(True) == 1

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, Table, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from courrier.errors import ValidationError
 from courrier.store.schema import contact_addresses, contacts
@@ -63,31 +64,30 @@ def upsert_contact(
     """Create or update a contact; return it (as :func:`get_contact` does) and whether it is new."""
     primary = _checked(data.email, "email") if data.email else None
     others = [_checked(a, f"other_emails.{i}") for i, a in enumerate(data.other_emails)]
-    row = conn.execute(
-        select(contacts.c.id).where(
-            contacts.c.tenant_id == tenant_id, contacts.c.external_id == external_id
+    # Insert unless it exists; a concurrent upsert of the same new contact
+    # makes ours a no-op (instead of an error) and we update its row below.
+    new_id = conn.execute(
+        _insert_or_nothing(conn)
+        .values(
+            tenant_id=tenant_id,
+            external_id=external_id,
+            created_at=now,
+            updated_at=now,
+            **_columns(data),
         )
-    ).first()
-    created = row is None
-    if row is None:
+        .on_conflict_do_nothing(index_elements=["tenant_id", "external_id"])
+        .returning(contacts.c.id)
+    ).scalar()
+    created = new_id is not None
+    if new_id is not None:
+        contact_id = new_id
+    else:
         contact_id = conn.execute(
-            insert(contacts)
-            .values(
-                tenant_id=tenant_id,
-                external_id=external_id,
-                created_at=now,
-                updated_at=now,
-                **_columns(data),
-            )
+            update(contacts)
+            .where(contacts.c.tenant_id == tenant_id, contacts.c.external_id == external_id)
+            .values(updated_at=now, **_columns(data))
             .returning(contacts.c.id)
         ).scalar_one()
-    else:
-        contact_id = row.id
-        conn.execute(
-            update(contacts)
-            .where(contacts.c.id == contact_id)
-            .values(updated_at=now, **_columns(data))
-        )
     _keep_addresses(conn, tenant_id, contact_id, primary, others)
     contact = get_contact(conn, tenant_id, external_id)
     assert contact is not None  # written just above, in this transaction
@@ -107,7 +107,9 @@ def _keep_addresses(
     new = list(dict.fromkeys(a for a in wanted if a not in known))
     if new:
         conn.execute(
-            insert(contact_addresses),
+            _insert_or_nothing(conn, contact_addresses).on_conflict_do_nothing(
+                index_elements=["contact_id", "address"]
+            ),
             [
                 {
                     "tenant_id": tenant_id,
@@ -125,6 +127,13 @@ def _keep_addresses(
             .where(where)
             .values(is_primary=contact_addresses.c.address == primary)
         )
+
+
+def _insert_or_nothing(conn: Connection, table: Table = contacts) -> Any:
+    """The dialect's INSERT, which can skip rows that conflict on a unique key."""
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
 
 
 def _as_dict(row: Any, addresses: list[tuple[str, bool]]) -> dict[str, Any]:

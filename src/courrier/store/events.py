@@ -7,7 +7,6 @@ exactly the same answer back without planning anything again.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select, update
@@ -63,26 +62,3 @@ def store_answers(conn: Connection, answers: Sequence[tuple[int, dict[str, Any]]
             .values(response=bindparam("b_response"))
         )
         conn.execute(statement, [{"b_id": i, "b_response": a} for i, a in answers])
-
-
-def get_event(conn: Connection, tenant_id: int, event_id: int) -> dict[str, Any] | None:
-    """One event of the tenant, or None."""
-    query = select(events).where(events.c.tenant_id == tenant_id, events.c.id == event_id)
-    row = conn.execute(query).first()
-    return dict(row._mapping) if row is not None else None
-
-
-def received_between(
-    conn: Connection, tenant_id: int, start: datetime, end: datetime
-) -> list[dict[str, Any]]:
-    """The tenant's events received in ``[start, end)``, oldest first."""
-    query = (
-        select(events)
-        .where(
-            events.c.tenant_id == tenant_id,
-            events.c.received_at >= start,
-            events.c.received_at < end,
-        )
-        .order_by(events.c.id)
-    )
-    return [dict(row._mapping) for row in conn.execute(query)]
