@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from courrier.api.auth import CurrentTenant
-from courrier.api.models import EventAccepted, EventIn, FieldProblem, PlannedOut
+from courrier.api.fields import FieldProblem
+from courrier.api.models import EventAccepted, EventIn, PlannedOut
 from courrier.engine.intake import EventInput, Intake
 from courrier.errors import ValidationError
 

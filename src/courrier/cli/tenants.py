@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from courrier.api.models import email_address, locale_tag, time_zone
+from courrier.api.fields import email_address, locale_tag, time_zone
 from courrier.cli.errors import one_line_errors
 from courrier.cli.runtime import load_settings, open_database
 from courrier.clock import utcnow
