@@ -113,13 +113,20 @@ def test_the_captured_page_lists_and_shows_mail_in_a_sandbox(captured: Caller) -
     assert ".ics" in page.text
 
 
+@pytest.mark.parametrize("host", ["203.0.113.9", "::ffff:203.0.113.9", "testclient"])
 def test_the_captured_page_is_refused_to_other_machines(
-    captured: Caller, capture_settings: Settings, engine: Engine
+    captured: Caller, capture_settings: Settings, engine: Engine, host: str
 ) -> None:
-    with TestClient(
-        create_app(capture_settings, engine=engine), client=("203.0.113.9", 5000)
-    ) as remote:
+    with TestClient(create_app(capture_settings, engine=engine), client=(host, 5000)) as remote:
         assert remote.get("/captured").status_code == 403
+
+
+@pytest.mark.parametrize("host", ["::1", "::ffff:127.0.0.1"])
+def test_the_captured_page_is_served_to_this_machine_over_ipv6(
+    captured: Caller, capture_settings: Settings, engine: Engine, host: str
+) -> None:
+    with TestClient(create_app(capture_settings, engine=engine), client=(host, 5000)) as local:
+        assert local.get("/captured").status_code == 200
 
 
 def test_captured_mail_is_not_served_when_mail_goes_to_an_smtp_server(

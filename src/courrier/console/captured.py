@@ -33,11 +33,15 @@ CapturedId = Annotated[int, PathParam(ge=1, le=MAX_ID)]
 
 
 def from_loopback(request: Request) -> bool:
+    """True for 127.0.0.0/8 and ::1, also written as an IPv4-mapped IPv6 address."""
     host = request.client.host if request.client else ""
     try:
-        return ipaddress.ip_address(host).is_loopback
+        address = ipaddress.ip_address(host)
     except ValueError:
         return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback
 
 
 def guard(request: Request) -> None:
