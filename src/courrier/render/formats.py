@@ -82,29 +82,42 @@ def _zone(settings: FormatSettings, tz: str | None) -> ZoneInfo:
     return settings.zone if tz is None else time_zone(tz)
 
 
+@lru_cache(maxsize=4096)
+def _format_instant(what: str, value: Any, format: str, zone: ZoneInfo, locale: Locale) -> str:
+    """An instant formatted as a ``datetime``, ``date`` or ``time`` in ``zone`` and ``locale``.
+
+    Cached: the same start is shown in the subject, the text and the HTML,
+    and the same few times recur across a batch of messages.
+    """
+    moment = _instant(value, zone)
+    if what == "date":
+        return str(format_date(moment, format, locale=locale))
+    if what == "time":
+        return str(format_time(moment, format, tzinfo=zone, locale=locale))
+    return str(format_datetime(moment, format, tzinfo=zone, locale=locale))
+
+
 @pass_context
 def datetime_filter(
     context: Context, value: Any, format: str = "medium", tz: str | None = None
 ) -> str:
     """Date and time of an instant, in the venue's zone (or ``tz``)."""
     settings = _settings(context)
-    moment = _instant(value, _zone(settings, tz))
-    return str(format_datetime(moment, format, tzinfo=moment.tzinfo, locale=settings.locale))
+    return _format_instant("datetime", value, format, _zone(settings, tz), settings.locale)
 
 
 @pass_context
 def date_filter(context: Context, value: Any, format: str = "medium", tz: str | None = None) -> str:
     """The calendar date of an instant in the venue's zone (or ``tz``)."""
     settings = _settings(context)
-    return str(format_date(_instant(value, _zone(settings, tz)), format, locale=settings.locale))
+    return _format_instant("date", value, format, _zone(settings, tz), settings.locale)
 
 
 @pass_context
 def time_filter(context: Context, value: Any, format: str = "short", tz: str | None = None) -> str:
     """The wall-clock time of an instant in the venue's zone (or ``tz``)."""
     settings = _settings(context)
-    moment = _instant(value, _zone(settings, tz))
-    return str(format_time(moment, format, tzinfo=moment.tzinfo, locale=settings.locale))
+    return _format_instant("time", value, format, _zone(settings, tz), settings.locale)
 
 
 @pass_context
