@@ -187,6 +187,23 @@ def test_override_replaces_one_part_and_keeps_the_others() -> None:
     assert "Bonjour Zoë Martin" in message.text
 
 
+def test_a_language_needs_all_three_parts_to_be_chosen() -> None:
+    renderer = TemplateRenderer({f"{KIND}/de/subject.txt": "Buchung bestätigt"})
+    assert renderer.render(KIND, "de", context()).subject.startswith("Booking confirmed")
+
+
+def test_a_new_language_can_be_added_by_overrides() -> None:
+    german = {
+        f"{KIND}/de/subject.txt": "Buchung bestätigt: {{ subject.start|date('full') }}",
+        f"{KIND}/de/body.txt": "Hallo {{ recipient.name }}",
+        f"{KIND}/de/body.html": "{% extends 'layout.html' %}{% block content %}Hallo{% endblock %}",
+    }
+    message = TemplateRenderer(german).render(KIND, "de_AT", context())
+    assert message.subject == "Buchung bestätigt: Dienstag, 3. März 2026"
+    assert message.text == "Hallo Zoë Martin"
+    assert '<html lang="de">' in message.html
+
+
 @pytest.mark.parametrize(
     ("source", "locale", "expected"),
     [

@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib.resources import files
 from importlib.resources.abc import Traversable
+from types import MappingProxyType
 from typing import Any
 
 from jinja2 import DictLoader, StrictUndefined, TemplateSyntaxError
@@ -79,7 +80,7 @@ def default_sources() -> Mapping[str, str]:
     """The shipped templates, by name relative to the templates folder (read once)."""
     found: dict[str, str] = {}
     _collect(files("courrier.render") / "templates", "", found)
-    return found
+    return MappingProxyType(found)
 
 
 def _collect(folder: Traversable, prefix: str, found: dict[str, str]) -> None:
@@ -127,7 +128,7 @@ class TemplateRenderer:
         else:
             sources = dict(default_sources())
             self._env = _default_environment()
-        self._available = frozenset(name.rpartition("/")[0] for name in sources)
+        self._available = complete_sets(sources)
 
     def render(self, kind: str, locale: str, context: Mapping[str, Any]) -> RenderedMessage:
         """Subject, text and HTML of ``kind`` for a recipient speaking ``locale``."""
@@ -182,6 +183,12 @@ class TemplateRenderer:
 def one_line(text: str) -> str:
     """``text`` on one line: line breaks and control characters as spaces, runs of spaces as one."""
     return _SPACES.sub(" ", _BREAKS.sub(" ", text)).strip(" ")
+
+
+def complete_sets(sources: Mapping[str, str]) -> frozenset[str]:
+    """The ``kind/locale`` folders holding all three parts (subject, text, HTML)."""
+    folders = {name.rpartition("/")[0] for name in sources}
+    return frozenset(f for f in folders if all(f"{f}/{part}" in sources for part in PARTS))
 
 
 def locale_candidates(locale: str) -> list[str]:
