@@ -31,10 +31,13 @@ from tests.support.smtp import RecordingHandler, SmtpServer
 class CountingHandler(RecordingHandler):
     """Records mail, counts SMTP sessions (EHLO), and can wait a while before each answer."""
 
-    def __init__(self, delay: float = 0.0, refuse_rcpt: str | None = None) -> None:
+    def __init__(
+        self, delay: float = 0.0, refuse_rcpt: str | None = None, *, pipelining: bool = False
+    ) -> None:
         super().__init__()
         self.delay = delay
         self.refuse_rcpt = refuse_rcpt
+        self.pipelining = pipelining  # offer RFC 2920 (aiosmtpd reads pipelined commands fine)
         self.sessions = 0
 
     async def handle_EHLO(
@@ -43,6 +46,8 @@ class CountingHandler(RecordingHandler):
         session.host_name = hostname
         with self.lock:
             self.sessions += 1
+        if self.pipelining:
+            responses.insert(-1, "250-PIPELINING")
         return responses
 
     async def handle_RCPT(

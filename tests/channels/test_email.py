@@ -27,9 +27,13 @@ MAIL = (
 )
 
 
-@pytest.fixture
-def counting() -> Iterator[tuple[SmtpServer, CountingHandler]]:
-    handler = CountingHandler()
+MODES = pytest.mark.parametrize("pipelining", [False, True], ids=["stepwise", "pipelined"])
+
+
+@pytest.fixture(params=[False, True], ids=["stepwise", "pipelined"])
+def counting(request: pytest.FixtureRequest) -> Iterator[tuple[SmtpServer, CountingHandler]]:
+    """A recording server, once without and once with PIPELINING offered."""
+    handler = CountingHandler(pipelining=request.param)
     server = serve(handler)
     yield server, handler
     server.stop()
@@ -39,15 +43,30 @@ def sender_for(server: SmtpServer, pool_size: int = 2, timeout: float = 5.0) -> 
     return SmtpSender(parse_smtp_url(server.url), pool_size=pool_size, timeout=timeout)
 
 
-def test_send_delivers_the_bytes_and_returns_the_server_reply(smtp_server: SmtpServer) -> None:
-    sender = sender_for(smtp_server)
+def test_send_delivers_the_bytes_and_returns_the_server_reply(
+    counting: tuple[SmtpServer, CountingHandler],
+) -> None:
+    server, _ = counting
+    sender = sender_for(server)
     reply = sender.send("bounce@courrier.test", ["member@example.test"], MAIL)
     sender.close()
     assert reply == "250 2.0.0 Ok: queued"
-    [received] = smtp_server.received
+    [received] = server.received
     assert received.envelope_from == "bounce@courrier.test"
     assert received.recipients == ["member@example.test"]
     assert received.raw.replace(b"\r\n", b"\n") == MAIL.replace(b"\r\n", b"\n")
+
+
+def test_lines_starting_with_a_dot_arrive_intact(
+    counting: tuple[SmtpServer, CountingHandler],
+) -> None:
+    server, _ = counting
+    mail = MAIL + b".\r\n..two dots\r\n.one dot"  # and no final line ending
+    sender = sender_for(server)
+    sender.send("a@courrier.test", ["b@example.test"], mail)
+    sender.close()
+    [received] = server.received
+    assert received.raw.replace(b"\r\n", b"\n") == mail.replace(b"\r\n", b"\n") + b"\n"
 
 
 def test_connections_are_reused_and_bounded_by_the_pool(
@@ -87,28 +106,41 @@ def test_a_4xx_reply_is_transient_and_the_connection_carries_the_next_mail(
     assert handler.sessions == 1
 
 
-def test_a_5xx_reply_is_permanent_with_code_and_reply(smtp_server: SmtpServer) -> None:
-    smtp_server.script("550 5.1.1 <b@example.test>: User unknown")
-    sender = sender_for(smtp_server)
+def test_a_5xx_reply_is_permanent_with_code_and_reply(
+    counting: tuple[SmtpServer, CountingHandler],
+) -> None:
+    server, _ = counting
+    server.script("550 5.1.1 <b@example.test>: User unknown")
+    sender = sender_for(server)
     with pytest.raises(PermanentDeliveryError) as caught:
         sender.send("a@courrier.test", ["b@example.test"], MAIL)
     sender.close()
     assert caught.value.code == 550
     assert "User unknown" in caught.value.reply
-    assert smtp_server.received == []
+    assert server.received == []
 
 
-def test_every_recipient_refused_is_permanent() -> None:
-    server = serve(CountingHandler(refuse_rcpt="550 5.1.1 Recipient address rejected"))
-    sender = sender_for(server)
+@MODES
+def test_every_recipient_refused_is_permanent_and_the_next_mail_still_goes(
+    pipelining: bool,
+) -> None:
+    handler = CountingHandler(
+        refuse_rcpt="550 5.1.1 Recipient address rejected", pipelining=pipelining
+    )
+    server = serve(handler)
+    sender = sender_for(server, pool_size=1)
     try:
         with pytest.raises(PermanentDeliveryError) as caught:
             sender.send("a@courrier.test", ["b@example.test", "c@example.test"], MAIL)
+        handler.refuse_rcpt = None
+        assert sender.send("a@courrier.test", ["b@example.test"], MAIL).startswith("250")
     finally:
         sender.close()
         server.stop()
     assert caught.value.code == 550
     assert "Recipient address rejected" in caught.value.reply
+    assert [r.recipients for r in server.received] == [["b@example.test"]]
+    assert handler.sessions == 1
 
 
 def test_a_refused_connection_is_transient() -> None:
@@ -127,12 +159,13 @@ def test_a_server_that_never_answers_times_out_as_transient() -> None:
             sender.send("a@courrier.test", ["b@example.test"], MAIL)
 
 
-def test_a_connection_dropped_while_idle_is_replaced_without_a_failure() -> None:
-    first = serve(CountingHandler())
+@MODES
+def test_a_connection_dropped_while_idle_is_replaced_without_a_failure(pipelining: bool) -> None:
+    first = serve(CountingHandler(pipelining=pipelining))
     sender = sender_for(first, pool_size=1)
     sender.send("a@courrier.test", ["b@example.test"], MAIL)
     first.stop()  # the server goes away, closing the idle pooled connection
-    second = serve(CountingHandler(), port=first.port)
+    second = serve(CountingHandler(pipelining=pipelining), port=first.port)
     try:
         assert sender.send("a@courrier.test", ["b@example.test"], MAIL).startswith("250")
     finally:
@@ -151,7 +184,9 @@ def test_check_says_in_one_line_when_the_server_cannot_be_reached() -> None:
     )
 
 
-def test_check_passes_against_a_live_server(counting: tuple[SmtpServer, CountingHandler]) -> None:
+def test_check_passes_against_a_live_server(
+    counting: tuple[SmtpServer, CountingHandler],
+) -> None:
     server, handler = counting
     sender_for(server).check()
     assert handler.sessions == 1

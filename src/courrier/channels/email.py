@@ -3,10 +3,11 @@
 Measured on this machine kind against Postfix's ``smtp-sink`` (2,000 mails of
 ~4 KB): four smtplib connections in threads sent 6,500-8,600 mails/s,
 aiosmtplib over four connections 5,600 mails/s, so the dispatcher sends
-from a thread pool. Every failure from smtplib or the socket is translated
-here into :class:`TransientDeliveryError` (4xx, timeouts, dropped or refused
-connections) or :class:`PermanentDeliveryError` (5xx, every recipient
-refused), keeping the server's code and reply.
+from a thread pool. The transaction itself (pipelined where the server
+allows) is in :mod:`courrier.channels.smtp_transaction`; every failure from
+smtplib or the socket becomes :class:`TransientDeliveryError` (4xx,
+timeouts, dropped or refused connections) or :class:`PermanentDeliveryError`
+(5xx, every recipient refused), keeping the server's code and reply.
 """
 
 from __future__ import annotations
@@ -18,39 +19,16 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
+from courrier.channels.smtp_transaction import (
+    StaleConnection,
+    delivery_error,
+    describe,
+    send_mail,
+)
 from courrier.errors import ConfigurationError, PermanentDeliveryError, TransientDeliveryError
 from courrier.settings import SmtpTarget
 
 __all__ = ["SmtpSender", "delivery_error"]
-
-
-def delivery_error(
-    code: int, reply: bytes | str
-) -> TransientDeliveryError | PermanentDeliveryError:
-    """The error for an SMTP reply: 5xx is permanent, anything else worth a retry."""
-    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
-    text = " ".join(text.split())
-    if 500 <= code < 600:
-        return PermanentDeliveryError(text, code=code)
-    return TransientDeliveryError(text, code=code)
-
-
-def _describe(exc: BaseException) -> str:
-    """A short, human cause for a connection-level failure."""
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection refused"
-    if isinstance(exc, TimeoutError | socket.timeout):
-        return "timed out"
-    if isinstance(exc, socket.gaierror):
-        return "host not found"
-    if isinstance(exc, smtplib.SMTPServerDisconnected):
-        # smtplib reports a read timeout as a disconnection caused by the timeout.
-        if isinstance(exc.__context__, TimeoutError | socket.timeout):
-            return "timed out"
-        return "connection dropped by the server"
-    if isinstance(exc, ssl.SSLError):
-        return f"TLS failure ({exc.reason or exc})"
-    return str(exc) or exc.__class__.__name__
 
 
 class SmtpSender:
@@ -125,7 +103,7 @@ class SmtpSender:
             refusal = delivery_error(exc.smtp_code, exc.smtp_error)
             raise TransientDeliveryError(refusal.reply, code=refusal.code) from exc
         except (OSError, smtplib.SMTPException) as exc:
-            raise TransientDeliveryError(f"cannot reach {self.where}: {_describe(exc)}") from exc
+            raise TransientDeliveryError(f"cannot reach {self.where}: {describe(exc)}") from exc
 
     def _acquire(self) -> tuple[smtplib.SMTP, bool]:
         """An idle connection (reused=True) or a new one once a slot is free."""
@@ -189,66 +167,17 @@ class SmtpSender:
         for _ in range(2):
             try:
                 with self._connection() as (conn, reused):
-                    return self._transaction(conn, reused, envelope_from, recipients, data)
-            except _StaleConnection:
+                    try:
+                        return send_mail(conn, envelope_from, recipients, data, where=self.where)
+                    except StaleConnection as exc:
+                        if reused:
+                            raise
+                        raise TransientDeliveryError(
+                            f"sending to {self.where}: {describe(exc.__cause__ or exc)}"
+                        ) from exc
+            except StaleConnection:
                 continue
         raise TransientDeliveryError(f"cannot reach {self.where}: connection dropped by the server")
-
-    def _transaction(
-        self,
-        conn: smtplib.SMTP,
-        reused: bool,
-        envelope_from: str,
-        recipients: Sequence[str],
-        data: bytes,
-    ) -> str:
-        """MAIL, RCPT for each recipient, DATA; errors translated, the session reset after one."""
-        try:
-            code, reply = conn.mail(envelope_from, self._mail_options(conn, data))
-        except (OSError, smtplib.SMTPServerDisconnected) as exc:
-            if reused:
-                raise _StaleConnection from exc
-            raise TransientDeliveryError(f"sending to {self.where}: {_describe(exc)}") from exc
-        try:
-            if code != 250:
-                raise self._reset(conn, delivery_error(code, reply))
-            refused = []
-            for recipient in recipients:
-                code, reply = conn.rcpt(recipient)
-                if code not in (250, 251):
-                    refused.append(delivery_error(code, reply))
-            if len(refused) == len(recipients):
-                worst = next(
-                    (e for e in refused if isinstance(e, PermanentDeliveryError)), refused[0]
-                )
-                raise self._reset(conn, worst)
-            code, reply = conn.data(data)
-            if code != 250:
-                raise self._reset(conn, delivery_error(code, reply))
-        except smtplib.SMTPResponseException as exc:
-            raise self._reset(conn, delivery_error(exc.smtp_code, exc.smtp_error)) from exc
-        except (OSError, smtplib.SMTPServerDisconnected) as exc:
-            raise TransientDeliveryError(f"sending to {self.where}: {_describe(exc)}") from exc
-        return f"{code} {' '.join(reply.decode('utf-8', 'replace').split())}"
-
-    @staticmethod
-    def _mail_options(conn: smtplib.SMTP, data: bytes) -> list[str]:
-        if conn.has_extn("8bitmime") and not data.isascii():
-            return ["BODY=8BITMIME"]
-        return []
-
-    @staticmethod
-    def _reset(
-        conn: smtplib.SMTP, error: TransientDeliveryError | PermanentDeliveryError
-    ) -> TransientDeliveryError | PermanentDeliveryError:
-        """RSET after a refusal so the connection can carry the next mail."""
-        if error.code != 421:
-            try:
-                conn.rset()
-            except (OSError, smtplib.SMTPException):
-                # Closed here, the connection fails at its next MAIL and is replaced then.
-                conn.close()
-        return error
 
     def check(self) -> None:
         """Connect and greet once; one line saying what is wrong when that fails."""
@@ -261,7 +190,7 @@ class SmtpSender:
             ) from exc
         except (OSError, smtplib.SMTPException) as exc:
             raise ConfigurationError(
-                f"cannot reach the SMTP server at {self.where}: {_describe(exc)}"
+                f"cannot reach the SMTP server at {self.where}: {describe(exc)}"
             ) from exc
         _quietly_close(conn)
 
@@ -274,10 +203,6 @@ class SmtpSender:
             self._available.notify_all()
         for conn in idle:
             _quietly_close(conn)
-
-
-class _StaleConnection(Exception):
-    """A reused connection was found dead before the mail was offered."""
 
 
 def _quietly_close(conn: smtplib.SMTP) -> None:
