@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, available_timezones
 
 import icalendar
 import pytest
@@ -216,6 +216,7 @@ def test_second_pass_of_a_repeated_hour_is_written_in_utc() -> None:
         ({"organizer_email": "club at example.org"}, "organizer"),
         ({"attendees": [("bob@example.com\r\nX", None)]}, "attendees"),
         ({"sequence": -1}, "sequence"),
+        ({"end": datetime(9999, 12, 31, tzinfo=UTC)}, "end"),
         ({"status": "maybe"}, "status"),
     ],
 )
@@ -223,3 +224,24 @@ def test_bad_input_is_refused_naming_the_field(changes: dict[str, Any], field: s
     with pytest.raises(ValidationError) as caught:
         invitation(**changes)
     assert caught.value.field == field
+
+
+ALL_ZONES = sorted(available_timezones() - {"Factory", "localtime"})
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    zone=st.sampled_from(ALL_ZONES),
+    start=st.datetimes(datetime(2024, 1, 2), datetime(2030, 12, 30)).map(
+        lambda d: d.replace(second=0, microsecond=0, tzinfo=UTC)
+    ),
+    minutes=st.integers(0, 60 * 24 * 40),
+)
+def test_every_zone_resolves_to_the_given_instants(
+    zone: str, start: datetime, minutes: int
+) -> None:
+    """Odd zones too: negative DST (Dublin), 2-hour DST (Troll), Ramadan shifts (Casablanca)."""
+    end = start + timedelta(minutes=minutes)
+    calendar = parse(invitation(start=start, end=end, timezone=zone))
+    assert resolve(calendar, "DTSTART").timestamp() == start.timestamp()
+    assert resolve(calendar, "DTEND").timestamp() == end.timestamp()

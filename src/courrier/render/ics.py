@@ -106,6 +106,8 @@ def _check_times(start: datetime, end: datetime, dtstamp: datetime) -> None:
     for field, moment in (("start", start), ("end", end), ("dtstamp", dtstamp)):
         if moment.utcoffset() is None:
             raise ValidationError(f"{field} must carry a time zone", field=field)
+        if not 1900 <= moment.year <= 9998:  # the VTIMEZONE spans the years around the event
+            raise ValidationError(f"{field} is out of the supported years", field=field)
     if end.timestamp() < start.timestamp():  # not end < start: same-zone compares wall times
         raise ValidationError("the event ends before it starts", field="end")
 
