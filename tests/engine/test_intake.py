@@ -10,6 +10,7 @@ from typing import Any
 
 import icalendar
 import pytest
+from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
@@ -354,3 +355,32 @@ def test_racing_events_about_one_new_subject_keep_both_versions(
         assert subject is not None
         assert [v["version"] for v in versions_of(conn, subject.id)] == [1, 2]
     assert counts(engine)["messages"] == 1
+
+
+def test_a_batch_costs_the_same_few_statements_whatever_its_size(
+    engine: Engine, intake: Intake, tenant: Tenant, clock: ManualClock
+) -> None:
+    """accept_many batches its writes: 20 events or 200, the same number of round trips."""
+    with engine.begin() as conn:
+        for n in range(200):
+            upsert_contact(
+                conn, tenant.id, f"b-{n}", ContactData(email=f"b{n}@x.test"), now=clock()
+            )
+    statements: list[str] = []
+
+    def count(*args: Any) -> None:
+        statements.append(args[2])
+
+    def run(first: int, size: int) -> int:
+        statements.clear()
+        batch = [created(f"N-{n}", booker=f"b-{n}") for n in range(first, first + size)]
+        sqlalchemy_event.listen(engine, "before_cursor_execute", count)
+        try:
+            results = intake.accept_many(tenant, batch)
+        finally:
+            sqlalchemy_event.remove(engine, "before_cursor_execute", count)
+        assert all(r.created and len(r.messages) == 1 for r in results)
+        return len(statements)
+
+    small = run(0, 20)
+    assert run(20, 180) == small <= 20
