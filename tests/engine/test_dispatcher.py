@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from courrier import metrics
@@ -276,3 +277,31 @@ def test_messages_of_other_channels_are_left_alone(
     [message_id] = factories.seed(engine, 1, now=clock(), channel="sms", address="+33600000000")
     assert dispatcher.run_once() == 0
     assert factories.message(engine, message_id)["status"] == "due"
+
+
+@pytest.mark.postgres_only
+def test_a_batch_is_recorded_after_the_database_dropped_its_connections(
+    engine: Engine, settings: Settings
+) -> None:
+    slow = serve(CountingHandler(delay=0.3))
+    sender = SmtpSender(parse_smtp_url(slow.url), pool_size=1, timeout=5)
+    dispatcher = Dispatcher(engine, settings, sender, worker_id="worker-a")
+    try:
+        ids = factories.seed(engine, 2, now=utcnow())
+        batch = threading.Thread(target=dispatcher.run_once)
+        batch.start()
+        while factories.statuses(engine).get("sending") != 2:
+            time.sleep(0.01)
+        with engine.connect() as conn:  # what a database restart does to every session
+            conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+        batch.join()
+    finally:
+        dispatcher.close()
+        sender.close()
+        slow.stop()
+    assert factories.statuses(engine, ids) == {"sent": 2}

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from courrier import metrics
 from courrier.channels.email import SmtpSender
@@ -54,6 +54,8 @@ __all__ = ["Dispatcher", "mail_of"]
 log = logging.getLogger(__name__)
 S = MessageStatus
 CHANNEL = "email"
+#: Pauses between tries to record a batch's outcomes when the database is unreachable.
+RECORD_PAUSES = (0.5, 1.0, 2.0)
 
 
 @dataclass(frozen=True)
@@ -146,8 +148,11 @@ class Dispatcher:
     def _renew(self, message_ids: list[int]) -> None:
         """Keep the batch's leases alive while a slow server holds it past a third of the lease."""
         lease_until = self.clock() + timedelta(seconds=self.settings.lease_seconds)
-        with self.engine.begin() as conn:
-            renew_lease(conn, message_ids, worker_id=self.worker_id, lease_until=lease_until)
+        try:
+            with self.engine.begin() as conn:
+                renew_lease(conn, message_ids, worker_id=self.worker_id, lease_until=lease_until)
+        except SQLAlchemyError as exc:  # the sends go on; the next renewal may succeed
+            log.warning("could not renew the batch's leases (%s)", exc)
 
     def _claim(self) -> list[ClaimedMessage]:
         now = self.clock()
@@ -214,6 +219,28 @@ class Dispatcher:
             self._decide(message, attempt, now)
             for message, attempt in zip(claimed, attempts, strict=True)
         ]
+        for pause in (*RECORD_PAUSES, None):
+            try:
+                recorded = self._write(decided, now)
+                break
+            except OperationalError as exc:
+                if pause is None:
+                    raise  # the batch stays leased: sent again after the lease (same Message-ID)
+                log.warning("could not record a batch (%s); again in %.1fs", exc, pause)
+                time.sleep(pause)
+        self._count(attempts)
+        lost = len(decided) - len(recorded)
+        if lost:
+            log.warning("%d messages of this batch had been taken over by another worker", lost)
+
+    def _write(
+        self, decided: Sequence[tuple[Outcome, timeline.TimelineEntry]], now: datetime
+    ) -> set[int]:
+        """One transaction: the outcomes this worker still holds, and their timeline entries.
+
+        Safe to run again after a failed commit: what was recorded is no
+        longer leased to this worker, so it is not written twice.
+        """
         with self.engine.begin() as conn:
             recorded = record_outcomes(
                 conn, [outcome for outcome, _ in decided], worker_id=self.worker_id, now=now
@@ -221,10 +248,7 @@ class Dispatcher:
             timeline.record(
                 conn, [entry for outcome, entry in decided if outcome.message_id in recorded]
             )
-        self._count(attempts)
-        lost = len(decided) - len(recorded)
-        if lost:
-            log.warning("%d messages of this batch had been taken over by another worker", lost)
+        return recorded
 
     def _decide(
         self, message: ClaimedMessage, attempt: _Attempt, now: datetime
@@ -293,10 +317,10 @@ class Dispatcher:
         while not stop.is_set():
             try:
                 handled = self.run_once()
-            except SQLAlchemyError as exc:
+            except Exception:  # a dead dispatcher sends nothing: log, wait, go on
                 failures += 1
                 pause = min(self.settings.poll_seconds * 2**failures, 30.0)
-                log.error("database error in the dispatcher (%s); again in %.1fs", exc, pause)
+                log.exception("dispatcher batch failed; again in %.1fs", pause)
                 stop.wait(pause)
                 continue
             failures = 0
