@@ -8,13 +8,13 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
-from tests.support import factories
 
 from courrier.channels.capture import LocalCapture
 from courrier.channels.email import SmtpSender
 from courrier.clock import ManualClock
 from courrier.errors import ConfigurationError
 from courrier.store.schema import captured_mails
+from tests.support import factories
 
 
 @pytest.fixture
