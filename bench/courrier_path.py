@@ -79,6 +79,7 @@ class CourrierOptions:
     chunk: int = 500
     pool_size: int | None = None  # None: the settings' default
     batch_size: int | None = None
+    workers: int = 1  # worker processes, for the run with intake and workers side by side
     profile_to: Path | None = None
 
 

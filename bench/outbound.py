@@ -29,7 +29,15 @@ from bench.workload import make_bookings
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULT_PREFIX = "BENCH-RESULT "
-SCENARIOS = ("stdlib", "raw", "raw-pipelined", "courrier-sqlite", "courrier-postgres")
+SCENARIOS = (
+    "stdlib",
+    "raw",
+    "raw-pipelined",
+    "courrier-sqlite",
+    "courrier-postgres",
+    "courrier-sqlite-workers",
+    "courrier-postgres-workers",
+)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -47,6 +55,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--pool-size", type=int, help="SMTP connections (default: the setting's)")
     parser.add_argument(
         "--batch-size", type=int, help="messages claimed at once (default: setting)"
+    )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="worker processes in the *-workers paths"
     )
     parser.add_argument("--chunk", type=int, default=500, help="events per accept_many transaction")
     parser.add_argument("--profile", type=Path, help="folder for cProfile stats of Courrier's path")
@@ -76,7 +87,7 @@ def run_scenario(args: argparse.Namespace) -> ScenarioResult:
         return run_raw(args.port, bookings, pipelined=args.scenario == "raw-pipelined")
     from bench.courrier_path import CourrierOptions, run_courrier
 
-    database = args.scenario.removeprefix("courrier-")
+    database = args.scenario.removeprefix("courrier-").removesuffix("-workers")
     profile = args.profile / f"courrier-{database}.pstats" if args.profile else None
     options = CourrierOptions(
         database=database,
@@ -85,13 +96,19 @@ def run_scenario(args: argparse.Namespace) -> ScenarioResult:
         pool_size=args.pool_size,
         batch_size=args.batch_size,
         profile_to=profile,
+        workers=args.workers,
     )
+    if args.scenario.endswith("-workers"):
+        from bench.courrier_workers import run_courrier_with_workers
+
+        return run_courrier_with_workers(args.port, bookings, options)
     return run_courrier(args.port, bookings, options)
 
 
 def child_command(args: argparse.Namespace, scenario: str, port: int) -> list[str]:
     argv = [sys.executable, "-m", "bench.outbound", "--scenario", scenario, "--port", str(port)]
     argv += ["--n", str(args.n), "--chunk", str(args.chunk), "--pg-url", args.pg_url]
+    argv += ["--workers", str(args.workers)]
     for flag, value in (("--pool-size", args.pool_size), ("--batch-size", args.batch_size)):
         if value:
             argv += [flag, str(value)]
@@ -137,7 +154,11 @@ def scenarios_to_run(args: argparse.Namespace) -> list[str]:
     if args.only:
         return [s for s in args.only.split(",") if s in SCENARIOS]
     databases = {d.strip() for d in args.databases.split(",")}
-    return [s for s in SCENARIOS if not s.startswith("courrier-") or s[9:] in databases]
+    return [
+        s
+        for s in SCENARIOS
+        if not s.startswith("courrier-") or s[9:].removesuffix("-workers") in databases
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:

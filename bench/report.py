@@ -97,7 +97,7 @@ def results_table(results: list[ScenarioResult]) -> list[str]:
         lines.append(
             f"| {r.label} | {r.rate:,.0f} | {r.seconds:.2f} | {_ratio(r.rate, stdlib)} "
             f"| {_ratio(r.rate, raw)} | {1000 * r.cpu_seconds / r.messages:.2f} "
-            f"| {r.mean_bytes / 1024:.1f} KiB "
+            f"| {f'{r.mean_bytes / 1024:.1f} KiB' if r.mean_bytes else '-'} "
             f"| {r.peak_rss_mib:.0f} MiB ({r.baseline_rss_mib:.0f} before) | {_verification(r)} |"
         )
     return lines
@@ -119,14 +119,17 @@ def stage_table(results: list[ScenarioResult]) -> list[str]:
     ]
     for r in results:
         calls = r.checks.get("calls", {})
-        ordered = sorted(r.stages, key=lambda s: STAGE_ORDER.index(s) if s in STAGE_ORDER else 99)
-        for stage in ordered:
-            seconds = r.stages[stage]
-            per = 1000 * seconds / r.messages if r.messages else 0.0
+        names = sorted(
+            {*r.stages, *r.stage_cpu},
+            key=lambda s: STAGE_ORDER.index(s) if s in STAGE_ORDER else 99,
+        )
+        for stage in names:
+            wall = r.stages.get(stage)
+            seconds = f"{wall:.3f}" if wall is not None else "-"
+            per = f"{1000 * wall / r.messages:.3f}" if wall is not None and r.messages else "-"
             cpu = 1000 * r.stage_cpu.get(stage, 0.0) / r.messages if r.messages else 0.0
             lines.append(
-                f"| {r.label} | {stage} | {seconds:.3f} | {per:.3f} | {cpu:.3f} "
-                f"| {calls.get(stage, '')} |"
+                f"| {r.label} | {stage} | {seconds} | {per} | {cpu:.3f} | {calls.get(stage, '')} |"
             )
     return lines
 

@@ -1,0 +1,172 @@
+"""Courrier as deployed: intake in this process, sending in separate ``courrier worker`` processes.
+
+The sequential path (:mod:`bench.courrier_path`) plans everything, then sends
+everything, in one process. Here the workers (``python -m
+courrier.engine.worker``, the production entry point) run beside the intake
+from the start, so planning and sending overlap on the machine's cores, as
+with ``courrier api`` and ``courrier worker``. The clock runs from the first
+``accept_many`` until the database holds N messages ``sent``; then the
+workers get SIGTERM. Sub-stages inside the workers are not instrumented.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
+
+from bench.courrier_path import (
+    CourrierOptions,
+    bench_database,
+    booking_event,
+    message_statuses,
+    seed,
+)
+from bench.results import ScenarioResult, StageClock, cpu_seconds, peak_rss_mib
+from bench.workload import Booking, Venue
+from courrier.engine.intake import Intake
+from courrier.store.db import create_db_engine
+from courrier.store.migrate import migrate
+from courrier.store.schema import messages
+from courrier.store.tenants import Tenant
+
+READY_TIMEOUT = 30.0
+
+
+def worker_environment(url: str, port: int, options: CourrierOptions) -> dict[str, str]:
+    """The ``COURRIER_*`` variables of a worker sending to the sink."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COURRIER_")}
+    env.update(
+        COURRIER_DATABASE_URL=url,
+        COURRIER_SMTP_URL=f"smtp://127.0.0.1:{port}",
+        COURRIER_SECRET_KEY="bench-secret",
+        # SQLite has no NOTIFY: a worker in another process finds new mail by polling.
+        COURRIER_POLL_SECONDS="0.1",
+    )
+    if options.pool_size:
+        env["COURRIER_SMTP_POOL_SIZE"] = str(options.pool_size)
+    if options.batch_size:
+        env["COURRIER_BATCH_SIZE"] = str(options.batch_size)
+    return env
+
+
+def start_workers(url: str, port: int, options: CourrierOptions) -> list[subprocess.Popen[str]]:
+    """Start ``options.workers`` worker processes and wait until each says it is ready."""
+    env = worker_environment(url, port, options)
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "courrier.engine.worker"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(options.workers)
+    ]
+    deadline = time.monotonic() + READY_TIMEOUT
+    for worker in workers:
+        assert worker.stderr is not None
+        while time.monotonic() < deadline:
+            line = worker.stderr.readline()
+            if not line:
+                raise RuntimeError(f"a courrier worker exited at start ({worker.wait()})")
+            if "ready" in line:
+                break
+    return workers
+
+
+def stop_workers(workers: list[subprocess.Popen[str]]) -> None:
+    """SIGTERM every worker and wait for it to exit."""
+    for worker in workers:
+        worker.terminate()
+    for worker in workers:
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+        if worker.stderr is not None:
+            worker.stderr.close()
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system, all threads) a running process has used, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def sent_count(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(
+            conn.execute(select(func.count()).where(messages.c.status == "sent")).scalar_one()
+        )
+
+
+def run_courrier_with_workers(
+    port: int, bookings: list[Booking], options: CourrierOptions
+) -> ScenarioResult:
+    """Plan in this process while worker processes send; timed until all are sent."""
+    venue = Venue()
+    with bench_database(options) as url:
+        engine = create_db_engine(url)
+        try:
+            migrate(engine)
+            tenant = seed(engine, venue, bookings, datetime.now(UTC))
+            workers = start_workers(url, port, options)
+            try:
+                before = sum(process_cpu(w.pid) for w in workers)
+                result = _overlapped(engine, tenant, bookings, options)
+                workers_cpu = sum(process_cpu(w.pid) for w in workers) - before
+            finally:
+                stop_workers(workers)
+            result.cpu_seconds += workers_cpu
+            result.stage_cpu["worker processes"] = workers_cpu
+            children = resource.getrusage(resource.RUSAGE_CHILDREN)
+            result.checks["worker_peak_rss_mib"] = children.ru_maxrss / 1024
+            result.checks["statuses"] = message_statuses(engine)
+        finally:
+            engine.dispose()
+    return result
+
+
+def _overlapped(
+    engine: Engine, tenant: Tenant, bookings: list[Booking], options: CourrierOptions
+) -> ScenarioResult:
+    venue, now = Venue(), datetime.now(UTC)
+    events = [booking_event(b, venue, now) for b in bookings]
+    intake = Intake(engine)
+    clock = StageClock()
+    baseline = peak_rss_mib()
+    cpu_started = cpu_seconds()
+    started = time.perf_counter()
+    with clock.stage("plan"):
+        for first in range(0, len(events), options.chunk):
+            intake.accept_many(tenant, events[first : first + options.chunk])
+    with clock.stage("wait until all sent"):
+        while sent_count(engine) < len(bookings):
+            time.sleep(0.02)
+    seconds = time.perf_counter() - started
+    database = "SQLite" if options.database == "sqlite" else "PostgreSQL"
+    return ScenarioResult(
+        name=f"courrier-{options.database}-workers",
+        label=f"Courrier, durable, {database}, intake + {options.workers} worker process(es)",
+        messages=len(bookings),
+        seconds=seconds,
+        cpu_seconds=cpu_seconds() - cpu_started,
+        stages=clock.totals,
+        stage_cpu=clock.cpu,
+        baseline_rss_mib=baseline,
+        peak_rss_mib=peak_rss_mib(),
+        checks={"workers": options.workers, "chunk": options.chunk},
+        notes=[
+            "CPU ms/msg adds the workers' CPU while the clock ran (from /proc/PID/stat)",
+            "workers poll every 0.1 s (COURRIER_POLL_SECONDS); on PostgreSQL NOTIFY wakes them",
+        ],
+    )
