@@ -24,7 +24,7 @@ if __package__ in (None, ""):  # run as a file: make ``bench`` importable
 
 from bench.report import format_report, machine_facts, write_docs
 from bench.results import ScenarioResult
-from bench.sink import SmtpSink
+from bench.sink import SinkError, SmtpSink
 from bench.workload import make_bookings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -171,11 +171,15 @@ def main(argv: list[str] | None = None) -> int:
         args.profile.mkdir(parents=True, exist_ok=True)
     facts = machine_facts(args)
     runs: dict[str, list[ScenarioResult]] = {s: [] for s in scenarios_to_run(args)}
-    with SmtpSink() as sink:
-        for round_ in range(1, args.repeat + 1):  # round-robin: load drift hits every path alike
-            for scenario, done in runs.items():
-                print(f"run {round_}/{args.repeat}: {scenario} (N={args.n})", file=sys.stderr)
-                done.append(run_child(args, scenario, sink))
+    try:
+        with SmtpSink() as sink:
+            for round_ in range(1, args.repeat + 1):  # round-robin: drift hits every path alike
+                for scenario, done in runs.items():
+                    print(f"run {round_}/{args.repeat}: {scenario} (N={args.n})", file=sys.stderr)
+                    done.append(run_child(args, scenario, sink))
+    except SinkError as exc:
+        print(f"bench/outbound.py: {exc}", file=sys.stderr)
+        return 2
     results = [fastest(done) for done in runs.values()]
     report = format_report(results, facts)
     print(report)
