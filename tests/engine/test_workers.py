@@ -54,12 +54,10 @@ def test_sigterm_finishes_the_send_in_flight_and_releases_the_rest(
     assert "releasing the rest" in worker.output()
 
 
-@pytest.mark.slow
-@pytest.mark.postgres_only
-def test_two_workers_share_a_batch_without_sending_any_twice(
-    engine: Engine, database_url: str, smtp_server: SmtpServer, tmp_path: Path
+def share_500_between_two_workers(
+    engine: Engine, smtp_server: SmtpServer, tmp_path: Path, settings: dict[str, str]
 ) -> None:
-    settings = {"database_url": database_url, "smtp_url": smtp_server.url, "batch_size": "25"}
+    """Two worker processes, then 500 due messages: all sent once, each worker a share."""
     workers = [WorkerProcess(tmp_path, name, settings) for name in ("a", "b")]
     for worker in workers:
         worker.wait_ready()
@@ -82,6 +80,32 @@ def test_two_workers_share_a_batch_without_sending_any_twice(
         )
     assert len(claims) == 2, "both workers should have claimed a share"
     assert sum(claims.values()) == 500
+
+
+@pytest.mark.slow
+@pytest.mark.postgres_only
+def test_two_workers_share_a_batch_without_sending_any_twice(
+    engine: Engine, database_url: str, smtp_server: SmtpServer, tmp_path: Path
+) -> None:
+    """Woken by NOTIFY, claiming with SKIP LOCKED."""
+    settings = {"database_url": database_url, "smtp_url": smtp_server.url, "batch_size": "25"}
+    share_500_between_two_workers(engine, smtp_server, tmp_path, settings)
+
+
+@pytest.mark.slow
+def test_two_workers_on_one_sqlite_file_send_nothing_twice(
+    engine: Engine, database_url: str, smtp_server: SmtpServer, tmp_path: Path
+) -> None:
+    """Polling, claims serialised by BEGIN IMMEDIATE."""
+    if engine.dialect.name != "sqlite":
+        pytest.skip("the PostgreSQL run has its own two-worker test")
+    settings = {
+        "database_url": database_url,
+        "smtp_url": smtp_server.url,
+        "batch_size": "25",
+        "poll_seconds": "0.1",
+    }
+    share_500_between_two_workers(engine, smtp_server, tmp_path, settings)
 
 
 @pytest.mark.slow
