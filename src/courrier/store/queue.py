@@ -1,12 +1,13 @@
 """The delivery queue: claiming due messages under a lease, and recording what became of them.
 
-A claim is one statement: ``UPDATE messages ... FROM (SELECT ... LIMIT n
-FOR UPDATE SKIP LOCKED) RETURNING``. On PostgreSQL, ``SKIP LOCKED`` lets
-workers claim side by side without waiting on each other or taking the same
-row; on SQLite the engine's ``BEGIN IMMEDIATE`` serialises writers, which
-makes the same statement atomic. Every update after a claim is guarded by
-``lease_owner``, so a worker whose lease was taken over cannot overwrite
-the new owner's record.
+On PostgreSQL a claim is one statement, ``UPDATE messages ... FROM (SELECT
+... LIMIT n FOR UPDATE SKIP LOCKED) RETURNING``: workers claim side by side
+without waiting on each other or taking the same row. On SQLite, whose
+``RETURNING`` cannot name the rows picked in ``FROM``, it is a SELECT then
+an ``UPDATE ... RETURNING`` inside the engine's ``BEGIN IMMEDIATE``
+transaction, which keeps every other writer out until the commit. Every
+update after a claim is guarded by ``lease_owner``, so a worker whose lease
+was taken over cannot overwrite the new owner's record.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ __all__ = [
     "claim_due",
     "next_wakeup",
     "record_outcomes",
-    "release",
     "renew_lease",
 ]
 
@@ -229,17 +229,6 @@ def renew_lease(
         .values(lease_until=lease_until)
     )
     return int(result.rowcount)
-
-
-def release(
-    conn: Connection, message_ids: Sequence[int], *, worker_id: str, now: datetime
-) -> set[int]:
-    """Give claimed-but-unsent messages back: due again, lease cleared, attempt not counted."""
-    outcomes = [
-        Outcome(i, S.DUE, reason="released by a stopping worker", attempts_delta=-1)
-        for i in message_ids
-    ]
-    return record_outcomes(conn, outcomes, worker_id=worker_id, now=now)
 
 
 def next_wakeup(conn: Connection, channel: str = "email") -> datetime | None:
