@@ -38,7 +38,7 @@ from courrier.clock import Clock, utcnow
 from courrier.errors import ConfigurationError
 from courrier.inbound.connection import MailboxAccess, MailboxError, connected, translate_errors
 from courrier.inbound.documents import DocumentFiles
-from courrier.inbound.filing import Origin, file_mail
+from courrier.inbound.filing import Origin, Received, file_mails
 from courrier.inbound.parsing import ParsedMail, parse_mail
 from courrier.inbound.passwords import PasswordBox
 from courrier.metrics import registry
@@ -281,9 +281,14 @@ class MailboxReader:
                 conn, self.mailbox_id, self.owner, now=now, seconds=self.settings.imap_lease_seconds
             ):
                 raise LeaseLost
-            for uid, mail, skipped in parsed:
-                origin = Origin(mailbox["tenant_id"], self.mailbox_id, folder, uidvalidity, uid)
-                filed = file_mail(conn, origin, mail, self.files, now=now, skipped_reason=skipped)
+            tenant_id = mailbox["tenant_id"]
+            received = [
+                Received(
+                    Origin(tenant_id, self.mailbox_id, folder, uidvalidity, uid), mail, skipped
+                )
+                for uid, mail, skipped in parsed
+            ]
+            for filed in file_mails(conn, tenant_id, received, self.files, now=now):
                 mails_read.labels(kind=filed.kind).inc()
             store.save_folder_position(
                 conn, self.mailbox_id, folder, uidvalidity, max(batch), now=now

@@ -8,7 +8,7 @@ server" holds by construction.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -134,89 +134,106 @@ def save_folder_position(
         conn.execute(insert(mailbox_folders).values(mailbox_id=mailbox_id, folder=folder, **values))
 
 
-def already_stored(
-    conn: Connection, tenant_id: int, message_id: str | None, content_hash: str
-) -> bool:
-    """True when this mail (same bytes, or same Message-ID) is already in the tenant's inbox."""
-    same = inbound_mails.c.content_hash == content_hash
-    if message_id:
-        same = or_(same, inbound_mails.c.message_id_header == message_id)
-    query = select(inbound_mails.c.id).where(inbound_mails.c.tenant_id == tenant_id, same).limit(1)
-    return conn.execute(query).first() is not None
+def insert_mails(conn: Connection, mails: Sequence[Mapping[str, Any]]) -> list[int]:
+    """Received mails in one round trip; their ids, in the same order."""
+    if not mails:
+        return []
+    query = insert(inbound_mails).returning(inbound_mails.c.id, sort_by_parameter_order=True)
+    return [int(i) for i in conn.execute(query, list(mails)).scalars()]
 
 
-def contacts_with_address(conn: Connection, tenant_id: int, address: str) -> list[int]:
-    """The ids of the tenant's contacts known by ``address`` (normalised)."""
+def insert_parts(
+    conn: Connection, attachments: Sequence[Mapping[str, Any]], reports: Sequence[Mapping[str, Any]]
+) -> None:
+    """The attachments and bounce reports of a batch of mails, in one round trip each."""
+    if attachments:
+        conn.execute(insert(inbound_attachments), list(attachments))
+    if reports:
+        conn.execute(insert(bounce_reports), list(reports))
+
+
+def stored_keys(
+    conn: Connection, tenant_id: int, hashes: Sequence[str], message_ids: Sequence[str]
+) -> tuple[set[str], set[str]]:
+    """Which of these content hashes and Message-IDs the tenant's inbox already holds."""
+    found_hashes: set[str] = set()
+    found_ids: set[str] = set()
+    if hashes:
+        query = select(inbound_mails.c.content_hash).where(
+            inbound_mails.c.tenant_id == tenant_id,
+            inbound_mails.c.content_hash.in_(list(set(hashes))),
+        )
+        found_hashes.update(conn.execute(query).scalars())
+    if message_ids:
+        query = select(inbound_mails.c.message_id_header).where(
+            inbound_mails.c.tenant_id == tenant_id,
+            inbound_mails.c.message_id_header.in_(list(set(message_ids))),
+        )
+        found_ids.update(i for i in conn.execute(query).scalars() if i)
+    return found_hashes, found_ids
+
+
+def contacts_by_address(
+    conn: Connection, tenant_id: int, addresses: Sequence[str]
+) -> dict[str, list[int]]:
+    """For each normalised address, the ids of the tenant's contacts known by it."""
+    found: dict[str, list[int]] = {}
+    if not addresses:
+        return found
     query = (
-        select(contact_addresses.c.contact_id)
-        .where(contact_addresses.c.tenant_id == tenant_id, contact_addresses.c.address == address)
+        select(contact_addresses.c.address, contact_addresses.c.contact_id)
+        .where(
+            contact_addresses.c.tenant_id == tenant_id,
+            contact_addresses.c.address.in_(list(set(addresses))),
+        )
         .distinct()
     )
-    return [int(i) for i in conn.execute(query).scalars()]
+    for address, contact_id in conn.execute(query):
+        found.setdefault(address, []).append(int(contact_id))
+    return found
 
 
-def sent_message_for(conn: Connection, tenant_id: int, header_ids: Sequence[str]) -> int | None:
-    """The id of the message Courrier sent whose Message-ID is among ``header_ids``."""
+def sent_messages_by_header(
+    conn: Connection, tenant_id: int, header_ids: Sequence[str]
+) -> dict[str, int]:
+    """The tenant's sent messages among these Message-IDs, by Message-ID."""
     if not header_ids:
-        return None
+        return {}
     query = select(messages.c.id, messages.c.message_id_header).where(
-        messages.c.tenant_id == tenant_id, messages.c.message_id_header.in_(list(header_ids))
+        messages.c.tenant_id == tenant_id, messages.c.message_id_header.in_(list(set(header_ids)))
     )
-    found = {row.message_id_header: int(row.id) for row in conn.execute(query)}
-    return next((found[h] for h in header_ids if h in found), None)
+    return {row.message_id_header: int(row.id) for row in conn.execute(query)}
 
 
-def insert_mail(
+def add_documents_for(
     conn: Connection,
-    mail: Mapping[str, Any],
-    attachments: Iterable[Mapping[str, Any]],
-    reports: Iterable[Mapping[str, Any]],
+    tenant_id: int,
+    items: Sequence[tuple[int, int, Mapping[str, Any]]],
+    *,
+    now: datetime,
 ) -> int:
-    """One received mail with its attachments and bounce reports; its id."""
-    mail_id = int(
-        conn.execute(
-            insert(inbound_mails).values(**mail).returning(inbound_mails.c.id)
-        ).scalar_one()
+    """Make each ``(contact id, mail id, attachment row)`` a document of its contact; count new."""
+    stored = [(c, m, part) for c, m, part in items if part.get("sha256")]
+    if not stored:
+        return 0
+    query = select(documents.c.contact_id, documents.c.sha256).where(
+        documents.c.contact_id.in_({c for c, _, _ in stored}),
+        documents.c.sha256.in_({part["sha256"] for _, _, part in stored}),
     )
-    rows = [{**a, "inbound_mail_id": mail_id} for a in attachments]
-    if rows:
-        conn.execute(insert(inbound_attachments), rows)
-    report_rows = [
-        {**r, "tenant_id": mail["tenant_id"], "inbound_mail_id": mail_id} for r in reports
-    ]
-    if report_rows:
-        conn.execute(insert(bounce_reports), report_rows)
-    return mail_id
-
-
-def add_documents(
-    conn: Connection, tenant_id: int, contact_id: int, mail_id: int, *, now: datetime
-) -> int:
-    """Make the stored attachments of a mail documents of the contact; how many are new."""
-    parts = conn.execute(
-        select(inbound_attachments).where(
-            inbound_attachments.c.inbound_mail_id == mail_id,
-            inbound_attachments.c.sha256.is_not(None),
-        )
-    ).all()
-    known = set(
-        conn.execute(
-            select(documents.c.sha256).where(documents.c.contact_id == contact_id)
-        ).scalars()
-    )
+    known = {(int(c), str(h)) for c, h in conn.execute(query)}
     rows = []
-    for part in parts:
-        if part.sha256 in known:
+    for contact_id, mail_id, part in stored:
+        if (contact_id, part["sha256"]) in known:
             continue
-        known.add(part.sha256)
+        known.add((contact_id, part["sha256"]))
         rows.append(
             {
                 "tenant_id": tenant_id,
                 "contact_id": contact_id,
-                "sha256": part.sha256,
-                "filename": part.filename,
-                "content_type": part.content_type,
-                "size": part.size,
+                "sha256": part["sha256"],
+                "filename": part["filename"],
+                "content_type": part["content_type"],
+                "size": part["size"],
                 "origin": "inbound",
                 "inbound_mail_id": mail_id,
                 "created_at": now,
@@ -225,6 +242,17 @@ def add_documents(
     if rows:
         conn.execute(insert(documents), rows)
     return len(rows)
+
+
+def add_documents(
+    conn: Connection, tenant_id: int, contact_id: int, mail_id: int, *, now: datetime
+) -> int:
+    """Make the stored attachments of a mail documents of the contact; how many are new."""
+    parts = conn.execute(
+        select(inbound_attachments).where(inbound_attachments.c.inbound_mail_id == mail_id)
+    ).all()
+    items = [(contact_id, mail_id, dict(p._mapping)) for p in parts]
+    return add_documents_for(conn, tenant_id, items, now=now)
 
 
 def sender_of(conn: Connection, tenant_id: int, mail_id: int) -> str | None:
