@@ -253,7 +253,7 @@ def test_any_body_reads_back_with_lines_within_76_characters(
 
 
 @pytest.mark.parametrize("size", range(70, 80))
-@pytest.mark.parametrize("tail", ["a", "é", "\x1f", " ", "="])
+@pytest.mark.parametrize("tail", ["a", "é", "\x1f", " ", "=", " \n", "é \n", "\t\n"])
 def test_last_line_with_its_soft_break_fits_in_76(size: int, tail: str) -> None:
     text = "x" * (size - 1) + tail
     raw = build_mime(mail(text=text))

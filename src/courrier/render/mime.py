@@ -58,6 +58,7 @@ _RESERVED = frozenset(
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _CONTENT_TYPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*")
 _PLAIN_FILENAME = re.compile(r"[ !#-\[\]-~]{1,60}")  # printable ASCII without quote or backslash
+_LONG_QP_LINE = re.compile(rb"[^\n]{77}")
 _QP_WIDTH = 76  # characters per quoted-printable line, soft break included (RFC 2045 6.7)
 _BASE64_WIDTH = 76  # characters per base64 line (RFC 2045 section 6.8)
 
@@ -143,7 +144,10 @@ def _quoted_printable(text: str) -> bytes:
     """
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
-    encoded = b2a_qp(utf8(text), istext=True).replace(b"\n", b"\r\n")
+    encoded = b2a_qp(utf8(text), istext=True)
+    if _LONG_QP_LINE.search(encoded) is not None:
+        encoded = _rewrap(encoded)
+    encoded = encoded.replace(b"\n", b"\r\n")
     if not encoded or encoded.endswith(b"\n"):
         return encoded
     last = len(encoded) - encoded.rfind(b"\n") - 1
@@ -151,6 +155,25 @@ def _quoted_printable(text: str) -> bytes:
         cut = len(encoded) - (3 if encoded[-3:-2] == b"=" else 1)
         encoded = encoded[:cut] + b"=\r\n" + encoded[cut:]
     return encoded + b"=\r\n"
+
+
+def _rewrap(encoded: bytes) -> bytes:
+    """Quoted-printable with its over-long lines broken by soft breaks.
+
+    ``binascii.b2a_qp`` lets a line reach 77 characters when it ends with an
+    encoded space or tab (``=20``); such lines are cut again here, never
+    inside an ``=XX``.
+    """
+    lines = []
+    for line in encoded.split(b"\n"):
+        while len(line) > _QP_WIDTH:
+            cut = _QP_WIDTH - 1
+            if b"=" in line[cut - 2 : cut]:  # do not split an =XX
+                cut = line.rindex(b"=", cut - 2, cut)
+            lines.append(line[:cut] + b"=")
+            line = line[cut:]
+        lines.append(line)
+    return b"\n".join(lines)
 
 
 def _text_part(text: str) -> _Part:
