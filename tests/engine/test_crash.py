@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -18,6 +21,23 @@ from tests.support.workers import WorkerProcess, wait_until_all
 BATCH = 100
 
 
+def freeze_mid_batch(engine: Engine, worker: WorkerProcess) -> int:
+    """SIGSTOP the worker at a moment it holds a claimed batch; how many messages it holds.
+
+    Caught between two batches, it is let go for a moment and stopped again.
+    """
+    while True:
+        os.kill(worker.process.pid, signal.SIGSTOP)
+        with engine.connect() as conn:
+            leased = conn.execute(
+                select(func.count()).where(messages.c.status == "sending")
+            ).scalar_one()
+        if leased:
+            return int(leased)
+        os.kill(worker.process.pid, signal.SIGCONT)
+        time.sleep(0.01)
+
+
 @pytest.mark.slow
 def test_a_worker_killed_mid_batch_loses_nothing_and_resends_at_most_one_batch(
     engine: Engine, database_url: str, smtp_server: SmtpServer, tmp_path: Path
@@ -32,13 +52,10 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_resends_at_most_one_batch(
     }
     first = WorkerProcess(tmp_path, "first", worker)
     smtp_server.wait_for(250, timeout=20)
-    first.process.kill()
+    leased = freeze_mid_batch(engine, first)
+    first.process.kill()  # what the frozen worker held is what the kill leaves behind
     first.process.wait()
-    with engine.connect() as conn:
-        leased = conn.execute(
-            select(func.count()).where(messages.c.status == "sending")
-        ).scalar_one()
-    assert 0 < leased <= BATCH, "the kill should land in the middle of a batch"
+    assert 0 < leased <= BATCH
 
     second = WorkerProcess(tmp_path, "second", worker)
     wait_until_all(engine, "sent", len(ids), timeout=20)
