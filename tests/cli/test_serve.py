@@ -21,6 +21,8 @@ import httpx
 import icalendar
 import pytest
 
+from courrier.store.db import create_db_engine
+from courrier.store.migrate import migrate
 from tests.support.services import free_port
 
 COURRIER = str(Path(sys.executable).with_name("courrier"))
@@ -109,3 +111,25 @@ def test_the_demo_mails_show_up_through_the_api_and_the_page(
     assert page.status_code == 200
     for item in items:
         assert item["recipients"][0] in page.text
+
+
+def test_courrier_api_serves_until_sigterm_then_exits_0(tmp_path: Path) -> None:
+    env = environment(tmp_path)
+    engine = create_db_engine(env["COURRIER_DATABASE_URL"])
+    migrate(engine)
+    engine.dispose()
+    port = free_port()
+    process = subprocess.Popen(
+        [COURRIER, "api", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_until(lambda: httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200)
+        schema = httpx.get(f"http://127.0.0.1:{port}/openapi.json").json()
+        assert "/v1/events" in schema["paths"]
+    finally:
+        output = stop(process)
+    assert process.returncode == 0, output
