@@ -119,6 +119,24 @@ def test_any_text_value_reads_back_exactly(text: str) -> None:
         assert event["LOCATION"] == expected
 
 
+@settings(max_examples=150, deadline=None)
+@given(
+    # no backslash: RFC 5545 gives it no meaning in a parameter, but icalendar unescapes "\\:"
+    name=st.text(
+        st.characters(exclude_characters="\\", exclude_categories=["Cs"]), max_size=80
+    ).filter(str.strip),
+    uid=st.text(min_size=1, max_size=120),
+)
+def test_any_name_and_uid_read_back(name: str, uid: str) -> None:
+    event = parse(invitation(organizer_name=name, uid=uid)).walk("VEVENT")[0]
+    expected = " ".join(name.split())
+    expected = "".join(" " if ord(c) < 32 or c == "\x7f" else c for c in expected)
+    assert event["ORGANIZER"].params["CN"] == expected.replace('"', "'")
+    assert event["UID"] == uid.replace("\r\n", "\n").replace("\r", "\n").translate(
+        {c: " " for c in [*range(9), *range(11, 32), 127]}
+    )
+
+
 def test_lone_surrogates_become_replacement_characters() -> None:
     text = invitation(summary="caf\ud83d", organizer_name="Zo\udca9")
     text.encode("utf-8")  # the caller can always encode the result

@@ -146,9 +146,12 @@ def _common_name(name: str | None) -> str:
 
 
 def _parameter(value: str) -> str:
-    """A parameter value, quoted: no control characters, no double quotes (RFC 5545 3.1)."""
+    """A parameter value, quoted: no control characters, no double quotes (RFC 5545 3.1).
+
+    A caret is doubled (RFC 6868), so ``^n`` in a name is not read as a line break.
+    """
     value = valid_unicode(value.replace("\r", " ").replace("\n", " "))
-    value = _CONTROL.sub(" ", value).replace('"', "'")
+    value = _CONTROL.sub(" ", value).replace('"', "'").replace("^", "^^")
     return f'"{value}"'
 
 
