@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from courrier.domain.events import check_envelope, check_subject
 from courrier.errors import ValidationError
@@ -127,3 +130,18 @@ def test_a_bad_envelope_is_refused_naming_the_field(
 def test_a_good_envelope_passes() -> None:
     check_envelope("booking.created", "evt-1", WHEN)
     check_envelope("visit.check_in", "evt-2", WHEN)
+
+
+@given(
+    st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1)),
+    st.timedeltas(min_value=timedelta(minutes=1), max_value=timedelta(days=30)),
+    st.sampled_from(["Europe/Paris", "America/St_Johns", "Asia/Kathmandu", "Australia/Lord_Howe"]),
+)
+def test_any_booking_with_offsets_keeps_its_instants(
+    local: datetime, length: timedelta, zone: str
+) -> None:
+    start = local.replace(tzinfo=ZoneInfo(zone))
+    end = start + length
+    state = check_subject(booking(start=start.isoformat(), end=end.isoformat(), timezone=zone))
+    assert datetime.fromisoformat(state["start"]) == start
+    assert datetime.fromisoformat(state["end"]) == end

@@ -384,3 +384,14 @@ def test_a_batch_costs_the_same_few_statements_whatever_its_size(
 
     small = run(0, 20)
     assert run(20, 180) == small <= 20
+
+
+def test_a_bad_event_in_a_batch_refuses_the_batch_saying_which_event(
+    engine: Engine, intake: Intake, tenant: Tenant
+) -> None:
+    batch = [created("B-1"), created("B-2", end="2026-03-28T08:00:00+01:00")]
+    with pytest.raises(ValidationError) as caught:
+        intake.accept_many(tenant, batch)
+    assert caught.value.field == "subject.end"
+    assert caught.value.message.startswith("event 1: ")
+    assert set(counts(engine).values()) == {0}
