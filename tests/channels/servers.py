@@ -38,6 +38,8 @@ class CountingHandler(RecordingHandler):
         self.delay = delay
         self.refuse_rcpt = refuse_rcpt
         self.pipelining = pipelining  # offer RFC 2920 (aiosmtpd reads pipelined commands fine)
+        self.refuse_mail: str | None = None  # reply to every MAIL FROM instead of 250
+        self.refused: dict[str, str] = {}  # recipient -> reply refusing it
         self.sessions = 0
 
     async def handle_EHLO(
@@ -53,9 +55,20 @@ class CountingHandler(RecordingHandler):
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
     ) -> str:
+        if address in self.refused:
+            return self.refused[address]
         if self.refuse_rcpt:
             return self.refuse_rcpt
         envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_MAIL(
+        self, server: Any, session: Any, envelope: Any, address: str, mail_options: list[str]
+    ) -> str:
+        if self.refuse_mail:
+            return self.refuse_mail
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:

@@ -236,3 +236,51 @@ def test_an_untrusted_certificate_is_refused(tmp_path: Path) -> None:
     finally:
         sender.close()
         server.stop()
+
+
+def test_a_refused_sender_is_permanent_and_the_connection_carries_on(
+    counting: tuple[SmtpServer, CountingHandler],
+) -> None:
+    server, handler = counting
+    handler.refuse_mail = "553 5.7.1 <a@courrier.test>: Sender address rejected"
+    sender = sender_for(server, pool_size=1)
+    try:
+        with pytest.raises(PermanentDeliveryError) as caught:
+            sender.send("a@courrier.test", ["b@example.test"], MAIL)
+        handler.refuse_mail = None
+        assert sender.send("a@courrier.test", ["b@example.test"], MAIL).startswith("250")
+    finally:
+        sender.close()
+    assert (caught.value.code, caught.value.reply) == (
+        553,
+        "5.7.1 <a@courrier.test>: Sender address rejected",
+    )
+    assert handler.sessions == 1
+
+
+def test_a_mail_goes_to_the_recipients_that_were_accepted(
+    counting: tuple[SmtpServer, CountingHandler],
+) -> None:
+    server, handler = counting
+    handler.refused["gone@example.test"] = "550 5.1.1 User unknown"
+    sender = sender_for(server)
+    try:
+        sender.send("a@courrier.test", ["b@example.test", "gone@example.test"], MAIL)
+    finally:
+        sender.close()
+    assert [r.recipients for r in server.received] == [["b@example.test"]]
+
+
+def test_a_temporarily_refused_recipient_alone_is_transient(
+    counting: tuple[SmtpServer, CountingHandler],
+) -> None:
+    server, handler = counting
+    handler.refused["full@example.test"] = "452 4.2.2 Mailbox full"
+    sender = sender_for(server)
+    try:
+        with pytest.raises(TransientDeliveryError) as caught:
+            sender.send("a@courrier.test", ["full@example.test"], MAIL)
+    finally:
+        sender.close()
+    assert caught.value.code == 452
+    assert server.received == []
