@@ -33,12 +33,8 @@ def subjects_by_key(
     conn: Connection, tenant_id: int, keys: Iterable[SubjectKey]
 ) -> dict[SubjectKey, StoredSubject]:
     """The tenant's subjects among ``keys``, in a few queries whatever their number."""
-    wanted = set(keys)
-    by_type: dict[str, list[str]] = {}
-    for subject_type, external_id in wanted:
-        by_type.setdefault(subject_type, []).append(external_id)
     found: dict[SubjectKey, StoredSubject] = {}
-    for subject_type, ids in by_type.items():
+    for subject_type, ids in _by_type(keys).items():
         for start in range(0, len(ids), 500):
             query = select(subjects).where(
                 subjects.c.tenant_id == tenant_id,
@@ -51,6 +47,14 @@ def subjects_by_key(
                     m["id"], m["type"], m["external_id"], m["version"], dict(m["state"])
                 )
     return found
+
+
+def _by_type(keys: Iterable[SubjectKey]) -> dict[str, list[str]]:
+    """External ids grouped by subject type, each once."""
+    by_type: dict[str, list[str]] = {}
+    for subject_type, external_id in set(keys):
+        by_type.setdefault(subject_type, []).append(external_id)
+    return by_type
 
 
 def get_subject(
@@ -80,8 +84,16 @@ def insert_subjects(
     ]
     # A plain executemany, then one query for the ids (faster than RETURNING on PostgreSQL).
     conn.execute(insert(subjects), rows)
-    found = subjects_by_key(conn, tenant_id, ((s.type, s.external_id) for s in new))
-    return [found[(s.type, s.external_id)].id for s in new]
+    ids: dict[SubjectKey, int] = {}
+    for subject_type, external_ids in _by_type((s.type, s.external_id) for s in new).items():
+        for start in range(0, len(external_ids), 500):
+            query = select(subjects.c.external_id, subjects.c.id).where(
+                subjects.c.tenant_id == tenant_id,
+                subjects.c.type == subject_type,
+                subjects.c.external_id.in_(external_ids[start : start + 500]),
+            )
+            ids.update(((subject_type, e), i) for e, i in conn.execute(query))
+    return [ids[(s.type, s.external_id)] for s in new]
 
 
 def update_subjects(conn: Connection, changed: Sequence[StoredSubject], *, now: datetime) -> None:
