@@ -85,7 +85,7 @@ def _translate(exc: BaseException, access: MailboxAccess) -> MailboxError:
 def open_client(access: MailboxAccess) -> imapclient.IMAPClient:
     """A logged-in client; any failure is a :class:`MailboxError`."""
     check_security(access.host, access.security)
-    context = ssl.create_default_context()
+    context = ssl.create_default_context() if access.security != "plain" else None
     try:
         client = imapclient.IMAPClient(
             access.host,

@@ -2,9 +2,11 @@
 
 A file lives at ``<documents folder>/<first two hex digits>/<sha256>``; the
 same certificate received ten times is one file. Files are written before
-the database row that names them is committed (write to a temporary name,
-then rename), so a row never points at a missing or half-written file; a
-crash in between leaves at most an unreferenced file.
+the database row that names them is committed (to a temporary name, then
+renamed), and :meth:`DocumentFiles.sync` makes them durable, names included,
+right before that commit, once for a whole batch: a row never points at a
+missing or half-written file, and a crash in between leaves at most an
+unreferenced file.
 """
 
 from __future__ import annotations
@@ -22,6 +24,13 @@ class DocumentFiles:
 
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
+        self.unsynced = 0
+
+    def sync(self) -> None:
+        """Make every file written since the last call durable (one ``sync`` for a batch)."""
+        if self.unsynced:
+            os.sync()
+            self.unsynced = 0
 
     def path(self, sha256: str) -> Path:
         if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
@@ -35,13 +44,13 @@ class DocumentFiles:
         if target.exists():
             return sha256
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
+            if not target.parent.is_dir():
+                target.parent.mkdir(parents=True, exist_ok=True)
             handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
             with os.fdopen(handle, "wb") as out:
                 out.write(content)
-                out.flush()
-                os.fsync(out.fileno())
             os.replace(temporary, target)
+            self.unsynced += 1
         except OSError as exc:
             raise ConfigurationError(
                 f"cannot write documents into {self.folder}: {exc.strerror}; "

@@ -110,6 +110,7 @@ def file_mails(
         filed[id(item)] = Filed(mail_id, found.kind, contact_id)
     store.insert_parts(conn, parts, reports)
     store.add_documents_for(conn, tenant_id, documents, now=now)
+    files.sync()  # the files are durable before the rows that name them are committed
     return [filed.get(id(item), Filed(None, "duplicate", None)) for item in received]
 
 
