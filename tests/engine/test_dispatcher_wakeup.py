@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -92,3 +93,28 @@ def test_notify_due_does_nothing_on_sqlite(engine: Engine) -> None:
         pytest.skip("SQLite behaviour")
     with engine.begin() as conn:
         notify_due(conn)  # no NOTIFY statement: SQLite would reject it
+
+
+def test_a_message_planned_for_later_leaves_at_its_due_time_without_a_poke(
+    engine: Engine, settings: Settings, smtp_server: SmtpServer
+) -> None:
+    """The loop sleeps until the next due time, not the (here 30 s) poll interval."""
+    assert settings.smtp is not None
+    factories.seed(
+        engine, 1, now=utcnow(), status="planned", due_at=utcnow() + timedelta(seconds=1)
+    )
+    sender = SmtpSender(settings.smtp, pool_size=1, timeout=5)
+    dispatcher = Dispatcher(engine, settings.model_copy(update={"poll_seconds": 30.0}), sender)
+    stop = threading.Event()
+    thread = threading.Thread(target=dispatcher.run, args=(stop,))
+    started = time.monotonic()
+    thread.start()
+    try:
+        smtp_server.wait_for(1, timeout=3.0)
+    finally:
+        stop.set()
+        dispatcher.wakeup.poke()
+        thread.join(timeout=10)
+        dispatcher.close()
+        sender.close()
+    assert 0.8 <= time.monotonic() - started < 3.0
