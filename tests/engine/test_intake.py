@@ -394,4 +394,9 @@ def test_a_bad_event_in_a_batch_refuses_the_batch_saying_which_event(
         intake.accept_many(tenant, batch)
     assert caught.value.field == "subject.end"
     assert caught.value.message.startswith("event 1: ")
+    batch = [created("B-1"), created("B-2"), created("B-3", booker="m-404")]
+    with pytest.raises(ValidationError) as caught:
+        intake.accept_many(tenant, batch)
+    assert caught.value.field == "subject.booker"
+    assert caught.value.message.startswith("event 2: ")
     assert set(counts(engine).values()) == {0}

@@ -100,6 +100,7 @@ class _Fresh:
 
     input: EventInput
     state: dict[str, Any]
+    position: int  # in the posted batch
     version: int = 0
     subject: StoredSubject | None = None
     event_id: int = 0
@@ -185,9 +186,9 @@ class Intake:
         now = self.clock()
         answers = stored_answers(conn, tenant.id, (e.idempotency_key for e in events))
         fresh: dict[str, _Fresh] = {}
-        for event, state in zip(events, states, strict=True):
+        for position, (event, state) in enumerate(zip(events, states, strict=True)):
             if event.idempotency_key not in answers:
-                fresh.setdefault(event.idempotency_key, _Fresh(event, state))
+                fresh.setdefault(event.idempotency_key, _Fresh(event, state, position))
         batch = list(fresh.values())
         self._store_subjects_and_events(conn, tenant, batch, now)
         planned, contact_ids = self._plan(conn, tenant, batch, now)
@@ -258,8 +259,10 @@ class Intake:
         planned: list[list[PlannedMessage]] = []
         for f in batch:
             if f.state["type"] == "booking" and f.state["booker"] not in contacts:
+                where = f"event {f.position}: " if len(batch) > 1 else ""
                 raise ValidationError(
-                    f"no contact {f.state['booker']!r}: create it first (PUT /v1/contacts/{{id}})",
+                    f"{where}no contact {f.state['booker']!r}: create it first"
+                    " (PUT /v1/contacts/{id})",
                     "subject.booker",
                 )
             kinds = self.catalogue.for_event(f.input.type)
