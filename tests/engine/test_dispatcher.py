@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import threading
 import time
 from collections.abc import Iterator
@@ -305,3 +306,21 @@ def test_a_batch_is_recorded_after_the_database_dropped_its_connections(
         sender.close()
         slow.stop()
     assert factories.statuses(engine, ids) == {"sent": 2}
+
+
+def test_a_binary_attachment_stored_as_base64_arrives_byte_for_byte(
+    engine: Engine, dispatcher: Dispatcher, smtp_server: SmtpServer, clock: ManualClock
+) -> None:
+    pdf = b"%PDF-1.4\n" + bytes(range(256)) * 4
+    attachment = {
+        "filename": "certificat médical.pdf",
+        "content_type": "application/pdf",
+        "content": base64.b64encode(pdf).decode(),
+        "encoding": "base64",
+    }
+    factories.seed(engine, 1, now=clock(), attachments=[attachment])
+    assert dispatcher.run_once() == 1
+    [mail] = smtp_server.wait_for(1)
+    [part] = list(mail.message.iter_attachments())
+    assert part.get_filename() == "certificat médical.pdf"
+    assert part.get_content() == pdf

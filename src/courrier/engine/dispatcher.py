@@ -10,6 +10,7 @@ Message-ID, fixed at planning, makes a resend the same mail).
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
 import random
@@ -68,12 +69,16 @@ class _Attempt:
 
 
 def mail_of(row: dict[str, Any], date: datetime) -> OutgoingMail:
-    """The mail for a message row; the Message-ID is the one fixed at planning."""
+    """The mail for a message row; the Message-ID is the one fixed at planning.
+
+    ``messages.attachments`` holds ``{"filename", "content_type", "content",
+    "params"?: [[k, v]...], "method"?, "encoding"?}`` items.
+    """
     attachments = tuple(
         MailAttachment(
             filename=item["filename"],
             content_type=item["content_type"],
-            content=item["content"].encode("utf-8"),
+            content=_attachment_content(item),
             params=_attachment_params(item),
         )
         for item in row["attachments"] or ()
@@ -92,6 +97,13 @@ def mail_of(row: dict[str, Any], date: datetime) -> OutgoingMail:
         attachments=attachments,
         headers=(("X-Courrier-Message", str(row["id"])),),
     )
+
+
+def _attachment_content(item: dict[str, Any]) -> bytes:
+    """Stored as text (an .ics), or base64 with ``"encoding": "base64"`` (any binary file)."""
+    if item.get("encoding") == "base64":
+        return base64.b64decode(item["content"])
+    return str(item["content"]).encode("utf-8")
 
 
 def _attachment_params(item: dict[str, Any]) -> tuple[tuple[str, str], ...]:
