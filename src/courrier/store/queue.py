@@ -182,7 +182,12 @@ def record_outcomes(
             )
         ).scalars()
     )
-    rows = [_outcome_params(o, now) for o in outcomes if o.message_id in still_ours]
+    # In id order, as every writer of many messages should, so two never deadlock.
+    rows = [
+        _outcome_params(o, now)
+        for o in sorted(outcomes, key=lambda o: o.message_id)
+        if o.message_id in still_ours
+    ]
     if rows:
         statement = (
             update(m)
