@@ -173,13 +173,17 @@ def record_outcomes(
     for outcome in outcomes:
         if not can_move(S.SENDING, outcome.status):
             raise ValueError(f"a claimed message cannot move to {outcome.status}")
+    # Locked (PostgreSQL) until the commit, so no one takes them over meanwhile.
     still_ours = set(
         conn.execute(
-            select(m.c.id).where(
+            select(m.c.id)
+            .where(
                 m.c.id.in_([o.message_id for o in outcomes]),
                 m.c.lease_owner == worker_id,
                 m.c.status == S.SENDING.value,
             )
+            .order_by(m.c.id)
+            .with_for_update()
         ).scalars()
     )
     # In id order, as every writer of many messages should, so two never deadlock.
