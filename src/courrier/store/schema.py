@@ -75,6 +75,8 @@ contacts = Table(
     Column("staff_profiles", JSONType, nullable=False, default=list),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
+    # staff copy of every booking: "off", "each" (one mail per booking) or "digest" (daily)
+    Column("booking_copy", String(16), nullable=False, server_default="off"),
     UniqueConstraint("tenant_id", "external_id"),
 )
 
@@ -341,3 +343,37 @@ INBOUND_TABLES = [
     "documents",
     "bounce_reports",
 ]
+
+# --- The notification catalogue (migration 0003) ---
+
+tenant_kinds = Table(
+    "tenant_kinds",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("tenant_id", Id, ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("enabled", Boolean, nullable=False, default=True),
+    # a default kind: the tenant's overrides (offsets, conditions...); a custom kind: its whole definition
+    Column("custom", Boolean, nullable=False, default=False),
+    Column("definition", JSONType, nullable=False, default=dict),
+    # {"<locale>": {"subject": ..., "text": ..., "html": ...}}, checked when saved
+    Column("templates", JSONType, nullable=False, default=dict),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("tenant_id", "name"),
+)
+
+contact_preferences = Table(
+    "contact_preferences",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("tenant_id", Id, ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("contact_id", Id, ForeignKey("contacts.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(100), nullable=False),  # a kind name, or "*" for every kind
+    Column("channel", String(16), nullable=False),  # a channel, or "*" for every channel
+    Column("enabled", Boolean, nullable=False),
+    Column("set_by", String(16), nullable=False),  # contact (preference page) or staff (API)
+    Column("updated_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("contact_id", "kind", "channel"),
+)
+
+CATALOGUE_TABLES = ["tenant_kinds", "contact_preferences"]
