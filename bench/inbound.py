@@ -45,6 +45,7 @@ from sqlalchemy.engine import make_url
 from tests.inbound.mails import member_mail
 from tests.support.dovecot import Dovecot, MailboxUser
 
+from courrier.inbound.parsing import parse_mail
 from courrier.inbound.passwords import PasswordBox
 from courrier.inbound.reader import MailboxReader
 from courrier.settings import Settings
@@ -116,6 +117,18 @@ def imaplib_reference(user: MailboxUser, batch: int) -> Result:
     )
 
 
+def parse_times(raw_mails: list[bytes]) -> tuple[float, float]:
+    """Seconds to parse every mail with Courrier's parser, and with ``policy.default``."""
+    started = time.perf_counter()
+    for raw in raw_mails:
+        parse_mail(raw)
+    ours = time.perf_counter() - started
+    started = time.perf_counter()
+    for raw in raw_mails:
+        email.message_from_bytes(raw, policy=email.policy.default).get("Subject")
+    return ours, time.perf_counter() - started
+
+
 def prepare_database(kind: str, folder: Path, pg_url: str) -> tuple[str, str | None]:
     """A fresh, migrated database: its URL, and the PostgreSQL database name to drop after."""
     if kind == "sqlite":
@@ -145,6 +158,8 @@ def drop_database(pg_url: str, name: str) -> None:
 
 def courrier_pass(kind: str, user: MailboxUser, args: argparse.Namespace, work: Path) -> Result:
     """One reader pass over the mailbox into a fresh database with CONTACTS contacts."""
+    work = work / uuid.uuid4().hex[:8]  # a fresh database file and documents folder each turn
+    work.mkdir()
     url, pg_name = prepare_database(kind, work, args.pg_url)
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
@@ -208,10 +223,19 @@ def report(results: list[Result], reference: Result, args: argparse.Namespace) -
         "",
         f"`bench/inbound.py`: {args.n} mails put into a Dovecot on loopback by IMAP APPEND "
         f"({CONTACTS} contacts; 80 % of the mails from them, one in three with a 40 kB PDF), "
-        f"then read in batches of {args.batch}. The reference fetches and parses the same mails "
+        f"then read in batches of {args.batch}; fastest of {args.repeat} turns per path, each "
+        "Courrier turn on a fresh mailbox and database. The reference fetches and parses the "
+        "same mails "
         "with plain `imaplib` and stores nothing; Courrier parses robustly, matches each sender, "
         "keeps attachments by hash, commits each batch with its folder position and then flags "
         "it on the server.",
+        "",
+        "Courrier parses with the `compat32` policy and its own decoding, the plain loop with "
+        "`policy.default`; parsing alone, measured in the same run, took "
+        f"{args.parse_times[0]:.2f} s with Courrier's parser and {args.parse_times[1]:.2f} s with "
+        "`policy.default`. The reference's later turns read a mailbox Dovecot has just served; "
+        "Courrier's each read a new one. On this shared two-CPU machine, where other test "
+        "suites ran at the same time, single runs vary by ±30 % and more.",
         "",
         "| path | seconds | mails/s | vs imaplib |",
         "|---|---:|---:|---:|",
@@ -264,23 +288,29 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--databases", default="sqlite,postgres")
     parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--repeat", type=int, default=3, help="turns per path; the fastest is kept")
     parser.add_argument("--write-docs", type=Path)
     args = parser.parse_args(argv)
     if args.quick:
-        args.n = 200
+        args.n, args.repeat = 200, 1
     work = Path(tempfile.mkdtemp(prefix="courrier-bench-inbound-"))
     server = Dovecot().start()
     try:
         raw_mails = make_mails(args.n)
+        args.parse_times = parse_times(raw_mails)
         reference_user = server.add_user()
         fill_mailbox(server, reference_user, raw_mails)
-        reference = imaplib_reference(reference_user, args.batch)
+        turns = [imaplib_reference(reference_user, args.batch) for _ in range(args.repeat)]
+        reference = min(turns, key=lambda r: r.seconds)
         print(f"  imaplib: {reference.mails} mails in {reference.seconds:.2f} s")
         results = []
         for kind in [k.strip() for k in args.databases.split(",") if k.strip()]:
-            user = server.add_user()
-            fill_mailbox(server, user, raw_mails)
-            results.append(courrier_pass(kind, user, args, work))
+            turns = []
+            for _ in range(args.repeat):  # a fresh mailbox and database each turn
+                user = server.add_user()
+                fill_mailbox(server, user, raw_mails)
+                turns.append(courrier_pass(kind, user, args, work))
+            results.append(min(turns, key=lambda r: r.seconds))
         section = report(results, reference, args)
         print(section)
         if args.write_docs:
