@@ -124,6 +124,8 @@ class MailboxReader:
             mailbox = store.mailbox_for_reader(conn, self.mailbox_id)
             if mailbox is None or not mailbox["enabled"]:
                 return None
+            if owner_is_dead(mailbox["lease_owner"]):
+                store.release_lease(conn, self.mailbox_id, mailbox["lease_owner"])
             held = store.take_lease(
                 conn,
                 self.mailbox_id,
@@ -322,6 +324,36 @@ class MailboxReader:
             self._after_commit(client, mailbox, pending)
 
 
+def owner_name() -> str:
+    """``host:pid:random``: who holds a mailbox, precise enough to tell a dead local holder."""
+    return f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def owner_is_dead(owner: str | None) -> bool:
+    """True when ``owner`` was a process of this machine that no longer runs.
+
+    Its lease need not be waited out: a ``courrier serve`` restarted after a
+    crash reads its mailboxes at once. Holders on other machines are left
+    to their lease's expiry.
+    """
+    if not owner:
+        return False
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname()[:30] or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
 class MailboxReaders:
     """Every enabled mailbox of every tenant, each read in its own thread.
 
@@ -339,7 +371,7 @@ class MailboxReaders:
     ) -> None:
         self.engine, self.settings, self.clock = engine, settings, clock
         self.refresh_seconds = refresh_seconds
-        self.owner = f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.owner = owner_name()
         self._stop = threading.Event()
         self._threads: dict[int, threading.Thread] = {}
         self._supervisor: threading.Thread | None = None
