@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 from sqlalchemy.engine import Engine
 
-from courrier.api import captured, contacts, events, health, inbound, messages
+from courrier.api import captured, contacts, events, health, inbound, messages, preferences
 from courrier.api.errors import install_error_handlers
 from courrier.api.limits import BodyLimit
 from courrier.api.models import ERROR_RESPONSES
@@ -24,6 +24,7 @@ from courrier.store.db import create_db_engine
 ROUTERS: list[APIRouter] = [
     health.router,
     contacts.router,
+    preferences.router,
     events.router,
     messages.router,
     captured.router,

@@ -8,7 +8,7 @@ naming the field instead of a database error.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -40,6 +40,8 @@ class ContactIn(BaseModel):
     timezone: Zone | None = None
     roles: list[Name] = Field(default_factory=list, max_length=50)
     staff_profiles: list[Name] = Field(default_factory=list, max_length=50)
+    #: staff copy of every booking: one mail each, a daily digest, or none; left out: unchanged
+    booking_copy: Literal["off", "each", "digest"] | None = None
 
 
 class ContactOut(BaseModel):
@@ -54,6 +56,7 @@ class ContactOut(BaseModel):
     timezone: str | None
     roles: list[str]
     staff_profiles: list[str]
+    booking_copy: str
     created_at: datetime
     updated_at: datetime
 

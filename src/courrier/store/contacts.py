@@ -32,6 +32,8 @@ class ContactData:
     timezone: str | None = None
     roles: Sequence[str] = field(default_factory=tuple)
     staff_profiles: Sequence[str] = field(default_factory=tuple)
+    #: staff copy of every booking: "off", "each" or "digest"; None leaves it as it is
+    booking_copy: str | None = None
 
 
 def normalise_address(address: str) -> str:
@@ -48,7 +50,7 @@ def _checked(address: str, field_name: str) -> str:
 
 
 def _columns(data: ContactData) -> dict[str, Any]:
-    return {
+    columns = {
         "name": data.name,
         "phone": data.phone,
         "locale": data.locale,
@@ -56,6 +58,9 @@ def _columns(data: ContactData) -> dict[str, Any]:
         "roles": list(data.roles),
         "staff_profiles": list(data.staff_profiles),
     }
+    if data.booking_copy is not None:
+        columns["booking_copy"] = data.booking_copy
+    return columns
 
 
 def upsert_contact(
@@ -151,6 +156,7 @@ def _as_dict(row: Any, addresses: list[tuple[str, bool]]) -> dict[str, Any]:
         "timezone": m["timezone"],
         "roles": list(m["roles"] or []),
         "staff_profiles": list(m["staff_profiles"] or []),
+        "booking_copy": m["booking_copy"],
         "created_at": m["created_at"],
         "updated_at": m["updated_at"],
     }

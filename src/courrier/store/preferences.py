@@ -1,0 +1,165 @@
+"""Contact preferences in the database, and the suppression of messages they stop.
+
+Rules live in ``contact_preferences`` (see :mod:`courrier.domain.preferences`
+for how they decide). A contact's rules are replaced as a whole, by the
+preference page or by staff; a rule left unchanged keeps who set it and when.
+
+Intake and re-planning call :func:`suppressed_reason` (or
+:func:`suppress_switched_off` on a batch of composed rows) so a message that
+preferences stop is stored as ``suppressed`` with the reason; the dispatcher
+checks again at send time, since a contact may switch a kind off after its
+reminder was planned.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable, Mapping, MutableMapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, delete, insert, select
+
+from courrier.domain.kinds import DEFAULT_CATALOGUE, Catalogue, NotificationKind
+from courrier.domain.preferences import Preference, SetBy, suppression_reason
+from courrier.domain.status import MessageStatus
+from courrier.store.schema import contact_preferences
+
+
+def tenant_catalogue(conn: Connection, tenant_id: int) -> Catalogue:
+    """The kinds in force for the tenant (its overrides and custom kinds, when stored)."""
+    try:  # the catalogue's own store, being written beside this one
+        tenant_kinds = importlib.import_module("courrier.store.kinds")
+    except ImportError:
+        return DEFAULT_CATALOGUE
+    effective = getattr(tenant_kinds, "effective_catalogue", None)
+    if effective is None:
+        return DEFAULT_CATALOGUE
+    catalogue: Catalogue = effective(conn, tenant_id)
+    return catalogue
+
+
+def rules_of(
+    conn: Connection, tenant_id: int, contact_ids: Iterable[int]
+) -> dict[int, list[Preference]]:
+    """The rules of each of ``contact_ids`` (row ids); a contact without rules maps to []."""
+    wanted = sorted(set(contact_ids))
+    found: dict[int, list[Preference]] = {cid: [] for cid in wanted}
+    for start in range(0, len(wanted), 500):
+        query = (
+            select(contact_preferences)
+            .where(
+                contact_preferences.c.tenant_id == tenant_id,
+                contact_preferences.c.contact_id.in_(wanted[start : start + 500]),
+            )
+            .order_by(contact_preferences.c.id)
+        )
+        for row in conn.execute(query):
+            found[row.contact_id].append(
+                Preference(row.kind, row.channel, bool(row.enabled), SetBy(row.set_by))
+            )
+    return found
+
+
+def preference_rows(conn: Connection, tenant_id: int, contact_id: int) -> list[dict[str, Any]]:
+    """One contact's rules as stored (kind, channel, enabled, set_by, updated_at), sorted."""
+    query = (
+        select(
+            contact_preferences.c.kind,
+            contact_preferences.c.channel,
+            contact_preferences.c.enabled,
+            contact_preferences.c.set_by,
+            contact_preferences.c.updated_at,
+        )
+        .where(
+            contact_preferences.c.tenant_id == tenant_id,
+            contact_preferences.c.contact_id == contact_id,
+        )
+        .order_by(contact_preferences.c.kind, contact_preferences.c.channel)
+    )
+    return [{**row._mapping, "enabled": bool(row.enabled)} for row in conn.execute(query)]
+
+
+def replace_rules(
+    conn: Connection,
+    tenant_id: int,
+    contact_id: int,
+    rules: Sequence[Preference],
+    *,
+    set_by: SetBy,
+    now: datetime,
+) -> None:
+    """Make ``rules`` the contact's whole set (one per kind and channel; the last one wins).
+
+    A rule that says what the stored one already said keeps its author and
+    date; the others are recorded as set by ``set_by`` now.
+    """
+    before = {
+        (row["kind"], row["channel"]): row for row in preference_rows(conn, tenant_id, contact_id)
+    }
+    wanted = {rule.key: rule for rule in rules}
+    rows = []
+    for (kind, channel), rule in wanted.items():
+        old = before.get((kind, channel))
+        kept = old is not None and old["enabled"] == rule.enabled
+        rows.append(
+            {
+                "tenant_id": tenant_id,
+                "contact_id": contact_id,
+                "kind": kind,
+                "channel": channel,
+                "enabled": rule.enabled,
+                "set_by": old["set_by"] if kept and old else str(set_by),
+                "updated_at": old["updated_at"] if kept and old else now,
+            }
+        )
+    conn.execute(
+        delete(contact_preferences).where(
+            contact_preferences.c.tenant_id == tenant_id,
+            contact_preferences.c.contact_id == contact_id,
+        )
+    )
+    if rows:
+        conn.execute(insert(contact_preferences), rows)
+
+
+def suppressed_reason(
+    conn: Connection, tenant_id: int, contact_id: int | None, kind: NotificationKind, channel: str
+) -> str | None:
+    """Why the contact's preferences stop ``kind`` on ``channel``, or None when they don't.
+
+    A message to a bare address (no contact) and a kind that preferences
+    cannot switch off (``preference_optional`` False) are never stopped.
+    """
+    if contact_id is None or not kind.preference_optional:
+        return None
+    rules = rules_of(conn, tenant_id, [contact_id])[contact_id]
+    return suppression_reason(rules, kind, channel)
+
+
+def suppress_switched_off(
+    conn: Connection,
+    tenant_id: int,
+    rows: Sequence[MutableMapping[str, Any]],
+    kinds: Mapping[str, NotificationKind],
+) -> int:
+    """Mark the composed ``messages`` rows that preferences stop as suppressed, with the reason.
+
+    For a batch about to be inserted (one query for every contact's rules);
+    ``kinds`` finds each row's kind by name. Returns how many were marked.
+    """
+    contact_ids = [row["contact_id"] for row in rows if row.get("contact_id") is not None]
+    if not contact_ids:
+        return 0
+    rules = rules_of(conn, tenant_id, contact_ids)
+    marked = 0
+    for row in rows:
+        kind = kinds.get(row["kind"])
+        if kind is None or row.get("contact_id") is None:
+            continue
+        reason = suppression_reason(rules[row["contact_id"]], kind, row["channel"])
+        if reason is not None:
+            row["status"] = str(MessageStatus.SUPPRESSED)
+            row["status_reason"] = reason
+            marked += 1
+    return marked
