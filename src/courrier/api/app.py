@@ -16,6 +16,7 @@ from courrier.api.limits import BodyLimit
 from courrier.api.models import ERROR_RESPONSES
 from courrier.clock import Clock, utcnow
 from courrier.console import captured as captured_page
+from courrier.console import preferences as preference_page
 from courrier.engine.intake import Intake
 from courrier.engine.wakeup import Wakeup
 from courrier.settings import Settings
@@ -29,11 +30,12 @@ ROUTERS: list[APIRouter] = [
     messages.router,
     captured.router,
     captured_page.router,
+    preference_page.router,
     inbound.router,
 ]
 
 #: Routers that need no API key; every other one may answer the errors of ERROR_RESPONSES.
-UNAUTHENTICATED = (health.router, captured_page.router)
+UNAUTHENTICATED = (health.router, captured_page.router, preference_page.router)
 
 DESCRIPTION = """Courrier's REST API: contacts, events, the message history, captured mail.
 

@@ -23,7 +23,7 @@ from sqlalchemy import Connection, delete, insert, select
 from courrier.domain.kinds import DEFAULT_CATALOGUE, Catalogue, NotificationKind
 from courrier.domain.preferences import Preference, SetBy, suppression_reason
 from courrier.domain.status import MessageStatus
-from courrier.store.schema import contact_preferences
+from courrier.store.schema import contact_preferences, contacts
 
 
 def tenant_catalogue(conn: Connection, tenant_id: int) -> Catalogue:
@@ -59,6 +59,16 @@ def rules_of(
                 Preference(row.kind, row.channel, bool(row.enabled), SetBy(row.set_by))
             )
     return found
+
+
+def page_contact(conn: Connection, tenant_id: int, contact_id: int) -> dict[str, Any] | None:
+    """What the preference page shows of a contact (name, locale), or None when it is gone."""
+    row = conn.execute(
+        select(contacts.c.id, contacts.c.external_id, contacts.c.name, contacts.c.locale).where(
+            contacts.c.tenant_id == tenant_id, contacts.c.id == contact_id
+        )
+    ).first()
+    return dict(row._mapping) if row is not None else None
 
 
 def preference_rows(conn: Connection, tenant_id: int, contact_id: int) -> list[dict[str, Any]]:

@@ -1,0 +1,144 @@
+"""The contact's own preference page: ``GET`` and ``POST /preferences/{token}``.
+
+Every email links here (:func:`preference_url`). The token is the tenant
+and contact ids signed with the secret key (itsdangerous), so the link needs
+no login and cannot be changed to reach someone else's page; it does not
+expire, since it sits in mails people keep. The page lists the tenant's
+kinds with a switch per channel; a kind that preferences cannot switch off
+(a password reset) is shown as always sent, without a switch.
+
+Saving writes one rule per switch the contact changed, as set by the
+contact; the rules staff wrote for whole channels or every kind stay, and a
+switch the contact flips overrides them for that kind.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi import Path as PathParam
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.templating import Jinja2Templates
+from itsdangerous import BadSignature, URLSafeSerializer
+
+from courrier.api.auth import get_clock, get_engine, get_settings
+from courrier.domain.kinds import Catalogue
+from courrier.domain.preferences import Preference, SetBy, effective_switches
+from courrier.settings import Settings
+from courrier.store.preferences import page_contact, replace_rules, rules_of, tenant_catalogue
+from courrier.store.tenants import get_tenant
+
+router = APIRouter(prefix="/preferences", include_in_schema=False)
+templates = Jinja2Templates(directory=Path(__file__).with_name("templates"))
+
+SALT = "courrier.preferences"
+#: the page is self-contained: no scripts, no remote content, forms post back here only
+PAGE_POLICY = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'"
+
+Token = Annotated[str, PathParam(min_length=8, max_length=200)]
+
+
+def _serializer(settings: Settings) -> URLSafeSerializer:
+    return URLSafeSerializer(settings.signing_key(), salt=SALT)
+
+
+def preference_token(settings: Settings, tenant_id: int, contact_id: int) -> str:
+    """The signed token naming one contact (row id) of one tenant."""
+    return str(_serializer(settings).dumps([tenant_id, contact_id]))
+
+
+def preference_url(settings: Settings, tenant_id: int, contact_id: int) -> str:
+    """The link to the contact's preference page, for the footer of every email."""
+    token = preference_token(settings, tenant_id, contact_id)
+    return f"{settings.base_url.rstrip('/')}/preferences/{token}"
+
+
+def _owner(request: Request, token: str) -> tuple[int, int]:
+    """The (tenant, contact) a token names; 404 for a token this server did not sign."""
+    try:
+        tenant_id, contact_id = _serializer(get_settings(request)).loads(token)
+    except (BadSignature, TypeError, ValueError):
+        raise HTTPException(404, "this preference link is not valid") from None
+    if not isinstance(tenant_id, int) or not isinstance(contact_id, int):
+        raise HTTPException(404, "this preference link is not valid")
+    return tenant_id, contact_id
+
+
+def _rows(catalogue: Catalogue, rules: list[Preference]) -> list[dict[str, Any]]:
+    """One row per kind: its name, whether it may be switched off, each channel's state."""
+    switches = effective_switches(rules, catalogue)
+    return [
+        {
+            "name": kind.name,
+            "optional": kind.preference_optional,
+            "channels": [
+                {"name": channel, "on": switches[(kind.name, channel)]} for channel in kind.channels
+            ],
+        }
+        for kind in sorted(catalogue, key=lambda k: k.name)
+    ]
+
+
+def _changes(
+    catalogue: Catalogue, rules: list[Preference], ticked: set[str]
+) -> dict[tuple[str, str], Preference]:
+    """A contact's rule for each switch that is not as posted (``kind|channel`` ticked: on)."""
+    optional = {kind.name for kind in catalogue if kind.preference_optional}
+    changed = {}
+    for (kind, channel), now_on in effective_switches(rules, catalogue).items():
+        wanted = f"{kind}|{channel}" in ticked
+        if kind in optional and wanted != now_on:
+            changed[(kind, channel)] = Preference(kind, channel, wanted, SetBy.CONTACT)
+    return changed
+
+
+@router.get("/{token}", response_class=HTMLResponse)
+def preference_page(request: Request, token: Token, saved: bool = False) -> HTMLResponse:
+    """The contact's switches, one per kind and channel."""
+    tenant_id, contact_id = _owner(request, token)
+    with get_engine(request).connect() as conn:
+        contact = page_contact(conn, tenant_id, contact_id)
+        if contact is None:
+            raise HTTPException(404, "this preference link is not valid any more")
+        tenant = get_tenant(conn, tenant_id)
+        catalogue = tenant_catalogue(conn, tenant_id)
+        rules = rules_of(conn, tenant_id, [contact_id])[contact_id]
+    context = {
+        "tenant": tenant,
+        "contact": contact,
+        "kinds": _rows(catalogue, rules),
+        "saved": saved,
+        "token": token,
+    }
+    response = templates.TemplateResponse(request, "preferences.html", context)
+    response.headers["Content-Security-Policy"] = PAGE_POLICY
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "no-referrer"  # the token is in the address
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@router.post("/{token}")
+async def save_preferences(request: Request, token: Token) -> RedirectResponse:
+    """Save the switches: a ticked box is on; a kind always sent ignores what is posted."""
+    tenant_id, contact_id = _owner(request, token)
+    ticked = {str(value) for value in (await request.form()).getlist("on")}
+    engine = get_engine(request)
+    with engine.begin() as conn:
+        if page_contact(conn, tenant_id, contact_id) is None:
+            raise HTTPException(404, "this preference link is not valid any more")
+        catalogue = tenant_catalogue(conn, tenant_id)
+        rules = rules_of(conn, tenant_id, [contact_id])[contact_id]
+        changed = _changes(catalogue, rules, ticked)
+        kept = [rule for rule in rules if rule.key not in changed]
+        replace_rules(
+            conn,
+            tenant_id,
+            contact_id,
+            [*kept, *changed.values()],
+            set_by=SetBy.CONTACT,
+            now=get_clock(request)(),
+        )
+    return RedirectResponse(f"/preferences/{token}?saved=1", status_code=303)

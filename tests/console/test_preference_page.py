@@ -1,0 +1,90 @@
+"""The signed preference page: a contact switches kinds off, and the history says so."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy.engine import Engine
+
+from courrier.console.preferences import preference_url
+from courrier.settings import Settings
+from courrier.store.contacts import get_contact
+from tests.api.conftest import Caller, member
+
+
+def page_path(settings: Settings, engine: Engine, caller: Caller, external_id: str) -> str:
+    with engine.connect() as conn:
+        contact = get_contact(conn, caller.tenant.id, external_id)
+    assert contact is not None
+    url = preference_url(settings, caller.tenant.id, contact["id"])
+    assert url.startswith("http://courrier.test/preferences/")
+    return url.removeprefix("http://courrier.test")
+
+
+def ticked(html: str) -> set[str]:
+    return set(re.findall(r'value="([^"]+)" checked', html))
+
+
+def test_the_page_shows_every_kind_switched_on_at_first(
+    alice: Caller, settings: Settings, engine: Engine
+) -> None:
+    alice.put("/v1/contacts/m-17", json=member())
+    response = alice.client.get(page_path(settings, engine, alice, "m-17"))
+    assert response.status_code == 200
+    assert "Your notifications from Alpha" in response.text
+    assert "Camille Martin" in response.text
+    assert "booking.confirmation|email" in ticked(response.text)
+    assert "default-src 'none'" in response.headers["content-security-policy"]
+
+
+def test_unticking_a_box_switches_the_kind_off_for_the_contact(
+    alice: Caller, settings: Settings, engine: Engine
+) -> None:
+    alice.put("/v1/contacts/m-17", json=member())
+    path = page_path(settings, engine, alice, "m-17")
+    on = ticked(alice.client.get(path).text) - {"booking.confirmation|email"}
+    saved = alice.client.post(path, data={"on": sorted(on)}, follow_redirects=False)
+    assert saved.status_code == 303
+    page = alice.client.get(saved.headers["location"])
+    assert "Your choices are saved" in page.text
+    assert "booking.confirmation|email" not in ticked(page.text)
+    rules = alice.get("/v1/contacts/m-17/preferences").json()["preferences"]
+    assert [(r["kind"], r["channel"], r["enabled"], r["set_by"]) for r in rules] == [
+        ("booking.confirmation", "email", False, "contact")
+    ]
+    # Ticking it again turns it back on.
+    alice.client.post(path, data={"on": sorted(on | {"booking.confirmation|email"})})
+    assert "booking.confirmation|email" in ticked(alice.client.get(path).text)
+
+
+def test_a_staff_rule_for_every_kind_shows_and_the_contact_can_override_one(
+    alice: Caller, settings: Settings, engine: Engine
+) -> None:
+    alice.put("/v1/contacts/m-17", json=member())
+    everything_off = {"preferences": [{"kind": "*", "enabled": False}]}
+    alice.put("/v1/contacts/m-17/preferences", json=everything_off)
+    path = page_path(settings, engine, alice, "m-17")
+    assert "booking.confirmation|email" not in ticked(alice.client.get(path).text)
+    alice.client.post(path, data={"on": ["booking.confirmation|email"]})
+    rules = alice.get("/v1/contacts/m-17/preferences").json()["preferences"]
+    assert [(r["kind"], r["channel"], r["enabled"], r["set_by"]) for r in rules] == [
+        ("*", "*", False, "staff"),
+        ("booking.confirmation", "email", True, "contact"),
+    ]
+
+
+def test_a_tampered_or_foreign_token_is_refused(
+    alice: Caller, bob: Caller, settings: Settings, engine: Engine
+) -> None:
+    alice.put("/v1/contacts/m-17", json=member())
+    path = page_path(settings, engine, alice, "m-17")
+    token = path.rsplit("/", 1)[1]
+    forged = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
+    assert alice.client.get(f"/preferences/{forged}").status_code == 404
+    assert alice.client.post(f"/preferences/{forged}", data={"on": []}).status_code == 404
+    other_key = Settings(**{**settings.model_dump(), "secret_key": "another-secret"})
+    with engine.connect() as conn:
+        contact = get_contact(conn, alice.tenant.id, "m-17")
+    assert contact is not None
+    foreign = preference_url(other_key, alice.tenant.id, contact["id"])
+    assert alice.client.get(foreign.removeprefix("http://courrier.test")).status_code == 404
