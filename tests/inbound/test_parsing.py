@@ -115,3 +115,24 @@ def test_safe_html_keeps_embedded_images_and_drops_links_that_run_code() -> None
     assert "javascript" not in cleaned
     assert 'src="/v1/inbound/1/attachments/2"' in cleaned
     assert 'href="https://club.example"' in cleaned
+
+
+def test_nul_characters_are_replaced_since_postgresql_cannot_store_them() -> None:
+    """Dovecot turns NULs into 0x80 itself; other servers hand them over as they are."""
+    raw = (
+        b"From: A\x00B <a@club.example>\r\nSubject: x\x00y\r\nMessage-ID: <a\x00b@club.example>\r\n"
+        b"Content-Type: multipart/mixed; boundary=Q\r\n\r\n"
+        b"--Q\r\nContent-Type: text/plain\r\n\r\nhi\x00there\r\n"
+        b'--Q\r\nContent-Type: application/pdf; name="f\x00.pdf"\r\n\r\n%PDF\r\n--Q--\r\n'
+    )
+    parsed = parse_mail(raw)
+    texts = [
+        parsed.subject,
+        parsed.from_name,
+        parsed.text,
+        parsed.message_id,
+        parsed.attachments[0].filename,
+    ]
+    texts += [value for _, value in parsed.headers]
+    assert not any("\x00" in (t or "") for t in texts)
+    assert (parsed.subject, parsed.text) == ("x\ufffdy", "hi\ufffdthere")

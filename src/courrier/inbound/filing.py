@@ -87,7 +87,7 @@ def file_mails(
         hashes.add(mail.content_hash)
         if mail.message_id:
             ids.add(mail.message_id)
-        found = classify(mail.message, mail.from_addr)
+        found = _classify(mail)
         candidates = matches.get(mail.from_addr or "", []) if found.kind != "bounce" else []
         contact_id = candidates[0] if len(candidates) == 1 else None
         refs = ([found.original_message_id] if found.original_message_id else []) + _references(
@@ -126,6 +126,15 @@ def file_mail(
     """Store one mail in the caller's transaction, unless it is already there."""
     received = [Received(origin, mail, skipped_reason)]
     return file_mails(conn, origin.tenant_id, received, files, now=now)[0]
+
+
+def _classify(mail: ParsedMail) -> Classification:
+    """What kind of mail this is; a mail that trips the detection is member mail, noted."""
+    try:
+        return classify(mail.message, mail.from_addr)
+    except Exception as exc:
+        mail.defects.append(f"report detection failed: {type(exc).__name__}: {exc}")
+        return Classification("member")
 
 
 def _references(mail: ParsedMail) -> list[str]:

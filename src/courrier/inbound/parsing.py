@@ -68,6 +68,11 @@ def content_hash(raw: bytes) -> str:
     return hashlib.sha256(raw).hexdigest()
 
 
+def without_nul(text: str) -> str:
+    """``text`` with NUL characters replaced: PostgreSQL stores no NUL in text or JSON."""
+    return text.replace("\x00", "\ufffd") if "\x00" in text else text
+
+
 def decode_bytes(data: bytes, charset: str | None, defects: list[str], where: str) -> str:
     """Text from ``data`` in ``charset``; an unknown charset falls back, noted as a defect."""
     name = (charset or "").strip().strip('"').lower() or None
@@ -78,11 +83,11 @@ def decode_bytes(data: bytes, charset: str | None, defects: list[str], where: st
             defects.append(f"{where}: unknown charset {name!r}")
             name = None
     if name:
-        return data.decode(name, errors="replace")
+        return without_nul(data.decode(name, errors="replace"))
     try:
-        return data.decode("utf-8")
+        return without_nul(data.decode("utf-8"))
     except UnicodeDecodeError:
-        return data.decode(FALLBACK_CHARSET, errors="replace")
+        return without_nul(data.decode(FALLBACK_CHARSET, errors="replace"))
 
 
 def _unescape_raw(value: str) -> str:
@@ -101,6 +106,7 @@ def decode_words(value: str | None, defects: list[str], where: str) -> str | Non
     if value is None:
         return None
     value = _unescape_raw(str(value))
+    value = without_nul(value)
     if "=?" not in value:
         return " ".join(value.split())
     try:
@@ -114,12 +120,12 @@ def decode_words(value: str | None, defects: list[str], where: str) -> str | Non
             text.append(decode_bytes(chunk, charset, defects, where))
         else:
             text.append(chunk)
-    return " ".join("".join(text).split())
+    return " ".join(without_nul("".join(text)).split())
 
 
 def normalise_address(address: str) -> str:
     """The form addresses are compared in: stripped of spaces and angle brackets, lower-cased."""
-    return address.strip().strip("<>").strip().lower()
+    return without_nul(address).strip().strip("<>").strip().lower()
 
 
 def raw_values(message: Message, name: str) -> list[str]:
@@ -157,6 +163,7 @@ def _date(value: str | None, defects: list[str]) -> datetime | None:
 def _message_id(value: str | None) -> str | None:
     if not value:
         return None
+    value = without_nul(str(value))
     found = MESSAGE_ID.search(str(value))
     if found:
         return found.group(0)[:998]
@@ -264,7 +271,10 @@ def parse_mail(raw: bytes, *, headers_only: bool = False) -> ParsedMail:
     message = email.message_from_bytes(raw, policy=email.policy.compat32)
     parsed = ParsedMail(raw_size=len(raw), content_hash=content_hash(raw), message=message)
     parsed.defects.extend(type(d).__name__ for d in message.defects)
-    read_headers(parsed)
+    try:
+        read_headers(parsed)
+    except Exception as exc:
+        parsed.defects.append(f"headers could not be read: {type(exc).__name__}: {exc}")
     if not headers_only:
         try:
             read_body(parsed)

@@ -22,7 +22,7 @@ from email.message import Message
 
 from flufl.bounce import all_failures
 
-from courrier.inbound.parsing import MESSAGE_ID, normalise_address
+from courrier.inbound.parsing import MESSAGE_ID, normalise_address, without_nul
 
 STATUS_CODE = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
 DAEMON_SENDERS = ("mailer-daemon@", "postmaster@")
@@ -51,7 +51,7 @@ def _field(block: Message, name: str) -> str | None:
     value = block.get(name)
     if value is None:
         return None
-    return " ".join(str(value).split()) or None
+    return " ".join(without_nul(str(value)).split()) or None
 
 
 def _typed_address(value: str | None) -> str | None:
