@@ -132,7 +132,7 @@ def _classify(mail: ParsedMail) -> Classification:
     """What kind of mail this is; a mail that trips the detection is member mail, noted."""
     try:
         return classify(mail.message, mail.from_addr)
-    except Exception as exc:
+    except Exception as exc:  # broad on purpose: one odd mail must not stop its batch
         mail.defects.append(f"report detection failed: {type(exc).__name__}: {exc}")
         return Classification("member")
 

@@ -111,7 +111,7 @@ def decode_words(value: str | None, defects: list[str], where: str) -> str | Non
         return " ".join(value.split())
     try:
         chunks = decode_header(value)
-    except Exception:
+    except Exception:  # broad on purpose: the stdlib raises several kinds on bad encoded words
         defects.append(f"{where}: encoded words that do not decode")
         return " ".join(value.split())
     text = []
@@ -198,7 +198,7 @@ def read_headers(parsed: ParsedMail) -> None:
 def _filename(part: Message, defects: list[str], position: int) -> str | None:
     try:
         name = part.get_filename() or part.get_param("name")
-    except Exception:
+    except Exception:  # broad on purpose: bad RFC 2231 parameters raise various errors
         defects.append(f"part {position}: file name that does not decode")
         return None
     if isinstance(name, tuple):  # an RFC 2231 value the stdlib left undecoded
@@ -220,7 +220,7 @@ def _leaf_bytes(part: Message) -> bytes:
 def _message_bytes(message: Message) -> bytes:
     try:
         return message.as_bytes()
-    except Exception:
+    except Exception:  # broad on purpose: a broken inner message still gives its text
         return str(message.get_payload()).encode("utf-8", errors="replace")
 
 
@@ -273,12 +273,12 @@ def parse_mail(raw: bytes, *, headers_only: bool = False) -> ParsedMail:
     parsed.defects.extend(type(d).__name__ for d in message.defects)
     try:
         read_headers(parsed)
-    except Exception as exc:
+    except Exception as exc:  # broad on purpose: a mail that breaks the parser is still filed
         parsed.defects.append(f"headers could not be read: {type(exc).__name__}: {exc}")
     if not headers_only:
         try:
             read_body(parsed)
-        except Exception as exc:
+        except Exception as exc:  # broad on purpose: a mail that breaks the parser is still filed
             parsed.defects.append(f"body could not be read: {type(exc).__name__}: {exc}")
     parsed.defects = list(dict.fromkeys(parsed.defects))
     return parsed

@@ -105,7 +105,7 @@ class MailboxReader:
                 backoff = self.settings.imap_retry_seconds
             except LeaseLost:
                 log.info("mailbox %s: taken over by another reader", self.mailbox_id)
-            except Exception as exc:
+            except Exception as exc:  # broad on purpose: a reader thread never dies
                 self._failed(mailbox, exc)
                 self.stop.wait(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
@@ -115,7 +115,7 @@ class MailboxReader:
         try:
             with self.engine.begin() as conn:
                 store.release_lease(conn, self.mailbox_id, self.owner)
-        except Exception:
+        except Exception:  # broad on purpose: the lease expires on its own
             log.warning("mailbox %s: could not release its lease", self.mailbox_id)
 
     def _hold(self) -> dict[str, Any] | bool | None:
@@ -170,7 +170,7 @@ class MailboxReader:
         try:
             with self.engine.begin() as conn:
                 store.record_check(conn, self.mailbox_id, error=str(error), now=self.clock())
-        except Exception:
+        except Exception:  # broad on purpose: the database may be what failed
             log.exception("mailbox %s: cannot record the failure", self.mailbox_id)
 
     def read_once(self) -> None:
@@ -388,7 +388,7 @@ class MailboxReaders:
         while not self._stop.wait(self.refresh_seconds):
             try:
                 self._refresh()
-            except Exception:
+            except Exception:  # broad on purpose: a database hiccup must not end the supervisor
                 log.exception("mailbox readers: cannot list mailboxes")
 
     def _refresh(self) -> None:

@@ -119,7 +119,7 @@ def _heuristic_failures(message: Message) -> list[FailedRecipient]:
     """flufl.bounce's reading of a non-standard bounce."""
     try:
         temporary, permanent = all_failures(message)
-    except Exception:
+    except Exception:  # broad on purpose: a heuristic that trips on odd input finds nothing
         return []
     found = []
     for addresses, action in ((permanent, "failed"), (temporary, "delayed")):
