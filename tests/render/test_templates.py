@@ -11,7 +11,12 @@ from hypothesis import strategies as st
 from markupsafe import escape
 
 from courrier.errors import TemplateError
-from courrier.render.templates import TemplateRenderer, TemplateSourceError, default_sources
+from courrier.render.templates import (
+    PARTS,
+    TemplateRenderer,
+    TemplateSourceError,
+    default_sources,
+)
 
 KIND = "booking.confirmation"
 
@@ -257,6 +262,8 @@ def test_check_reports_an_unknown_filter_with_its_line(renderer: TemplateRendere
 
 
 def test_check_accepts_every_shipped_template(renderer: TemplateRenderer) -> None:
-    assert len(default_sources()) == 13  # the layout and 3 parts in 4 languages
-    for source in default_sources().values():
+    sources = default_sources()
+    assert f"{KIND}/fr/message.jinja" in sources
+    assert all(f"{KIND}/{lang}/{part}" in sources for lang in LANGUAGES for part in PARTS)
+    for source in sources.values():
         renderer.check(source)

@@ -10,7 +10,8 @@ Filters (the format is ``short``, ``medium``, ``long``, ``full`` or a
 Babel/CLDR pattern such as ``"EEEE d MMMM"``):
 
 * ``{{ start|datetime }}``, ``{{ start|datetime("long", tz="America/New_York") }}``
-* ``{{ start|date("full") }}`` and ``{{ start|time("short") }}``
+* ``{{ start|date("full") }}`` (a plain date such as ``"2026-04-01"`` too)
+* ``{{ start|time("short") }}``
 * ``{{ amount|money("EUR") }}``
 
 Instants may be aware datetimes or ISO 8601 strings; naive ones are refused.
@@ -19,7 +20,7 @@ Instants may be aware datetimes or ISO 8601 strings; naive ones are refused.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any
@@ -78,6 +79,18 @@ def _instant(value: Any, zone: ZoneInfo) -> datetime:
     return value.astimezone(zone)
 
 
+def _calendar_date(value: Any) -> date | None:
+    """A date without a time (``2026-04-01`` or a ``date``), which has no zone to convert to."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and len(value) == 10:
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            return None
+    return None
+
+
 def _zone(settings: FormatSettings, tz: str | None) -> ZoneInfo:
     return settings.zone if tz is None else time_zone(tz)
 
@@ -89,6 +102,8 @@ def _format_instant(what: str, value: Any, format: str, zone: ZoneInfo, locale: 
     Cached: the same start is shown in the subject, the text and the HTML,
     and the same few times recur across a batch of messages.
     """
+    if what == "date" and (day := _calendar_date(value)) is not None:
+        return str(format_date(day, format, locale=locale))
     moment = _instant(value, zone)
     if what == "date":
         return str(format_date(moment, format, locale=locale))

@@ -1,44 +1,52 @@
-"""Message templates: sandboxed Jinja2, one set per notification kind and language.
+"""Message templates: sandboxed Jinja2, one message file per notification kind and language.
 
 Templates are package data under ``courrier/render/templates/``::
 
-    layout.html                          shared HTML frame (extended by every body.html)
-    <kind>/<locale>/subject.txt          one line; line breaks become spaces
-    <kind>/<locale>/body.txt             plain text, not escaped
-    <kind>/<locale>/body.html            HTML, autoescaped
+    layout.html                     shared HTML frame (logo, footer, preference link)
+    message.txt, message.html       the text and HTML bodies every shipped kind shares
+    strings/<locale>.jinja          words of the frame (greeting, footer) per language
+    <kind>/<locale>/message.jinja   what one kind says in one language
 
-A tenant's edited templates are passed as ``overrides`` under the same
-names (e.g. ``"booking.confirmation/fr/subject.txt"``), on top of the
-defaults. Templates run in Jinja2's immutable sandbox (no access to
-``__class__`` and friends, no changing the values passed in) with
-``StrictUndefined``, so a misspelt variable fails loudly instead of
-printing nothing; every failure is a :class:`TemplateError`.
+A message file only sets variables: ``subject`` (one line), ``title``,
+and optionally ``intro``, ``rows`` (label and value pairs), ``quote`` (a
+text shown as is, e.g. a comment), ``action`` (label and URL) and
+``outro``. The shared bodies lay them out as text and as HTML, so a kind's
+wording lives in one place per language and the HTML escapes every value.
 
-The locale falls back from ``fr_BE`` to ``fr`` to ``en`` for the choice of
-template; dates and amounts are formatted in the recipient's locale when it
-speaks the template's language (Belgian French conventions in French
-text), and in the template's language otherwise. Times are shown in the
-venue's zone: ``subject.timezone``, else ``tenant.timezone``, else UTC.
+Rendering asks for three parts per kind and locale, ``<kind>/<locale>/``
+``subject.txt``, ``body.txt`` and ``body.html``; for each message file
+these are made from it. A tenant's edited templates are passed as
+``overrides`` under the same part names (e.g.
+``"booking.confirmation/fr/subject.txt"``, see :func:`template_overrides`)
+and replace the part they name; a full set of three parts adds a language.
 
-Context the intake passes for a booking notification (mappings or objects
-with these attributes)::
+Templates run in Jinja2's immutable sandbox with ``StrictUndefined``, so a
+misspelt variable fails loudly; every failure is a :class:`TemplateError`.
+:meth:`TemplateRenderer.check` catches faults at save time, with the line.
 
-    tenant:    {name, from_email, reply_to, timezone, locale}
-    recipient: {name, email, locale, timezone}
-    subject:   {id, start (aware datetime), end (aware datetime), timezone,
-                resource: {name, ...} | None, status, ...}   (a mapping)
-    event:     {type, occurred_at}
+The locale falls back from ``fr_BE`` to ``fr`` to ``en``; dates and amounts
+are formatted in the recipient's locale when it speaks the template's
+language, else in the template's language. Times are shown in the venue's
+zone: ``subject.timezone``, else ``tenant.timezone``, else UTC.
 
-The renderer adds ``language`` (the template's language, for ``<html
-lang>``) and ``venue_timezone`` (the zone name times are shown in).
+Context (mappings, or objects with these attributes)::
 
-Shipped kinds: ``booking.confirmation`` in en, fr, es, nl.
+    tenant:     {name, from_email, reply_to, timezone, locale, address?, logo_url?}
+    recipient:  {name, email, locale, timezone}
+    subject:    the subject's current state (a mapping; dates as ISO text or datetimes)
+    previous:   the state before this change (modifications), else None
+    changes:    [{field, old, new}] top-level fields that changed, else []
+    payload:    the event's own data (a comment, a link...), else {}
+    event:      {type, occurred_at}
+    preference_url: the recipient's preference page, else None
+
+The renderer adds ``language``, ``venue_timezone`` and ``contact_email``.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib.resources import files
@@ -46,7 +54,13 @@ from importlib.resources.abc import Traversable
 from types import MappingProxyType
 from typing import Any
 
-from jinja2 import DictLoader, StrictUndefined, TemplateSyntaxError
+from jinja2 import (
+    BaseLoader,
+    Environment,
+    StrictUndefined,
+    TemplateNotFound,
+    TemplateSyntaxError,
+)
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from courrier.errors import TemplateError
@@ -56,10 +70,21 @@ FALLBACK_LOCALE = "en"
 _BREAKS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 _SPACES = re.compile(" {2,}")
 PARTS = ("subject.txt", "body.txt", "body.html")
+MESSAGE = "message.jinja"
+#: what each part of a message file becomes (``{m}``: the message file's name)
+_MADE_PARTS = {
+    "subject.txt": '{{% import "{m}" as m with context %}}{{{{ m.subject_line }}}}',
+    "body.txt": '{{% include "message.txt" %}}',
+    "body.html": '{{% include "message.html" %}}',
+}
+#: what the renderer itself puts in every context, besides the caller's values
+DEFAULTS: Mapping[str, Any] = MappingProxyType(
+    {"previous": None, "changes": (), "payload": MappingProxyType({}), "preference_url": None}
+)
 
 
 class TemplateSourceError(TemplateError):
-    """A template that does not compile; ``line`` is where (1-based), when known."""
+    """A template that does not compile or render; ``line`` is where (1-based), when known."""
 
     def __init__(self, message: str, line: int | None) -> None:
         super().__init__(f"line {line}: {message}" if line else message)
@@ -77,23 +102,51 @@ class RenderedMessage:
 
 @lru_cache(maxsize=1)
 def default_sources() -> Mapping[str, str]:
-    """The shipped templates, by name relative to the templates folder (read once)."""
+    """The shipped templates by name, with the three parts made for each message file."""
     found: dict[str, str] = {}
     _collect(files("courrier.render") / "templates", "", found)
+    for name in [n for n in found if n.endswith("/" + MESSAGE)]:
+        folder = name.rpartition("/")[0]
+        for part, source in _MADE_PARTS.items():
+            found.setdefault(f"{folder}/{part}", source.format(m=name))
     return MappingProxyType(found)
+
+
+def shipped_kinds() -> frozenset[str]:
+    """The kinds that ship with a message file (in English at least)."""
+    return frozenset(
+        name.split("/")[0] for name in default_sources() if name.endswith(f"/en/{MESSAGE}")
+    )
 
 
 def _collect(folder: Traversable, prefix: str, found: dict[str, str]) -> None:
     for entry in folder.iterdir():
         if entry.is_dir():
             _collect(entry, f"{prefix}{entry.name}/", found)
-        elif entry.name.endswith((".txt", ".html")):
+        elif entry.name.endswith((".txt", ".html", ".jinja")):
             found[prefix + entry.name] = entry.read_text(encoding="utf-8")
+
+
+class _NamedLoader(BaseLoader):
+    """Templates from a mapping, each named as its own file, so errors can say where."""
+
+    def __init__(self, sources: Mapping[str, str]) -> None:
+        self.sources = sources
+
+    def get_source(
+        self, environment: Environment, template: str
+    ) -> tuple[str, str, Callable[[], bool]]:
+        if template not in self.sources:
+            raise TemplateNotFound(template)
+        return self.sources[template], template, lambda: True
+
+    def list_templates(self) -> list[str]:
+        return sorted(self.sources)
 
 
 def _environment(sources: Mapping[str, str]) -> ImmutableSandboxedEnvironment:
     env = ImmutableSandboxedEnvironment(
-        loader=DictLoader(dict(sources)),
+        loader=_NamedLoader(dict(sources)),
         autoescape=lambda name: name is not None and name.endswith(".html"),
         undefined=StrictUndefined,
         trim_blocks=True,
@@ -129,23 +182,53 @@ class TemplateRenderer:
             sources = dict(default_sources())
             self._env = _default_environment()
         self._available = complete_sets(sources)
+        self._languages = frozenset(
+            n.removeprefix("strings/").removesuffix(".jinja")
+            for n in sources
+            if n.startswith("strings/")
+        )
+
+    @property
+    def environment(self) -> ImmutableSandboxedEnvironment:
+        """The Jinja2 environment (for :mod:`courrier.render.template_check`)."""
+        return self._env
+
+    def has_template(self, kind: str) -> bool:
+        """True when ``kind`` can be rendered (in English, the last fallback, at least)."""
+        return f"{kind}/{FALLBACK_LOCALE}" in self._available or any(
+            f.startswith(f"{kind}/") for f in self._available
+        )
 
     def render(self, kind: str, locale: str, context: Mapping[str, Any]) -> RenderedMessage:
         """Subject, text and HTML of ``kind`` for a recipient speaking ``locale``."""
+        values = self.values(kind, locale, context)
+        language = values["language"]
+        subject, text, html = (self._render(f"{kind}/{language}/{part}", values) for part in PARTS)
+        return RenderedMessage(subject=one_line(subject), text=text, html=html)
+
+    def values(self, kind: str, locale: str, context: Mapping[str, Any]) -> dict[str, Any]:
+        """Everything a template of ``kind`` sees: the context, defaults and the renderer's own."""
         language = self._template_locale(kind, locale)
-        values = {
+        tenant = context.get("tenant")
+        return {
+            **DEFAULTS,
             **context,
             CONTEXT_KEY: self._format_settings(locale, language, context),
             "language": language,
             "venue_timezone": venue_timezone(context),
+            "contact_email": _field(tenant, "reply_to") or _field(tenant, "from_email") or "",
+            "tenant_address": _field(tenant, "address"),
+            "tenant_logo": _field(tenant, "logo_url"),
+            "message_template": f"{kind}/{language}/{MESSAGE}",
+            "strings_template": f"strings/{self._strings_language(language)}.jinja",
         }
-        subject, text, html = (self._render(f"{kind}/{language}/{part}", values) for part in PARTS)
-        return RenderedMessage(subject=one_line(subject), text=text, html=html)
 
     def check(self, source: str) -> None:
         """Raise :class:`TemplateSourceError` (a TemplateError) naming the line of a fault.
 
-        Catches syntax errors and unknown filters or tests, before anything is saved.
+        Catches syntax errors and unknown filters or tests. To also catch
+        unknown variables and faults that only show when rendering, use
+        :func:`courrier.render.template_check.check_template`.
         """
         try:
             self._env.compile(source)
@@ -157,6 +240,12 @@ class TemplateRenderer:
             if f"{kind}/{candidate}" in self._available:
                 return candidate
         raise TemplateError(f"no template for {kind!r} in {locale!r} nor in {FALLBACK_LOCALE!r}")
+
+    def _strings_language(self, language: str) -> str:
+        for candidate in locale_candidates(language):
+            if candidate in self._languages:
+                return candidate
+        return FALLBACK_LOCALE
 
     def _format_settings(
         self, locale: str, language: str, context: Mapping[str, Any]
@@ -178,6 +267,17 @@ class TemplateRenderer:
             raise TemplateSourceError(f"{name}: {exc.message}", exc.lineno) from exc
         except Exception as exc:  # anything a template or a filter raises is the template's fault
             raise TemplateError(f"{name}: {exc}") from exc
+
+
+def template_overrides(kind: str, templates: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
+    """A tenant's templates of one kind (``{locale: {subject, text, html}}``) as overrides."""
+    part_names = {"subject": "subject.txt", "text": "body.txt", "html": "body.html"}
+    return {
+        f"{kind}/{locale}/{part_names[part]}": source
+        for locale, parts in templates.items()
+        for part, source in parts.items()
+        if part in part_names
+    }
 
 
 def one_line(text: str) -> str:
