@@ -88,9 +88,8 @@ def test_a_notify_reaches_a_wakeup_in_another_connection(engine: Engine) -> None
         wakeup.close()
 
 
+@pytest.mark.sqlite_only
 def test_notify_due_does_nothing_on_sqlite(engine: Engine) -> None:
-    if engine.dialect.name != "sqlite":
-        pytest.skip("SQLite behaviour")
     with engine.begin() as conn:
         notify_due(conn)  # no NOTIFY statement: SQLite would reject it
 

@@ -93,12 +93,11 @@ def test_two_workers_share_a_batch_without_sending_any_twice(
 
 
 @pytest.mark.slow
+@pytest.mark.sqlite_only
 def test_two_workers_on_one_sqlite_file_send_nothing_twice(
     engine: Engine, database_url: str, smtp_server: SmtpServer, tmp_path: Path
 ) -> None:
     """Polling, claims serialised by BEGIN IMMEDIATE."""
-    if engine.dialect.name != "sqlite":
-        pytest.skip("the PostgreSQL run has its own two-worker test")
     settings = {
         "database_url": database_url,
         "smtp_url": smtp_server.url,
