@@ -26,7 +26,9 @@ from tests.support.services import missing
 from tests.support.smtp import SmtpServer
 
 DATABASE = os.environ.get("COURRIER_TEST_DATABASE", "sqlite")
-PG_ADMIN_URL = os.environ.get("COURRIER_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN_URL = os.environ.get(
+    "COURRIER_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 
 
 def pytest_report_header() -> str:

@@ -7,12 +7,17 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 registry = CollectorRegistry(auto_describe=True)
 
 events_accepted = Counter(
-    "courrier_events_accepted", "Events accepted by intake (repeats not counted).", ["type"], registry=registry
+    "courrier_events_accepted",
+    "Events accepted by intake (repeats not counted).",
+    ["type"],
+    registry=registry,
 )
 messages_planned = Counter(
     "courrier_messages_planned", "Messages planned by intake.", ["channel"], registry=registry
 )
-messages_sent = Counter("courrier_messages_sent", "Messages accepted by the server.", ["channel"], registry=registry)
+messages_sent = Counter(
+    "courrier_messages_sent", "Messages accepted by the server.", ["channel"], registry=registry
+)
 send_failures = Counter(
     "courrier_send_failures",
     "Failed send attempts, by outcome (transient: retried; permanent: final).",
@@ -20,7 +25,9 @@ send_failures = Counter(
     registry=registry,
 )
 leases_taken_over = Counter(
-    "courrier_leases_taken_over", "Messages claimed again after another worker's lease expired.", registry=registry
+    "courrier_leases_taken_over",
+    "Messages claimed again after another worker's lease expired.",
+    registry=registry,
 )
 send_seconds = Histogram(
     "courrier_send_seconds",

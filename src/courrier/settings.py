@@ -93,27 +93,51 @@ class Settings(BaseSettings):
         description="Signs links. Unset: a random key is kept in courrier.secret beside the working folder.",
     )
     base_url: str = Field(
-        default="http://127.0.0.1:8000", description="Public address of the API, for links in mails."
+        default="http://127.0.0.1:8000",
+        description="Public address of the API, for links in mails.",
     )
-    host: str = Field(default="127.0.0.1", description="Address `courrier serve` and `courrier api` listen on.")
-    port: int = Field(default=8000, ge=0, le=65535, description="Port `courrier serve` and `courrier api` listen on.")
+    host: str = Field(
+        default="127.0.0.1", description="Address `courrier serve` and `courrier api` listen on."
+    )
+    port: int = Field(
+        default=8000,
+        ge=0,
+        le=65535,
+        description="Port `courrier serve` and `courrier api` listen on.",
+    )
     capture_port: int = Field(
         default=0,
         ge=0,
         le=65535,
         description="Port of the local mail capture (only when no SMTP URL is set); 0 picks a free one.",
     )
-    smtp_pool_size: int = Field(default=4, ge=1, le=64, description="SMTP connections a worker keeps open.")
-    smtp_timeout: float = Field(default=30.0, gt=0, description="Seconds before an SMTP command times out.")
-    batch_size: int = Field(default=100, ge=1, le=10_000, description="Messages a worker claims at once.")
-    lease_seconds: float = Field(
-        default=120.0, gt=0, description="How long a claim holds before another worker may take it over."
+    smtp_pool_size: int = Field(
+        default=4, ge=1, le=64, description="SMTP connections a worker keeps open."
     )
-    max_attempts: int = Field(default=8, ge=1, description="Attempts before a transient failure becomes final.")
-    retry_base_seconds: float = Field(default=30.0, gt=0, description="First retry delay; doubles each attempt.")
-    retry_max_seconds: float = Field(default=3600.0, gt=0, description="Longest delay between two retries.")
+    smtp_timeout: float = Field(
+        default=30.0, gt=0, description="Seconds before an SMTP command times out."
+    )
+    batch_size: int = Field(
+        default=100, ge=1, le=10_000, description="Messages a worker claims at once."
+    )
+    lease_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="How long a claim holds before another worker may take it over.",
+    )
+    max_attempts: int = Field(
+        default=8, ge=1, description="Attempts before a transient failure becomes final."
+    )
+    retry_base_seconds: float = Field(
+        default=30.0, gt=0, description="First retry delay; doubles each attempt."
+    )
+    retry_max_seconds: float = Field(
+        default=3600.0, gt=0, description="Longest delay between two retries."
+    )
     poll_seconds: float = Field(
-        default=1.0, gt=0, description="Longest a worker sleeps before looking for due messages unprompted."
+        default=1.0,
+        gt=0,
+        description="Longest a worker sleeps before looking for due messages unprompted.",
     )
     encryption_key: SecretStr | None = Field(
         default=None,
@@ -129,11 +153,17 @@ class Settings(BaseSettings):
         description="Largest received mail imported whole; a larger one is recorded with its headers and the reason.",
     )
     imap_poll_seconds: float = Field(
-        default=60.0, gt=0, description="How often a mailbox without IMAP IDLE is checked for new mail."
+        default=60.0,
+        gt=0,
+        description="How often a mailbox without IMAP IDLE is checked for new mail.",
     )
-    imap_timeout: float = Field(default=30.0, gt=0, description="Seconds before an IMAP command times out.")
+    imap_timeout: float = Field(
+        default=30.0, gt=0, description="Seconds before an IMAP command times out."
+    )
     imap_retry_seconds: float = Field(
-        default=5.0, gt=0, description="First wait before reconnecting to a mailbox that failed; doubles up to 5 minutes."
+        default=5.0,
+        gt=0,
+        description="First wait before reconnecting to a mailbox that failed; doubles up to 5 minutes.",
     )
     imap_lease_seconds: float = Field(
         default=300.0,
@@ -141,10 +171,17 @@ class Settings(BaseSettings):
         description="How long a worker holds a mailbox before another may read it (one reader per mailbox).",
     )
     inbound_batch_size: int = Field(
-        default=20, ge=1, le=1_000, description="Mails fetched and committed together by the mailbox reader."
+        default=20,
+        ge=1,
+        le=1_000,
+        description="Mails fetched and committed together by the mailbox reader.",
     )
-    log_level: Literal["debug", "info", "warning", "error"] = Field(default="info", description="Log level.")
-    log_format: Literal["console", "json"] = Field(default="console", description="Log lines for people or machines.")
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info", description="Log level."
+    )
+    log_format: Literal["console", "json"] = Field(
+        default="console", description="Log lines for people or machines."
+    )
 
     @field_validator("database_url")
     @classmethod

@@ -44,12 +44,14 @@ class RecordingHandler:
     def __post_init__(self) -> None:
         self.arrived = threading.Condition(self.lock)
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         with self.lock:
             if self.scripted:
                 return self.scripted.popleft()
             self.received.append(
-                Received(envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.original_content))
+                Received(
+                    envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.original_content)
+                )
             )
             self.arrived.notify_all()
         return "250 2.0.0 Ok: queued"

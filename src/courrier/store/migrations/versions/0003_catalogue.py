@@ -35,7 +35,10 @@ def upgrade() -> None:
         sa.Column("templates", JSONType, nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
-            ["tenant_id"], ["tenants.id"], name=op.f("fk_tenant_kinds_tenant_id_tenants"), ondelete="CASCADE"
+            ["tenant_id"],
+            ["tenants.id"],
+            name=op.f("fk_tenant_kinds_tenant_id_tenants"),
+            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_tenant_kinds")),
         sa.UniqueConstraint("tenant_id", "name", name=op.f("uq_tenant_kinds_tenant_id_name")),
@@ -51,14 +54,23 @@ def upgrade() -> None:
         sa.Column("set_by", sa.String(length=16), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
-            ["tenant_id"], ["tenants.id"], name=op.f("fk_contact_preferences_tenant_id_tenants"), ondelete="CASCADE"
+            ["tenant_id"],
+            ["tenants.id"],
+            name=op.f("fk_contact_preferences_tenant_id_tenants"),
+            ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(
-            ["contact_id"], ["contacts.id"], name=op.f("fk_contact_preferences_contact_id_contacts"), ondelete="CASCADE"
+            ["contact_id"],
+            ["contacts.id"],
+            name=op.f("fk_contact_preferences_contact_id_contacts"),
+            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_contact_preferences")),
         sa.UniqueConstraint(
-            "contact_id", "kind", "channel", name=op.f("uq_contact_preferences_contact_id_kind_channel")
+            "contact_id",
+            "kind",
+            "channel",
+            name=op.f("uq_contact_preferences_contact_id_kind_channel"),
         ),
     )
 
