@@ -147,6 +147,23 @@ def suppressed_reason(
     return suppression_reason(rules, kind, channel)
 
 
+def suppressed_reasons(
+    conn: Connection,
+    tenant_id: int,
+    wanted: Sequence[tuple[int | None, NotificationKind, str]],
+) -> list[str | None]:
+    """:func:`suppressed_reason` for many (contact, kind, channel) at once (one query), in order.
+
+    For the check at send time of a claimed batch: a contact may have
+    switched a kind off after its message was planned.
+    """
+    rules = rules_of(conn, tenant_id, (c for c, _, _ in wanted if c is not None))
+    return [
+        suppression_reason(rules[contact_id], kind, channel) if contact_id is not None else None
+        for contact_id, kind, channel in wanted
+    ]
+
+
 def suppress_switched_off(
     conn: Connection,
     tenant_id: int,
@@ -172,4 +189,7 @@ def suppress_switched_off(
             row["status"] = str(MessageStatus.SUPPRESSED)
             row["status_reason"] = reason
             marked += 1
+    if marked:  # one batched insert needs the same columns in every row
+        for row in rows:
+            row.setdefault("status_reason", None)
     return marked
