@@ -1,59 +1,118 @@
 """Composing planned messages into stored rows: rendered text, attachments, a fixed Message-ID.
 
-Each planned message is rendered once, at intake, and stored whole, so
-sending it later needs no template and a resend after a crash is the same
-mail (same Message-ID). The calendar invitation of a booking keeps one UID
-per subject and a SEQUENCE that rises with each version of the subject, so
-calendar clients update the event instead of adding another.
+Each planned message is rendered once, when planned (and again when a
+change moves it), and stored whole, so sending it later needs no template
+and a resend after a crash is the same mail (same Message-ID).
+
+The context a template sees (see :mod:`courrier.render.templates`): the
+tenant (name, addresses, zone, locale, address and logo when set), the
+recipient, the subject as it now stands, the previous version of the
+subject for a change (read from ``subject_versions``) with the fields that
+changed, the event's own payload, and the link to the recipient's
+preference page.
+
+Calendar files: a kind lists ``ics.request`` (create or update: created,
+modified, validated), ``ics.cancel`` (cancelled) or ``ics`` (cancel when the
+subject's status is cancelled, else request) in its attachments. One
+subject keeps one UID for life, and the SEQUENCE is the subject's version
+less one, so it rises with every change and calendar clients update the
+event instead of adding another.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
+
+from sqlalchemy import Connection, select
 
 from courrier.domain.planning import PlannedMessage
 from courrier.domain.status import MessageStatus
 from courrier.errors import TemplateError
 from courrier.render.ics import booking_invitation
 from courrier.render.mime import new_message_id
+from courrier.render.samples import changes
 from courrier.render.templates import RenderedMessage, TemplateRenderer
+from courrier.store.schema import subject_versions
 from courrier.store.tenants import Tenant
 
-#: a booking's status, as the invitation's STATUS (anything else: CONFIRMED)
+#: a subject's status, as the invitation's STATUS (anything else: CONFIRMED)
 CALENDAR_STATUS = {"pending": "TENTATIVE", "tentative": "TENTATIVE", "waiting": "TENTATIVE"}
+#: the attachment names a kind may list, and the calendar method each one sends
+CALENDAR_ATTACHMENTS = ("ics.request", "ics.cancel", "ics")
+#: (tenant row id, contact row id) -> the contact's preference page
+PreferenceLink = Callable[[int, int], str]
 
 
 @dataclass(frozen=True)
 class Occasion:
-    """What a message is about: the event and the subject's state at that event."""
+    """What a message is about: the event, the subject's state at that event, and before it.
 
-    event_id: int
+    ``previous`` is the state of the version before (None: the composer
+    reads it from ``subject_versions`` when it has a connection).
+    """
+
+    event_id: int | None
     event_type: str
     occurred_at: datetime
-    subject_id: int
+    subject_id: int | None
     subject_version: int
     state: Mapping[str, Any]
+    payload: Mapping[str, Any] = field(default_factory=dict)
+    previous: Mapping[str, Any] | None = None
 
 
 class MessageComposer:
-    """Renders the messages of one tenant; built once per intake batch."""
+    """Renders the messages of one tenant; built once per intake batch.
 
-    def __init__(self, renderer: TemplateRenderer, tenant: Tenant) -> None:
+    ``conn`` (optional) lets it read a subject's previous version for the
+    old values a modification shows; ``preference_link`` makes the link to
+    a recipient's preference page put in every email.
+    """
+
+    def __init__(
+        self,
+        renderer: TemplateRenderer,
+        tenant: Tenant,
+        *,
+        conn: Connection | None = None,
+        preference_link: PreferenceLink | None = None,
+    ) -> None:
         self.renderer = renderer
         self.tenant = tenant
-        self.tenant_context = {
-            "name": tenant.name,
-            "from_email": tenant.from_email,
-            "from_name": tenant.from_name,
-            "reply_to": tenant.reply_to,
-            "timezone": tenant.timezone,
-            "locale": tenant.locale,
-        }
-        self.attachment_makers: dict[str, Callable[..., dict[str, Any]]] = {
-            "ics.request": self._invitation,
+        self.conn = conn
+        self.preference_link = preference_link
+        self.tenant_context = tenant_context(tenant)
+        self._previous: dict[tuple[int, int], Mapping[str, Any] | None] = {}
+
+    def context(
+        self, planned: PlannedMessage, occasion: Occasion, contact_id: int | None
+    ) -> dict[str, Any]:
+        """What the templates of ``planned`` see (documented in the module's docstring)."""
+        recipient = planned.recipient
+        previous = self.previous_state(occasion)
+        link = None
+        if self.preference_link is not None and contact_id is not None:
+            link = self.preference_link(self.tenant.id, contact_id)
+        return {
+            "tenant": self.tenant_context,
+            "recipient": {
+                "contact": recipient.contact,
+                "name": recipient.name,
+                "email": recipient.email,
+                "locale": recipient.locale or self.tenant.locale,
+                "timezone": recipient.timezone
+                or occasion.state.get("timezone")
+                or self.tenant.timezone,
+            },
+            "subject": dict(occasion.state),
+            "previous": dict(previous) if previous is not None else None,
+            "changes": changes(previous, occasion.state) if previous is not None else [],
+            "payload": dict(occasion.payload),
+            "event": {"type": occasion.event_type, "occurred_at": occasion.occurred_at.isoformat()},
+            "preference_url": link,
         }
 
     def compose(
@@ -66,26 +125,8 @@ class MessageComposer:
         """
         recipient = planned.recipient
         locale = recipient.locale or self.tenant.locale
-        context = {
-            "tenant": self.tenant_context,
-            "recipient": {
-                "contact": recipient.contact,
-                "name": recipient.name,
-                "email": recipient.email,
-                "locale": locale,
-                "timezone": recipient.timezone
-                or occasion.state.get("timezone")
-                or self.tenant.timezone,
-            },
-            "subject": dict(occasion.state),
-            "event": {"type": occasion.event_type, "occurred_at": occasion.occurred_at.isoformat()},
-        }
+        context = self.context(planned, occasion, contact_id)
         rendered = self.renderer.render(planned.kind.template_kind, locale, context)
-        attachments = [
-            self.attachment_makers[name](planned, occasion, rendered, now)
-            for name in planned.kind.attachments
-            if name in self.attachment_makers
-        ]
         status = MessageStatus.DUE if planned.due_at <= now else MessageStatus.PLANNED
         return {
             "tenant_id": self.tenant.id,
@@ -109,33 +150,62 @@ class MessageComposer:
             "subject_line": rendered.subject,
             "body_text": rendered.text,
             "body_html": rendered.html,
-            "attachments": attachments,
+            "attachments": self.attachments(planned, occasion, rendered, now),
             "created_at": now,
             "updated_at": now,
         }
 
-    def _invitation(
+    def attachments(
         self, planned: PlannedMessage, occasion: Occasion, rendered: RenderedMessage, now: datetime
+    ) -> list[dict[str, Any]]:
+        """The files the kind asks for: at most one calendar file (others are not known here)."""
+        for name in planned.kind.attachments:
+            if name in CALENDAR_ATTACHMENTS:
+                method = calendar_method(name, occasion.state)
+                return [self.invitation(method, planned, occasion, rendered, now)]
+        return []
+
+    def previous_state(self, occasion: Occasion) -> Mapping[str, Any] | None:
+        """The subject's state before this event: given, or read once from ``subject_versions``."""
+        if occasion.previous is not None:
+            return occasion.previous
+        if self.conn is None or occasion.subject_id is None or occasion.subject_version <= 1:
+            return None
+        key = (occasion.subject_id, occasion.subject_version - 1)
+        if key not in self._previous:
+            query = select(subject_versions.c.state).where(
+                subject_versions.c.subject_id == key[0], subject_versions.c.version == key[1]
+            )
+            self._previous[key] = self.conn.execute(query).scalar()
+        return self._previous[key]
+
+    def invitation(
+        self,
+        method: Literal["REQUEST", "CANCEL"],
+        planned: PlannedMessage,
+        occasion: Occasion,
+        rendered: RenderedMessage,
+        now: datetime,
     ) -> dict[str, Any]:
-        """A calendar invitation (``METHOD:REQUEST``) for a subject with a start and an end."""
+        """A calendar file for a subject with a start and an end, one UID per subject."""
         state = occasion.state
         try:
             start = datetime.fromisoformat(state["start"])
             end = datetime.fromisoformat(state["end"])
         except (KeyError, TypeError, ValueError) as exc:
             raise TemplateError(
-                f"{planned.kind.name}: an invitation needs the subject's start and end"
+                f"{planned.kind.name}: a calendar file needs the subject's start and end"
             ) from exc
         resource = state.get("resource") or {}
         content = booking_invitation(
-            uid=f"{state['type']}-{state['id']}@{self.tenant.mail_domain}",
-            sequence=occasion.subject_version - 1,
-            method="REQUEST",
+            uid=calendar_uid(state, self.tenant),
+            sequence=max(occasion.subject_version - 1, 0),
+            method=method,
             start=start,
             end=end,
             timezone=str(state.get("timezone") or self.tenant.timezone),
             summary=rendered.subject,
-            location=resource.get("name"),
+            location=resource.get("name") or state.get("location"),
             description=rendered.text,
             organizer_email=self.tenant.from_email,
             organizer_name=self.tenant.from_name or self.tenant.name,
@@ -144,8 +214,36 @@ class MessageComposer:
             status=CALENDAR_STATUS.get(str(state.get("status", "")).lower(), "CONFIRMED"),
         )
         return {
-            "filename": "invitation.ics",
+            "filename": "cancel.ics" if method == "CANCEL" else "invitation.ics",
             "content_type": "text/calendar",
             "content": content,
-            "method": "REQUEST",
+            "method": method,
         }
+
+
+def calendar_method(name: str, state: Mapping[str, Any]) -> Literal["REQUEST", "CANCEL"]:
+    """CANCEL for ``ics.cancel`` (or ``ics`` on a cancelled subject), else REQUEST."""
+    if name == "ics.cancel":
+        return "CANCEL"
+    if name == "ics" and str(state.get("status", "")).lower() == "cancelled":
+        return "CANCEL"
+    return "REQUEST"
+
+
+def calendar_uid(state: Mapping[str, Any], tenant: Tenant) -> str:
+    """One UID per subject for life: ``booking-B-1@club.example``."""
+    return f"{state['type']}-{state['id']}@{tenant.mail_domain}"
+
+
+def tenant_context(tenant: Tenant) -> dict[str, Any]:
+    """The tenant as templates see it (address and logo when the tenant has them)."""
+    return {
+        "name": tenant.name,
+        "from_email": tenant.from_email,
+        "from_name": tenant.from_name,
+        "reply_to": tenant.reply_to,
+        "timezone": tenant.timezone,
+        "locale": tenant.locale,
+        "address": getattr(tenant, "address", None),
+        "logo_url": getattr(tenant, "logo_url", None),
+    }
