@@ -265,3 +265,24 @@ def test_another_tenant_sees_none_of_this_inbox(
     )
     assert other.delete(f"/v1/mailboxes/{mailbox}").status_code == 404
     assert api.get("/v1/inbound").json()["total"] == 1
+
+
+def test_a_saved_mailbox_can_be_tested_and_disconnected(
+    api: Api,
+    engine: Engine,
+    inbound_settings: Settings,
+    dovecot: Dovecot,
+    mailbox_user: MailboxUser,
+) -> None:
+    mailbox = api.post(
+        "/v1/mailboxes", json=mailbox_body(mailbox_user, folders=["INBOX", "Staff"])
+    ).json()
+    failed = api.post(f"/v1/mailboxes/{mailbox['id']}/test").json()
+    assert (failed["ok"], failed["reason"]) == (False, "folder_missing")
+    dovecot.append(mailbox_user, mails.member_mail("x@club.example"), folder="Staff")
+    passed = api.post(f"/v1/mailboxes/{mailbox['id']}/test").json()
+    assert passed["ok"] is True
+    assert passed["folders"] == ["INBOX: 0 messages", "Staff: 1 messages"]
+    assert api.delete(f"/v1/mailboxes/{mailbox['id']}").status_code == 204
+    assert api.get(f"/v1/mailboxes/{mailbox['id']}").status_code == 404
+    assert api.get("/v1/mailboxes").json() == []

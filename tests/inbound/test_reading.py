@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
+from courrier.inbound.reader import LeaseLost
 from courrier.settings import Settings
-from courrier.store.schema import inbound_attachments, inbound_mails, mailbox_folders
+from courrier.store.schema import inbound_attachments, inbound_mails, mailbox_folders, mailboxes
 from courrier.store.tenants import Tenant
 from tests.inbound import mails
 from tests.inbound.conftest import add_contact, add_mailbox, read_once
@@ -164,3 +166,30 @@ def test_a_recreated_folder_is_read_again_without_importing_twice(
     rows = stored(engine)
     assert len(rows) == 4
     assert len({r["uidvalidity"] for r in rows}) == 2
+
+
+def test_every_listed_folder_is_read_and_a_disabled_mailbox_is_not(
+    engine: Engine,
+    inbound_settings: Settings,
+    tenant: Tenant,
+    dovecot: Dovecot,
+    mailbox_user: MailboxUser,
+) -> None:
+    dovecot.append(mailbox_user, mails.member_mail("a@club.example", "In the inbox"))
+    dovecot.append(
+        mailbox_user, mails.member_mail("b@club.example", "Sorted by a rule"), folder="Members"
+    )
+    mailbox = add_mailbox(
+        engine, inbound_settings, tenant, mailbox_user, folders=["INBOX", "Members"]
+    )
+    read_once(engine, inbound_settings, mailbox)
+    assert sorted((m["folder"], m["subject_line"]) for m in stored(engine)) == [
+        ("INBOX", "In the inbox"),
+        ("Members", "Sorted by a rule"),
+    ]
+    with engine.begin() as conn:
+        conn.execute(mailboxes.update().values(enabled=False))
+    dovecot.append(mailbox_user, mails.member_mail("c@club.example", "While paused"))
+    with pytest.raises(LeaseLost):
+        read_once(engine, inbound_settings, mailbox)
+    assert len(stored(engine)) == 2
