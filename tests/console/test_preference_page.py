@@ -31,7 +31,7 @@ def test_the_page_shows_every_kind_switched_on_at_first(
     alice.put("/v1/contacts/m-17", json=member())
     response = alice.client.get(page_path(settings, engine, alice, "m-17"))
     assert response.status_code == 200
-    assert "Your notifications from Alpha" in response.text
+    assert "Vos notifications de Alpha" in response.text  # Camille reads French
     assert "Camille Martin" in response.text
     assert "booking.confirmation|email" in ticked(response.text)
     assert "default-src 'none'" in response.headers["content-security-policy"]
@@ -46,7 +46,7 @@ def test_unticking_a_box_switches_the_kind_off_for_the_contact(
     saved = alice.client.post(path, data={"on": sorted(on)}, follow_redirects=False)
     assert saved.status_code == 303
     page = alice.client.get(saved.headers["location"])
-    assert "Your choices are saved" in page.text
+    assert "Vos choix sont enregistrés" in page.text
     assert "booking.confirmation|email" not in ticked(page.text)
     rules = alice.get("/v1/contacts/m-17/preferences").json()["preferences"]
     assert [(r["kind"], r["channel"], r["enabled"], r["set_by"]) for r in rules] == [
@@ -88,3 +88,36 @@ def test_a_tampered_or_foreign_token_is_refused(
     assert contact is not None
     foreign = preference_url(other_key, alice.tenant.id, contact["id"])
     assert alice.client.get(foreign.removeprefix("http://courrier.test")).status_code == 404
+
+
+def test_the_page_speaks_the_contacts_language_with_english_as_fallback(
+    alice: Caller, settings: Settings, engine: Engine
+) -> None:
+    alice.put("/v1/contacts/m-1", json=member(locale="nl_BE"))
+    alice.put("/v1/contacts/m-2", json=member(locale="de"))
+    assert (
+        "Uw meldingen van Alpha" in alice.client.get(page_path(settings, engine, alice, "m-1")).text
+    )
+    assert (
+        "Your notifications from Alpha"
+        in alice.client.get(page_path(settings, engine, alice, "m-2")).text
+    )
+
+
+def test_staff_choose_their_copies_of_new_bookings_on_the_page(
+    alice: Caller, settings: Settings, engine: Engine
+) -> None:
+    alice.put("/v1/contacts/m-17", json=member())
+    alice.put("/v1/contacts/s-1", json=member(locale="en", staff_profiles=["secretary"]))
+    member_page = alice.client.get(page_path(settings, engine, alice, "m-17")).text
+    assert 'name="booking_copy"' not in member_page
+    path = page_path(settings, engine, alice, "s-1")
+    assert 'value="off" checked' in alice.client.get(path).text
+    on = sorted(ticked(alice.client.get(path).text))
+    alice.client.post(path, data={"on": on, "booking_copy": "digest"})
+    assert alice.get("/v1/contacts/s-1").json()["booking_copy"] == "digest"
+    assert alice.get("/v1/contacts/s-1/preferences").json()["preferences"] == []
+    # A member without a staff profile cannot give themselves copies of everyone's bookings.
+    member_path = page_path(settings, engine, alice, "m-17")
+    alice.client.post(member_path, data={"on": on, "booking_copy": "each"})
+    assert alice.get("/v1/contacts/m-17").json()["booking_copy"] == "off"

@@ -9,7 +9,9 @@ kinds with a switch per channel; a kind that preferences cannot switch off
 
 Saving writes one rule per switch the contact changed, as set by the
 contact; the rules staff wrote for whole channels or every kind stay, and a
-switch the contact flips overrides them for that kind.
+switch the contact flips overrides them for that kind. A staff member also
+chooses there how they get new bookings: none, each, or a daily digest.
+The page speaks the contact's language (en, fr, es, nl).
 """
 
 from __future__ import annotations
@@ -24,10 +26,18 @@ from fastapi.templating import Jinja2Templates
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from courrier.api.auth import get_clock, get_engine, get_settings
+from courrier.console.preference_words import CHANNEL_NAMES, WORDS, language_of
 from courrier.domain.kinds import Catalogue
 from courrier.domain.preferences import Preference, SetBy, effective_switches
 from courrier.settings import Settings
-from courrier.store.preferences import page_contact, replace_rules, rules_of, tenant_catalogue
+from courrier.store.preferences import (
+    BOOKING_COPY_MODES,
+    page_contact,
+    replace_rules,
+    rules_of,
+    set_booking_copy,
+    tenant_catalogue,
+)
 from courrier.store.tenants import get_tenant
 
 router = APIRouter(prefix="/preferences", include_in_schema=False)
@@ -72,6 +82,7 @@ def _rows(catalogue: Catalogue, rules: list[Preference]) -> list[dict[str, Any]]
     return [
         {
             "name": kind.name,
+            "description": getattr(kind, "description", ""),
             "optional": kind.preference_optional,
             "channels": [
                 {"name": channel, "on": switches[(kind.name, channel)]} for channel in kind.channels
@@ -96,7 +107,7 @@ def _changes(
 
 @router.get("/{token}", response_class=HTMLResponse)
 def preference_page(request: Request, token: Token, saved: bool = False) -> HTMLResponse:
-    """The contact's switches, one per kind and channel."""
+    """The contact's switches, one per kind and channel, in the contact's language."""
     tenant_id, contact_id = _owner(request, token)
     with get_engine(request).connect() as conn:
         contact = page_contact(conn, tenant_id, contact_id)
@@ -105,10 +116,19 @@ def preference_page(request: Request, token: Token, saved: bool = False) -> HTML
         tenant = get_tenant(conn, tenant_id)
         catalogue = tenant_catalogue(conn, tenant_id)
         rules = rules_of(conn, tenant_id, [contact_id])[contact_id]
+    language = language_of(contact["locale"], tenant.locale)
+    words = {
+        key: text.format(tenant=tenant.name, name=contact["name"] or contact["external_id"])
+        for key, text in WORDS[language].items()
+    }
     context = {
-        "tenant": tenant,
-        "contact": contact,
+        "language": language,
+        "words": words,
+        "channel_names": CHANNEL_NAMES[language],
         "kinds": _rows(catalogue, rules),
+        "staff": _is_staff(contact),
+        "booking_copy": contact["booking_copy"],
+        "copy_modes": BOOKING_COPY_MODES,
         "saved": saved,
         "token": token,
     }
@@ -120,15 +140,25 @@ def preference_page(request: Request, token: Token, saved: bool = False) -> HTML
     return response
 
 
+def _is_staff(contact: dict[str, Any]) -> bool:
+    """Staff (a profile, or copies already chosen) may choose their copies of new bookings."""
+    return bool(contact["staff_profiles"]) or contact["booking_copy"] != "off"
+
+
 @router.post("/{token}")
 async def save_preferences(request: Request, token: Token) -> RedirectResponse:
     """Save the switches: a ticked box is on; a kind always sent ignores what is posted."""
     tenant_id, contact_id = _owner(request, token)
-    ticked = {str(value) for value in (await request.form()).getlist("on")}
+    form = await request.form()
+    ticked = {str(value) for value in form.getlist("on")}
+    copy_mode = str(form.get("booking_copy") or "")
     engine = get_engine(request)
     with engine.begin() as conn:
-        if page_contact(conn, tenant_id, contact_id) is None:
+        contact = page_contact(conn, tenant_id, contact_id)
+        if contact is None:
             raise HTTPException(404, "this preference link is not valid any more")
+        if _is_staff(contact) and copy_mode in BOOKING_COPY_MODES:
+            set_booking_copy(conn, tenant_id, contact_id, copy_mode)
         catalogue = tenant_catalogue(conn, tenant_id)
         rules = rules_of(conn, tenant_id, [contact_id])[contact_id]
         changed = _changes(catalogue, rules, ticked)

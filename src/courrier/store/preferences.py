@@ -18,12 +18,15 @@ from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, delete, insert, select, update
 
 from courrier.domain.kinds import DEFAULT_CATALOGUE, Catalogue, NotificationKind
 from courrier.domain.preferences import Preference, SetBy, suppression_reason
 from courrier.domain.status import MessageStatus
 from courrier.store.schema import contact_preferences, contacts
+
+#: a staff member's copies of new bookings: none, one mail each, or a daily digest
+BOOKING_COPY_MODES = ("off", "each", "digest")
 
 
 def tenant_catalogue(conn: Connection, tenant_id: int) -> Catalogue:
@@ -63,12 +66,29 @@ def rules_of(
 
 def page_contact(conn: Connection, tenant_id: int, contact_id: int) -> dict[str, Any] | None:
     """What the preference page shows of a contact (name, locale), or None when it is gone."""
+    columns = (
+        contacts.c.id,
+        contacts.c.external_id,
+        contacts.c.name,
+        contacts.c.locale,
+        contacts.c.staff_profiles,
+        contacts.c.booking_copy,
+    )
     row = conn.execute(
-        select(contacts.c.id, contacts.c.external_id, contacts.c.name, contacts.c.locale).where(
-            contacts.c.tenant_id == tenant_id, contacts.c.id == contact_id
-        )
+        select(*columns).where(contacts.c.tenant_id == tenant_id, contacts.c.id == contact_id)
     ).first()
     return dict(row._mapping) if row is not None else None
+
+
+def set_booking_copy(conn: Connection, tenant_id: int, contact_id: int, mode: str) -> None:
+    """A staff member's own choice of booking copies: ``off``, ``each`` or ``digest``."""
+    if mode not in BOOKING_COPY_MODES:
+        raise ValueError(f"booking copy is one of {', '.join(BOOKING_COPY_MODES)}, not {mode!r}")
+    conn.execute(
+        update(contacts)
+        .where(contacts.c.tenant_id == tenant_id, contacts.c.id == contact_id)
+        .values(booking_copy=mode)
+    )
 
 
 def preference_rows(conn: Connection, tenant_id: int, contact_id: int) -> list[dict[str, Any]]:
