@@ -175,6 +175,7 @@ class TemplateRenderer:
     """Renders a notification kind for a recipient; safe to share between threads."""
 
     def __init__(self, overrides: Mapping[str, str] | None = None) -> None:
+        self._overrides = dict(overrides or {})
         if overrides:
             sources = {**default_sources(), **overrides}
             self._env = _override_environment(tuple(sorted(overrides.items())))
@@ -206,9 +207,14 @@ class TemplateRenderer:
         subject, text, html = (self._render(f"{kind}/{language}/{part}", values) for part in PARTS)
         return RenderedMessage(subject=one_line(subject), text=text, html=html)
 
-    def values(self, kind: str, locale: str, context: Mapping[str, Any]) -> dict[str, Any]:
-        """Everything a template of ``kind`` sees: the context, defaults and the renderer's own."""
-        language = self._template_locale(kind, locale)
+    def values(
+        self, kind: str, locale: str, context: Mapping[str, Any], language: str | None = None
+    ) -> dict[str, Any]:
+        """Everything a template of ``kind`` sees: the context, defaults and the renderer's own.
+
+        ``language`` forces the template language (to try one part alone).
+        """
+        language = language or self._template_locale(kind, locale)
         tenant = context.get("tenant")
         return {
             **DEFAULTS,
@@ -223,13 +229,34 @@ class TemplateRenderer:
             "strings_template": f"strings/{self._strings_language(language)}.jinja",
         }
 
-    def check(self, source: str) -> None:
+    def check(
+        self,
+        source: str,
+        *,
+        kind: str | None = None,
+        part: str = "text",
+        locale: str = "en",
+        subject_type: str | None = None,
+    ) -> None:
         """Raise :class:`TemplateSourceError` (a TemplateError) naming the line of a fault.
 
-        Catches syntax errors and unknown filters or tests. To also catch
-        unknown variables and faults that only show when rendering, use
-        :func:`courrier.render.template_check.check_template`.
+        Catches syntax errors and unknown filters or tests. Given the
+        ``kind`` (and the ``part``: subject, text or html), also unknown
+        variables and whatever fails when rendered against the kind's
+        sample data (:func:`courrier.render.template_check.check_template`).
         """
+        if kind is not None:
+            from courrier.render.template_check import check_template  # it builds renderers
+
+            check_template(
+                source,
+                kind=kind,
+                part=part,
+                locale=locale,
+                subject_type=subject_type,
+                overrides=self._overrides,
+            )
+            return
         try:
             self._env.compile(source)
         except TemplateSyntaxError as exc:
