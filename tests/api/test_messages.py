@@ -17,7 +17,12 @@ def plan_bookings(caller: Caller, count: int, clock: ManualClock | None = None) 
     for n in range(count):
         if clock is not None:
             clock.advance(timedelta(minutes=1))
-        response = caller.post("/v1/events", json=booking(f"B-{n}", booker=f"m-{n % 2 + 1}"))
+        body = booking(f"B-{n}", booker=f"m-{n % 2 + 1}")
+        # paid, and begun before the clock's now: the confirmation is its only message
+        body["subject"].update(
+            paid=True, start="2026-02-20T10:00:00+01:00", end="2026-02-20T12:00:00+01:00"
+        )
+        response = caller.post("/v1/events", json=body)
         assert response.status_code == 202, response.text
         ids += [m["id"] for m in response.json()["messages"]]
     return ids

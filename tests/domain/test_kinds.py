@@ -16,12 +16,74 @@ from courrier.domain.kinds import (
 
 
 def test_booking_created_triggers_the_confirmation_with_an_invitation() -> None:
-    (kind,) = DEFAULT_CATALOGUE.for_event("booking.created")
-    assert kind.name == "booking.confirmation"
+    kind = DEFAULT_CATALOGUE.get("booking.confirmation")
+    assert kind is not None
+    assert kind in DEFAULT_CATALOGUE.for_event("booking.created")
     assert kind.recipients == ("booker",)
     assert kind.channels == ("email",)
     assert kind.attachments == ("ics.request",)
     assert kind.timing.mode is TimingMode.NOW
+
+
+def test_booking_created_plans_confirmation_notices_payment_reminder_and_reminders() -> None:
+    planned = {k.name for k in DEFAULT_CATALOGUE.for_subject_event("booking.created", "booking")}
+    assert planned == {
+        "booking.confirmation",
+        "booking.manager_notice",
+        "booking.staff_copy",
+        "booking.payment_reminder",
+        "booking.reminder_24h",
+        "booking.reminder_1h",
+        "booking.reminder_30min",
+        "booking.checkin_notice",
+    }
+
+
+def test_a_cancellation_cancels_reminders_and_plans_none() -> None:
+    cancelled = {k.name for k in DEFAULT_CATALOGUE.cancelled_by("booking.cancelled", "booking")}
+    assert {"booking.reminder_1h", "booking.payment_reminder"} <= cancelled
+    planned = {k.name for k in DEFAULT_CATALOGUE.for_subject_event("booking.cancelled", "booking")}
+    assert planned == {"booking.cancelled"}
+
+
+def test_a_payment_drops_only_the_payment_reminder() -> None:
+    dropped = DEFAULT_CATALOGUE.cancelled_by("booking.paid", "booking")
+    assert [k.name for k in dropped] == ["booking.payment_reminder"]
+
+
+def test_every_event_of_the_design_triggers_its_kind() -> None:
+    expected = {
+        "booking.modified": "booking.modified",
+        "booking.validated": "booking.validated",
+        "booking.approval_requested": "booking.approval_needed",
+        "booking.approved": "booking.approved",
+        "booking.rejected": "booking.rejected",
+        "booking.participant_added": "booking.participant_added",
+        "booking.services_added": "booking.services_added",
+        "visit.created": "visit.created",
+        "visit.modified": "visit.modified",
+        "visit.cancelled": "visit.cancelled",
+        "visit.checked_in": "visit.checkin",
+        "request.created": "request.new",
+        "request.assigned": "request.assigned",
+        "request.follower_added": "request.follower_added",
+        "request.status_changed": "request.status_changed",
+        "member.validity_expiring": "member.validity_expiring",
+        "member.balance_low": "member.balance_low",
+        "member.password_reset": "member.password_reset",
+        "resource.maintenance_started": "resource.maintenance_start",
+        "resource.maintenance_ended": "resource.maintenance_end",
+    }
+    for event_type, kind in expected.items():
+        assert kind in [k.name for k in DEFAULT_CATALOGUE.for_event(event_type)], event_type
+    comments = {k.name for k in DEFAULT_CATALOGUE.for_event("request.commented")}
+    assert comments == {"request.comment_public", "request.comment_internal"}
+
+
+def test_a_password_reset_cannot_be_switched_off_and_leaves_first() -> None:
+    reset = DEFAULT_CATALOGUE.get("member.password_reset")
+    assert reset is not None and not reset.preference_optional
+    assert reset.priority == max(k.priority for k in DEFAULT_CATALOGUE)
 
 
 def test_an_unknown_event_type_triggers_nothing() -> None:
@@ -29,20 +91,16 @@ def test_an_unknown_event_type_triggers_nothing() -> None:
 
 
 def test_a_kind_added_to_the_catalogue_is_found_by_each_of_its_triggers() -> None:
-    reminder = NotificationKind(
-        name="booking.reminder_1h",
-        triggers=frozenset({"booking.created", "booking.modified"}),
+    audit = NotificationKind(
+        name="booking.audit",
+        triggers=frozenset({"booking.created", "booking.audited"}),
         subject_type="booking",
-        recipients=("booker", "participants"),
-        timing=Timing.before("start", timedelta(hours=1)),
+        recipients=("manager",),
     )
-    catalogue = Catalogue((*DEFAULT_CATALOGUE, reminder))
-    assert [k.name for k in catalogue.for_event("booking.created")] == [
-        "booking.confirmation",
-        "booking.reminder_1h",
-    ]
-    assert catalogue.for_event("booking.modified") == (reminder,)
-    assert [k.name for k in catalogue.without(["booking.confirmation"])] == ["booking.reminder_1h"]
+    catalogue = Catalogue((*DEFAULT_CATALOGUE, audit))
+    assert audit in catalogue.for_event("booking.created")
+    assert catalogue.for_event("booking.audited") == (audit,)
+    assert audit not in catalogue.without(["booking.audit"])
 
 
 def test_two_kinds_with_one_name_are_refused() -> None:

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from courrier.clock import ManualClock
+from courrier.domain.default_kinds import BOOKING_CONFIRMATION
 from courrier.domain.kinds import DEFAULT_CATALOGUE, Catalogue, NotificationKind, Timing
 from courrier.engine.intake import EventInput, Intake, IntakeResult
 from courrier.engine.wakeup import Wakeup
@@ -61,7 +62,8 @@ def wakeup() -> Iterator[Wakeup]:
 
 @pytest.fixture
 def intake(engine: Engine, clock: ManualClock, wakeup: Wakeup) -> Intake:
-    return Intake(engine, clock=clock, wakeup=wakeup)
+    """Intake with the confirmation alone: these tests are about intake, not the catalogue."""
+    return Intake(engine, clock=clock, wakeup=wakeup, catalogue=Catalogue([BOOKING_CONFIRMATION]))
 
 
 def created(booking: str = "B-1001", key: str | None = None, **changes: Any) -> EventInput:

@@ -124,7 +124,7 @@ def run(settings: Settings, clock: Clock = utcnow) -> None:
     planned = sum(len(r.messages) for r in results if r.created)
     typer.echo(f"Demo tenant {tenant.name!r}: {len(MEMBERS)} members, {len(BOOKINGS)} bookings")
     if planned:
-        typer.echo(f"{planned} confirmation mails planned")
+        typer.echo(f"{planned} mails planned (confirmations and reminders)")
     else:
         typer.echo("the demo bookings were planned before; nothing new to send")
     typer.echo(f"API key (shown once): {key}")

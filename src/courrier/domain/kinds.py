@@ -3,71 +3,46 @@
 A kind is data, not code: the catalogue is a tuple of :class:`NotificationKind`
 values, looked up by the event type that triggers them. Adding a kind to the
 catalogue (or a tenant switching one off) needs no change in the planner.
+The kinds Courrier ships are in :mod:`courrier.domain.default_kinds`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
-from enum import StrEnum
 
+from courrier.domain.conditions import Condition
+from courrier.domain.timing import TimeZoneChoice, Timing, TimingMode
 
-class TimingMode(StrEnum):
-    """How a kind's due time is found."""
-
-    NOW = "now"  # as soon as the event is accepted
-    AFTER_EVENT = "after_event"  # a delay after the event happened
-    BEFORE_DATE = "before_date"  # an offset before a date of the subject (e.g. its start)
-
-
-@dataclass(frozen=True)
-class Timing:
-    """When a kind's message is due.
-
-    ``offset`` is the delay after the event (``AFTER_EVENT``) or the lead time
-    before the subject's ``date_field`` (``BEFORE_DATE``). ``min_lead`` drops
-    a ``BEFORE_DATE`` message when the event came less than that long before
-    the date (the 24 h reminder only for bookings made 48 h ahead).
-    """
-
-    mode: TimingMode = TimingMode.NOW
-    offset: timedelta = timedelta(0)
-    date_field: str | None = None
-    min_lead: timedelta | None = None
-
-    def __post_init__(self) -> None:
-        if self.mode is TimingMode.BEFORE_DATE and not self.date_field:
-            raise ValueError("a timing before a date names the subject's date field")
-        if self.offset < timedelta(0):
-            raise ValueError("a timing offset is a positive duration")
-
-    @classmethod
-    def now(cls) -> Timing:
-        return cls(TimingMode.NOW)
-
-    @classmethod
-    def after_event(cls, delay: timedelta) -> Timing:
-        return cls(TimingMode.AFTER_EVENT, offset=delay)
-
-    @classmethod
-    def before(
-        cls, date_field: str, offset: timedelta, *, min_lead: timedelta | None = None
-    ) -> Timing:
-        return cls(TimingMode.BEFORE_DATE, offset=offset, date_field=date_field, min_lead=min_lead)
+__all__ = [
+    "Catalogue",
+    "Condition",
+    "NotificationKind",
+    "TimeZoneChoice",
+    "Timing",
+    "TimingMode",
+]
 
 
 @dataclass(frozen=True)
 class NotificationKind:
     """One rule of the catalogue.
 
-    ``recipients`` are role names resolved from the subject's state
-    (``booker``, ``participants``...). ``priority``: higher leaves first.
+    ``recipients`` are roles (:mod:`courrier.domain.recipients`) resolved
+    from the subject, the event and the tenant's staff; ``exclude`` roles
+    are left out (a comment's author). ``priority``: higher leaves first.
     ``attachments`` name generated files (``ics.request``: a calendar
     invitation). ``preference_optional`` False means the recipient cannot
     switch it off (a password reset). ``once_per_subject`` True means one
     message per subject and recipient ever (a confirmation); False means one
     per subject version (a modification notice).
+
+    ``conditions`` must hold on the subject's state when planned, re-planned
+    and sent. ``replan`` True: planned from the subject's current state on
+    every event about it (reminders), so moved ones move, invalid ones are
+    cancelled and new ones appear. ``cancelled_by``: event types that
+    cancel its pending messages for the subject (a payment drops the
+    payment reminder).
     """
 
     name: str
@@ -81,11 +56,22 @@ class NotificationKind:
     attachments: tuple[str, ...] = ()
     preference_optional: bool = True
     once_per_subject: bool = True
+    conditions: tuple[Condition, ...] = ()
+    replan: bool = False
+    cancelled_by: frozenset[str] = frozenset()
+    exclude: tuple[str, ...] = ()
+    description: str = ""
 
     @property
     def template_kind(self) -> str:
         """The template this kind renders (its own name unless set)."""
         return self.template or self.name
+
+    def planned_on(self, event_type: str, subject_type: str) -> bool:
+        """True when an event of this type about this subject type plans (or re-plans) it."""
+        if subject_type != self.subject_type or event_type in self.cancelled_by:
+            return False
+        return event_type in self.triggers or self.replan
 
 
 class Catalogue:
@@ -96,6 +82,7 @@ class Catalogue:
         names = [k.name for k in self._kinds]
         if len(set(names)) != len(names):
             raise ValueError(f"kind names repeat in the catalogue: {sorted(names)}")
+        self._by_name = {k.name: k for k in self._kinds}
         self._by_trigger: dict[str, tuple[NotificationKind, ...]] = {}
         for kind in self._kinds:
             for trigger in kind.triggers:
@@ -111,26 +98,38 @@ class Catalogue:
         """The kinds an event of this type triggers (none for an unknown type)."""
         return self._by_trigger.get(event_type, ())
 
+    def for_subject_event(self, event_type: str, subject_type: str) -> tuple[NotificationKind, ...]:
+        """The kinds planned when this event about this subject type arrives.
+
+        Those it triggers, and the re-planned ones (reminders) of the subject
+        type, unless the event cancels them.
+        """
+        return tuple(k for k in self._kinds if k.planned_on(event_type, subject_type))
+
+    def cancelled_by(self, event_type: str, subject_type: str) -> tuple[NotificationKind, ...]:
+        """The kinds whose pending messages this event cancels."""
+        return tuple(
+            k
+            for k in self._kinds
+            if k.subject_type == subject_type and event_type in k.cancelled_by
+        )
+
     def get(self, name: str) -> NotificationKind | None:
-        return next((k for k in self._kinds if k.name == name), None)
+        return self._by_name.get(name)
 
     def without(self, names: Iterable[str]) -> Catalogue:
         """This catalogue with some kinds switched off (a tenant's choice)."""
         off = set(names)
         return Catalogue(k for k in self._kinds if k.name not in off)
 
+    def subject_types(self) -> frozenset[str]:
+        return frozenset(k.subject_type for k in self._kinds)
 
-BOOKING_CONFIRMATION = NotificationKind(
-    name="booking.confirmation",
-    triggers=frozenset({"booking.created"}),
-    subject_type="booking",
-    recipients=("booker",),
-    channels=("email",),
-    template="booking.confirmation",
-    timing=Timing.now(),
-    priority=60,
-    attachments=("ics.request",),
-)
 
-#: The kinds Courrier ships with; later issues add to this tuple.
-DEFAULT_CATALOGUE = Catalogue((BOOKING_CONFIRMATION,))
+def __getattr__(name: str) -> Catalogue:
+    """``DEFAULT_CATALOGUE``, the kinds Courrier ships (defined in ``default_kinds``)."""
+    if name == "DEFAULT_CATALOGUE":
+        from courrier.domain.default_kinds import DEFAULT_CATALOGUE
+
+        return DEFAULT_CATALOGUE
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

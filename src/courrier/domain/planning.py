@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from courrier.domain.kinds import NotificationKind, Timing, TimingMode
+from courrier.domain.conditions import failed_condition
+from courrier.domain.kinds import NotificationKind
+from courrier.domain.timing import TimeZoneChoice, Timing, TimingMode, before, parse_aware
 
 MAX_SEND_KEY = 400
 
@@ -49,6 +52,8 @@ class EventFacts:
     subject_type: str
     subject_id: str
     subject_version: int = 1
+    payload: Mapping[str, Any] = field(default_factory=dict)
+    subject_created_at: datetime | None = None  # for lead-time rules; else occurred_at
 
 
 @dataclass(frozen=True)
@@ -106,36 +111,66 @@ def roles_of(kinds: Iterable[NotificationKind]) -> set[str]:
     return {role for kind in kinds for role in kind.recipients}
 
 
-def _parse(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
+def _zone(name: str | None) -> ZoneInfo:
     try:
-        instant = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return instant if instant.tzinfo is not None else None
+        return ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def anchor_date(timing: Timing, subject_state: Mapping[str, Any]) -> datetime | None:
+    """The subject's date a timing counts from: the first of its ``a|b`` fields present."""
+    for name in (timing.date_field or "").split("|"):
+        date = parse_aware(subject_state.get(name))
+        if date is not None:
+            return date
+    return None
 
 
 def due_time(
-    timing: Timing, event: EventFacts, subject_state: Mapping[str, Any], now: datetime
+    timing: Timing,
+    event: EventFacts,
+    subject_state: Mapping[str, Any],
+    now: datetime,
+    zone: str | None = None,
 ) -> tuple[datetime, str] | None:
-    """When a message of this timing is due, and its occurrence; None when it is not wanted."""
+    """When a message of this timing is due, and its occurrence; None when it is not wanted.
+
+    ``zone`` is whose wall clock calendar days count on (the venue's, or the
+    recipient's); it defaults to the subject's ``timezone``. A reminder whose
+    time has passed but whose date has not is due now; one for a date gone by,
+    or for a subject created too short a time ahead (``min_lead``), is not
+    wanted. The occurrence of a reminder is its date, so a reminder is sent
+    again for a new date but never twice for one.
+    """
     if timing.mode is TimingMode.NOW:
         return now, "1"
     if timing.mode is TimingMode.AFTER_EVENT:
         return event.occurred_at + timing.offset, "1"
-    date = _parse(subject_state.get(timing.date_field or ""))
+    if timing.mode is TimingMode.DAILY:
+        return None  # planned by its own engine (the staff digest)
+    date = anchor_date(timing, subject_state)
     if date is None or date <= now:
         return None
-    if timing.min_lead is not None and date - event.occurred_at < timing.min_lead:
+    created = event.subject_created_at or event.occurred_at
+    if timing.min_lead is not None and date - created < timing.min_lead:
         return None
-    return max(date - timing.offset, now), date.isoformat()
+    wall = _zone(zone or subject_state.get("timezone"))
+    due = before(date, wall, offset=timing.offset, days=timing.days, at=timing.at)
+    return max(due, now), date.astimezone(UTC).isoformat()
 
 
 def _occurrence(kind: NotificationKind, timed: str, event: EventFacts) -> str:
     if kind.timing.mode is TimingMode.BEFORE_DATE or kind.once_per_subject:
         return timed
     return f"v{event.subject_version}"
+
+
+def _zone_for(kind: NotificationKind, recipient: Recipient, state: Mapping[str, Any]) -> str | None:
+    if kind.timing.zone is TimeZoneChoice.RECIPIENT and recipient.timezone:
+        return recipient.timezone
+    zone = state.get("timezone")
+    return zone if isinstance(zone, str) else None
 
 
 def plan(
@@ -147,19 +182,28 @@ def plan(
 ) -> list[PlannedMessage]:
     """The messages ``event`` calls for, at most one per (kind, recipient, channel).
 
-    Kinds not triggered by this event type, or for another subject type,
-    plan nothing; a recipient with no address on a channel is skipped.
+    Kinds not planned on this event type (neither triggered nor re-planned),
+    or for another subject type, or whose conditions fail, plan nothing; a
+    recipient with no address on a channel is skipped, and so is anyone a
+    kind's ``exclude`` roles name (``recipients_by_role`` holds those roles
+    too).
     """
     planned: dict[str, PlannedMessage] = {}
     for kind in kinds:
-        if event.type not in kind.triggers or kind.subject_type != event.subject_type:
+        if not kind.planned_on(event.type, event.subject_type):
             continue
-        timed = due_time(kind.timing, event, subject_state, now)
-        if timed is None:
+        if failed_condition(kind.conditions, subject_state, event.payload) is not None:
             continue
-        due_at, occurrence = timed[0], _occurrence(kind, timed[1], event)
+        excluded = {r.contact for role in kind.exclude for r in recipients_by_role.get(role, ())}
         for role in kind.recipients:
             for recipient in recipients_by_role.get(role, ()):
+                if recipient.contact is not None and recipient.contact in excluded:
+                    continue
+                zone = _zone_for(kind, recipient, subject_state)
+                timed = due_time(kind.timing, event, subject_state, now, zone)
+                if timed is None:
+                    continue
+                due_at, occurrence = timed[0], _occurrence(kind, timed[1], event)
                 for message in _per_channel(kind, role, recipient, event, due_at, occurrence):
                     planned.setdefault(message.send_key, message)
     return list(planned.values())

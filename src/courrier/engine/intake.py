@@ -14,7 +14,7 @@ batch of one.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -25,15 +25,15 @@ from courrier import metrics
 from courrier.clock import Clock, utcnow
 from courrier.domain.events import check_envelope, check_subject
 from courrier.domain.kinds import DEFAULT_CATALOGUE, Catalogue
-from courrier.domain.planning import EventFacts, PlannedMessage, Recipient, plan, recipient_ids
 from courrier.domain.status import MessageStatus
-from courrier.engine.composer import MessageComposer, Occasion
+from courrier.engine.composer import MessageComposer
+from courrier.engine.digest import refresh_digests
+from courrier.engine.planner import BatchPlanner, PlanItem
 from courrier.engine.wakeup import Wakeup, notify_due
 from courrier.errors import CourrierError, ValidationError
 from courrier.render.templates import TemplateRenderer
-from courrier.store.contacts import contacts_by_external_id
 from courrier.store.events import insert_events, store_answers, stored_answers
-from courrier.store.planning import existing_send_keys, insert_messages
+from courrier.store.kinds import tenant_catalogue
 from courrier.store.subjects import (
     StoredSubject,
     insert_subjects,
@@ -57,6 +57,7 @@ class EventInput:
     idempotency_key: str
     occurred_at: datetime
     subject: Mapping[str, Any]
+    payload: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -104,10 +105,26 @@ class _Fresh:
     version: int = 0
     subject: StoredSubject | None = None
     event_id: int = 0
+    existed: bool = False
 
     @property
     def subject_key(self) -> tuple[str, str]:
         return (self.state["type"], self.state["id"])
+
+    @property
+    def plan_item(self) -> PlanItem:
+        assert self.subject is not None  # set by _store_subjects_and_events
+        return PlanItem(
+            self.position,
+            self.event_id,
+            self.input.type,
+            self.input.occurred_at,
+            self.input.payload,
+            self.subject.id,
+            self.version,
+            self.state,
+            self.existed,
+        )
 
 
 class Intake:
@@ -191,8 +208,19 @@ class Intake:
                 fresh.setdefault(event.idempotency_key, _Fresh(event, state, position))
         batch = list(fresh.values())
         self._store_subjects_and_events(conn, tenant, batch, now)
-        planned, contact_ids = self._plan(conn, tenant, batch, now)
-        summaries = self._store_messages(conn, tenant, batch, planned, contact_ids, now)
+        planner = self._planner(conn, tenant, now)
+        planned = planner.run([f.plan_item for f in batch])
+        if any(f.state["type"] == "booking" for f in batch):
+            composer = planner.composer
+            refresh_digests(
+                conn,
+                tenant,
+                planner.catalogue,
+                composer.renderer,
+                now,
+                link_for=composer.preference_link,
+            )
+        summaries = [[_summary(p.id, p.row, p.contact) for p in group] for group in planned]
         new_answers = [
             (f.event_id, {"event_id": f.event_id, "messages": [s.as_json() for s in summaries[i]]})
             for i, f in enumerate(batch)
@@ -202,6 +230,13 @@ class Intake:
         due_now = any(s.status == MessageStatus.DUE for group in summaries for s in group)
         return results, due_now
 
+    def _planner(self, conn: Connection, tenant: Tenant, now: datetime) -> BatchPlanner:
+        """A planner with the tenant's kinds in force and its edited templates (one query)."""
+        kinds = tenant_catalogue(conn, tenant.id, self.catalogue)
+        overrides = kinds.template_overrides()
+        renderer = TemplateRenderer(overrides) if overrides else self.renderer
+        return BatchPlanner(conn, tenant, kinds.catalogue, MessageComposer(renderer, tenant), now)
+
     def _store_subjects_and_events(
         self, conn: Connection, tenant: Tenant, batch: list[_Fresh], now: datetime
     ) -> None:
@@ -210,7 +245,12 @@ class Intake:
         current: dict[tuple[str, str], StoredSubject] = dict(stored)
         for f in batch:
             before = current.get(f.subject_key)
+            f.existed = f.subject_key in stored
             f.version = before.version + 1 if before else 1
+            if "created_at" not in f.state:
+                f.state["created_at"] = (
+                    before.state.get("created_at") if before else None
+                ) or f.input.occurred_at.isoformat()
             current[f.subject_key] = StoredSubject(
                 before.id if before else 0, f.subject_key[0], f.subject_key[1], f.version, f.state
             )
@@ -231,7 +271,7 @@ class Intake:
                     "type": f.input.type,
                     "idempotency_key": f.input.idempotency_key,
                     "subject_id": f.subject.id,
-                    "payload": {"subject": f.state},
+                    "payload": {"subject": f.state, "payload": dict(f.input.payload)},
                     "occurred_at": f.input.occurred_at,
                     "received_at": now,
                 }
@@ -243,75 +283,6 @@ class Intake:
             [(f.subject.id, f.version, f.state, f.event_id) for f in batch if f.subject],
             now=now,
         )
-
-    def _plan(
-        self, conn: Connection, tenant: Tenant, batch: list[_Fresh], now: datetime
-    ) -> tuple[list[list[PlannedMessage]], dict[str, int]]:
-        """The messages each event calls for, and the row ids of the contacts they go to."""
-        wanted: set[str] = set()
-        for f in batch:
-            if f.state["type"] == "booking":
-                wanted.add(f.state["booker"])
-            for kind in self.catalogue.for_event(f.input.type):
-                for role in kind.recipients:
-                    wanted.update(recipient_ids(role, f.state))
-        contacts = contacts_by_external_id(conn, tenant.id, wanted)
-        planned: list[list[PlannedMessage]] = []
-        for f in batch:
-            if f.state["type"] == "booking" and f.state["booker"] not in contacts:
-                where = f"event {f.position}: " if len(batch) > 1 else ""
-                raise ValidationError(
-                    f"{where}no contact {f.state['booker']!r}: create it first"
-                    " (PUT /v1/contacts/{id})",
-                    "subject.booker",
-                )
-            kinds = self.catalogue.for_event(f.input.type)
-            by_role = {
-                role: [
-                    _recipient(contacts[c]) for c in recipient_ids(role, f.state) if c in contacts
-                ]
-                for kind in kinds
-                for role in kind.recipients
-            }
-            facts = EventFacts(
-                f.input.type, f.input.occurred_at, f.state["type"], f.state["id"], f.version
-            )
-            planned.append(plan(kinds, facts, f.state, by_role, now))
-        return planned, {external: c["id"] for external, c in contacts.items()}
-
-    def _store_messages(
-        self,
-        conn: Connection,
-        tenant: Tenant,
-        batch: list[_Fresh],
-        planned: list[list[PlannedMessage]],
-        contact_ids: Mapping[str, int],
-        now: datetime,
-    ) -> list[list[PlannedSummary]]:
-        """Render and insert the messages not planned before; their summaries, per event."""
-        taken = existing_send_keys(conn, tenant.id, (m.send_key for ms in planned for m in ms))
-        composer = MessageComposer(self.renderer, tenant)
-        rows: list[dict[str, Any]] = []
-        owners: list[tuple[int, str | None]] = []
-        for index, (f, messages) in enumerate(zip(batch, planned, strict=True)):
-            assert f.subject is not None  # set by _store_subjects_and_events
-            occasion = Occasion(
-                f.event_id, f.input.type, f.input.occurred_at, f.subject.id, f.version, f.state
-            )
-            for message in messages:
-                if message.send_key in taken:
-                    continue
-                taken.add(message.send_key)
-                contact = message.recipient.contact
-                contact_id = contact_ids.get(contact) if contact is not None else None
-                rows.append(composer.compose(message, occasion, contact_id, now))
-                owners.append((index, contact))
-        summaries: list[list[PlannedSummary]] = [[] for _ in batch]
-        for row, (owner, contact), message_id in zip(
-            rows, owners, insert_messages(conn, rows), strict=True
-        ):
-            summaries[owner].append(_summary(message_id, row, contact))
-        return summaries
 
     @staticmethod
     def _results(
@@ -353,17 +324,6 @@ def _count(events: Sequence[EventInput], results: Sequence[IntakeResult]) -> Non
             metrics.events_accepted.labels(type=event.type).inc()
             for message in result.messages:
                 metrics.messages_planned.labels(channel=message.channel).inc()
-
-
-def _recipient(contact: Mapping[str, Any]) -> Recipient:
-    return Recipient(
-        contact=contact["external_id"],
-        name=contact["name"],
-        email=contact["email"],
-        phone=contact["phone"],
-        locale=contact["locale"],
-        timezone=contact["timezone"],
-    )
 
 
 def _summary(message_id: int, row: Mapping[str, Any], contact: str | None) -> PlannedSummary:

@@ -1,16 +1,20 @@
 """Storing planned messages: in batches, each under its unique send key, with its timeline.
 
 A send key already present means the message was planned before (by another
-event, or a racing request): it is not planned again.
+event, or a racing request): it is not planned again. Pending messages of a
+subject can be read (locked), moved and cancelled here when it changes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, bindparam, insert, or_, select, update
 
+from courrier.domain.status import MessageStatus
 from courrier.store import timeline
 from courrier.store.schema import messages
 
@@ -64,3 +68,125 @@ def insert_messages(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> list
         ),
     )
     return ids
+
+
+@dataclass(frozen=True)
+class PendingMessage:
+    """A message planned but not yet claimed: it may still move or be cancelled."""
+
+    id: int
+    subject_id: int
+    kind: str
+    contact_id: int | None
+    address: str
+    channel: str
+    send_key: str
+    due_at: datetime
+    status: str
+
+
+PENDING = (MessageStatus.PLANNED.value, MessageStatus.DUE.value)
+
+
+def pending_messages(
+    conn: Connection, tenant_id: int, subject_ids: Iterable[int]
+) -> dict[int, list[PendingMessage]]:
+    """The pending messages of these subjects, by subject, locked until the commit."""
+    wanted = sorted(set(subject_ids))
+    found: dict[int, list[PendingMessage]] = {s: [] for s in wanted}
+    for start in range(0, len(wanted), 500):
+        query = (
+            select(
+                messages.c.id,
+                messages.c.subject_id,
+                messages.c.kind,
+                messages.c.contact_id,
+                messages.c.address,
+                messages.c.channel,
+                messages.c.send_key,
+                messages.c.due_at,
+                messages.c.status,
+            )
+            .where(
+                messages.c.tenant_id == tenant_id,
+                messages.c.subject_id.in_(wanted[start : start + 500]),
+                messages.c.status.in_(PENDING),
+            )
+            .order_by(messages.c.id)
+            .with_for_update()
+        )
+        for row in conn.execute(query):
+            found[row.subject_id].append(PendingMessage(*row))
+    return found
+
+
+def cancel_messages(
+    conn: Connection, cancelled: Sequence[tuple[int, str]], *, now: datetime
+) -> None:
+    """Cancel pending messages ``(id, reason)``, each with its reason in the timeline."""
+    if not cancelled:
+        return
+    ordered = sorted(cancelled)
+    conn.execute(
+        update(messages)
+        .where(
+            messages.c.id == bindparam("b_id"),
+            or_(*(messages.c.status == status for status in PENDING)),
+        )
+        .values(
+            status=MessageStatus.CANCELLED.value,
+            status_reason=bindparam("b_reason"),
+            updated_at=now,
+        ),
+        [{"b_id": i, "b_reason": reason} for i, reason in ordered],
+    )
+    timeline.record(
+        conn,
+        (
+            {"message_id": i, "at": now, "status": "cancelled", "entry": "cancelled", "reason": r}
+            for i, r in ordered
+        ),
+    )
+
+
+MOVED_COLUMNS = (
+    "send_key",
+    "due_at",
+    "status",
+    "priority",
+    "locale",
+    "to_name",
+    "subject_line",
+    "body_text",
+    "body_html",
+    "attachments",
+    "event_id",
+)
+
+
+def move_messages(
+    conn: Connection, moved: Sequence[tuple[int, Mapping[str, Any], datetime]], *, now: datetime
+) -> None:
+    """Re-planned messages ``(id, new row, old due time)`` take their new time and content."""
+    if not moved:
+        return
+    ordered = sorted(moved, key=lambda m: m[0])
+    conn.execute(
+        update(messages)
+        .where(messages.c.id == bindparam("b_id"))
+        .values({**{c: bindparam(f"b_{c}") for c in MOVED_COLUMNS}, "updated_at": now}),
+        [{"b_id": i, **{f"b_{c}": row[c] for c in MOVED_COLUMNS}} for i, row, _ in ordered],
+    )
+    timeline.record(
+        conn,
+        (
+            {
+                "message_id": i,
+                "at": now,
+                "status": row["status"],
+                "entry": "replanned",
+                "data": {"due_at": row["due_at"].isoformat(), "was": old.isoformat()},
+            }
+            for i, row, old in ordered
+        ),
+    )

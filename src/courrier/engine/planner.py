@@ -1,0 +1,310 @@
+"""Planning a batch of accepted events: recipients resolved, messages planned, moved, cancelled.
+
+Intake stores the events and subjects, then hands them here, in the same
+transaction. For each event, in order: the tenant's kinds planned on it
+(triggered, or re-planned from the subject's new state), their recipients
+resolved (subject fields, the event's payload, staff by profile, bookings
+on a resource), and the result reconciled with the subject's pending
+messages (:mod:`courrier.engine.replan`). Writes go out in a few
+statements per batch, whatever its size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+from courrier.domain.kinds import Catalogue, NotificationKind
+from courrier.domain.planning import EventFacts, PlannedMessage, Recipient, plan
+from courrier.domain.recipients import EMPTY_DIRECTORY, Directory, needs_directory, recipients_of
+from courrier.domain.timing import parse_aware
+from courrier.engine.composer import MessageComposer, Occasion
+from courrier.engine.replan import reconcile
+from courrier.errors import ValidationError
+from courrier.store.contacts import contacts_by_external_id
+from courrier.store.directory import bookers_on_resource, staff_directory
+from courrier.store.planning import (
+    PendingMessage,
+    cancel_messages,
+    existing_send_keys,
+    insert_messages,
+    move_messages,
+    pending_messages,
+)
+from courrier.store.tenants import Tenant
+
+
+@dataclass(frozen=True)
+class PlanItem:
+    """One stored event, with its subject as it now stands."""
+
+    position: int  # in the posted batch
+    event_id: int
+    type: str
+    occurred_at: datetime
+    payload: Mapping[str, Any]
+    subject_id: int
+    version: int
+    state: Mapping[str, Any]
+    existed: bool  # the subject was known before this batch
+
+    @property
+    def facts(self) -> EventFacts:
+        return EventFacts(
+            self.type,
+            self.occurred_at,
+            self.state["type"],
+            self.state["id"],
+            self.version,
+            self.payload,
+            parse_aware(self.state.get("created_at")),
+        )
+
+    @property
+    def occasion(self) -> Occasion:
+        return Occasion(
+            self.event_id, self.type, self.occurred_at, self.subject_id, self.version, self.state
+        )
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A message an event planned (or moved), as its answer shows it."""
+
+    id: int
+    row: Mapping[str, Any]
+    contact: str | None
+
+
+def _recipient(contact: Mapping[str, Any]) -> Recipient:
+    return Recipient(
+        contact=contact["external_id"],
+        name=contact["name"],
+        email=contact["email"],
+        phone=contact["phone"],
+        locale=contact["locale"],
+        timezone=contact["timezone"],
+    )
+
+
+class BatchPlanner:
+    """Plans one batch of one tenant's events inside intake's transaction."""
+
+    def __init__(
+        self,
+        conn: Connection,
+        tenant: Tenant,
+        catalogue: Catalogue,
+        composer: MessageComposer,
+        now: datetime,
+    ) -> None:
+        self.conn = conn
+        self.tenant = tenant
+        self.catalogue = catalogue
+        self.composer = composer
+        self.now = now
+
+    def kinds_for(self, item: PlanItem) -> tuple[NotificationKind, ...]:
+        return self.catalogue.for_subject_event(item.type, item.state["type"])
+
+    def run(self, items: Sequence[PlanItem]) -> list[list[Planned]]:
+        """Plan, move and cancel the batch's messages; what each event planned, in order."""
+        resolved = self._resolve(items)
+        planned = [
+            self._plan(item, ids, resolved.contacts)
+            for item, ids in zip(items, resolved.per_item, strict=True)
+        ]
+        return self._write(items, planned, resolved.contact_ids)
+
+    # -- recipients --------------------------------------------------------
+
+    def _resolve(self, items: Sequence[PlanItem]) -> _Resolved:
+        roles = {
+            r for item in items for k in self.kinds_for(item) for r in (*k.recipients, *k.exclude)
+        }
+        directory = (
+            staff_directory(self.conn, self.tenant.id)
+            if needs_directory(roles)
+            else EMPTY_DIRECTORY
+        )
+        per_item: list[dict[str, list[str]]] = []
+        wanted: set[str] = set()
+        for item in items:
+            by_role = self._roles_of(item, directory)
+            per_item.append(by_role)
+            wanted.update(c for ids in by_role.values() for c in ids)
+            if item.state["type"] == "booking":
+                wanted.add(item.state["booker"])
+        contacts = contacts_by_external_id(self.conn, self.tenant.id, wanted)
+        for item in items:
+            if item.state["type"] == "booking" and item.state["booker"] not in contacts:
+                where = f"event {item.position}: " if len(items) > 1 else ""
+                raise ValidationError(
+                    f"{where}no contact {item.state['booker']!r}: create it first"
+                    " (PUT /v1/contacts/{id})",
+                    "subject.booker",
+                )
+        return _Resolved(per_item, contacts)
+
+    def _roles_of(self, item: PlanItem, directory: Directory) -> dict[str, list[str]]:
+        kinds = self.kinds_for(item)
+        roles = list(dict.fromkeys(r for k in kinds for r in (*k.recipients, *k.exclude)))
+        if "resource_bookers" in roles:
+            directory = self._with_bookers(item, directory)
+        return recipients_of(roles, (), item.state, item.payload, directory)
+
+    def _with_bookers(self, item: PlanItem, directory: Directory) -> Directory:
+        window = item.state.get("maintenance") or {}
+        bookers = bookers_on_resource(
+            self.conn,
+            self.tenant.id,
+            str(item.state["id"]),
+            parse_aware(window.get("start")) if isinstance(window, Mapping) else None,
+            parse_aware(window.get("end")) if isinstance(window, Mapping) else None,
+        )
+        return Directory(directory.staff_by_profile, directory.booking_copy, bookers)
+
+    def _plan(
+        self, item: PlanItem, ids: Mapping[str, list[str]], contacts: Mapping[str, Any]
+    ) -> list[PlannedMessage]:
+        by_role = {
+            role: [_recipient(contacts[c]) for c in found if c in contacts]
+            for role, found in ids.items()
+        }
+        return plan(self.kinds_for(item), item.facts, item.state, by_role, self.now)
+
+    # -- writes ------------------------------------------------------------
+
+    def _write(
+        self,
+        items: Sequence[PlanItem],
+        planned: list[list[PlannedMessage]],
+        contact_ids: Mapping[str, int],
+    ) -> list[list[Planned]]:
+        taken = existing_send_keys(
+            self.conn, self.tenant.id, (m.send_key for ms in planned for m in ms)
+        )
+        known = [item.subject_id for item in items if item.existed]
+        batch = _BatchWrites(taken)
+        if known:
+            for subject_id, found in pending_messages(self.conn, self.tenant.id, known).items():
+                batch.live[subject_id] = {m.id: m for m in found}
+        for index, (item, messages) in enumerate(zip(items, planned, strict=True)):
+            live = batch.live.setdefault(item.subject_id, {})
+            result = reconcile(
+                self.catalogue,
+                item.facts,
+                item.state,
+                list(live.values()),
+                messages,
+                contact_ids,
+                self.now,
+            )
+            for stale, reason in result.cancelled:
+                batch.cancel(stale, reason)
+            for match, message in result.moved:
+                if message.send_key != match.send_key and message.send_key in batch.taken:
+                    batch.cancel(match, "already sent for this time")
+                else:
+                    batch.move(index, match, self._compose(item, message, contact_ids), message)
+            for message in result.new:
+                if message.send_key not in batch.taken:
+                    row = self._compose(item, message, contact_ids)
+                    batch.add(index, item.subject_id, row, message)
+        return batch.flush(self.conn, len(items), self.now)
+
+    def _compose(
+        self, item: PlanItem, message: PlannedMessage, contact_ids: Mapping[str, int]
+    ) -> dict[str, Any]:
+        contact = message.recipient.contact
+        contact_id = contact_ids.get(contact) if contact is not None else None
+        return self.composer.compose(message, item.occasion, contact_id, self.now)
+
+
+@dataclass
+class _Resolved:
+    per_item: list[dict[str, list[str]]]
+    contacts: dict[str, dict[str, Any]]
+
+    @property
+    def contact_ids(self) -> dict[str, int]:
+        return {external: c["id"] for external, c in self.contacts.items()}
+
+
+def _pending(message_id: int, subject_id: int, row: Mapping[str, Any]) -> PendingMessage:
+    return PendingMessage(
+        message_id,
+        subject_id,
+        row["kind"],
+        row["contact_id"],
+        row["address"],
+        row["channel"],
+        row["send_key"],
+        row["due_at"],
+        row["status"],
+    )
+
+
+class _BatchWrites:
+    """The batch's inserts, moves and cancellations, kept in memory until one flush.
+
+    ``live`` is each subject's pending messages as the batch has left them so
+    far; a message added earlier in the batch (a negative id) is still only a
+    row here, so a later event of the same subject moves or drops that row.
+    """
+
+    def __init__(self, taken: set[str]) -> None:
+        self.taken = taken
+        self.live: dict[int, dict[int, PendingMessage]] = {}
+        self.rows: dict[int, tuple[int, dict[str, Any], str | None]] = {}
+        self.moves: dict[int, tuple[int, dict[str, Any], datetime, str | None]] = {}
+        self.cancels: dict[int, str] = {}
+
+    def add(
+        self, owner: int, subject_id: int, row: dict[str, Any], message: PlannedMessage
+    ) -> None:
+        temp = -(len(self.rows) + len(self.cancels) + 1)
+        while temp in self.rows:
+            temp -= 1
+        self.rows[temp] = (owner, row, message.recipient.contact)
+        self.live.setdefault(subject_id, {})[temp] = _pending(temp, subject_id, row)
+        self.taken.add(row["send_key"])
+
+    def move(
+        self, owner: int, match: PendingMessage, row: dict[str, Any], message: PlannedMessage
+    ) -> None:
+        self.taken.discard(match.send_key)
+        self.taken.add(row["send_key"])
+        self.live[match.subject_id][match.id] = _pending(match.id, match.subject_id, row)
+        contact = message.recipient.contact
+        if match.id < 0:
+            self.rows[match.id] = (owner, row, contact)
+        else:
+            was = self.moves[match.id][2] if match.id in self.moves else match.due_at
+            self.moves[match.id] = (owner, row, was, contact)
+
+    def cancel(self, match: PendingMessage, reason: str) -> None:
+        self.taken.discard(match.send_key)
+        self.live.get(match.subject_id, {}).pop(match.id, None)
+        if match.id < 0:
+            self.rows.pop(match.id, None)
+        else:
+            self.moves.pop(match.id, None)
+            self.cancels[match.id] = reason
+
+    def flush(self, conn: Connection, count: int, now: datetime) -> list[list[Planned]]:
+        """Write everything: cancellations, moves, then new messages; answers per event."""
+        cancel_messages(conn, sorted(self.cancels.items()), now=now)
+        move_messages(conn, [(i, row, was) for i, (_, row, was, _) in self.moves.items()], now=now)
+        inserted = [self.rows[temp] for temp in sorted(self.rows, reverse=True)]
+        answers: list[list[Planned]] = [[] for _ in range(count)]
+        ids = insert_messages(conn, [row for _, row, _ in inserted])
+        for (owner, row, contact), message_id in zip(inserted, ids, strict=True):
+            answers[owner].append(Planned(message_id, row, contact))
+        for message_id, (owner, row, _, contact) in sorted(self.moves.items()):
+            answers[owner].append(Planned(message_id, row, contact))
+        return answers
