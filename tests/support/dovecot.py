@@ -12,6 +12,7 @@ Mails are put in with IMAP APPEND (:meth:`Dovecot.append`).
 from __future__ import annotations
 
 import imaplib
+import ipaddress
 import os
 import shutil
 import signal
@@ -20,8 +21,13 @@ import tempfile
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from tests.support.services import free_port, missing, port_open
 
@@ -35,7 +41,7 @@ base_dir = {root}/run
 state_dir = {root}/state
 instance_name = courrier-test-{tag}
 log_path = {root}/dovecot.log
-ssl = no
+{ssl}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 auth_failure_delay = 0
@@ -64,7 +70,8 @@ service imap-login {{
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {imaps_port}
   }}
 }}
 service anvil {{
@@ -93,12 +100,15 @@ class MailboxUser:
 class Dovecot:
     """Dovecot on 127.0.0.1 from a config file in ``root``; start, stop, restart, add users."""
 
-    def __init__(self, root: Path | None = None) -> None:
+    def __init__(self, root: Path | None = None, *, tls: tuple[Path, Path] | None = None) -> None:
+        """``tls`` is ``(certificate, key)`` PEM files: STARTTLS on ``port``, TLS on ``tls_port``."""
         if not Path(DOVECOT).exists():
             missing("Dovecot", INSTALL_HINT)
         self.root = root or Path(tempfile.mkdtemp(prefix="courrier-dovecot-"))
         self.root.chmod(0o755)
         self.port = free_port()
+        self.tls_port = free_port() if tls else 0
+        ssl = f"ssl = yes\nssl_cert = <{tls[0]}\nssl_key = <{tls[1]}" if tls else "ssl = no"
         self.config = self.root / "dovecot.conf"
         self.users = self.root / "users"
         self.uid, self.gid = self._mail_owner()
@@ -112,6 +122,8 @@ class Dovecot:
                 uid=self.uid,
                 gid=self.gid,
                 port=self.port,
+                imaps_port=self.tls_port,
+                ssl=ssl,
                 internal_user="dovecot" if os.geteuid() == 0 else _login_name(),
                 login_user="dovenull" if os.geteuid() == 0 else _login_name(),
             )
@@ -245,3 +257,56 @@ def message_ids_with_keyword(server: Dovecot, user: MailboxUser, keyword: str) -
         return found
     finally:
         client.logout()
+
+
+def make_certificates(folder: Path) -> tuple[Path, Path, Path]:
+    """A test CA and a server certificate for 127.0.0.1 / localhost it signed: (ca, cert, key) files."""
+
+    now = datetime.now(UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Courrier test CA")])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(hours=1))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(False, False, False, False, False, True, True, False, False),
+            critical=True,
+        )
+        .add_extension(
+            x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    names = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(hours=1))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    paths = folder / "ca.pem", folder / "server.pem", folder / "server.key"
+    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    paths[2].write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return paths
