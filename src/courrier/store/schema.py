@@ -268,7 +268,9 @@ inbound_mails = Table(
     Column("kind", String(16), nullable=False),  # member, bounce, auto_reply
     Column("contact_id", Id, ForeignKey("contacts.id", ondelete="SET NULL"), nullable=True),
     Column("assigned_by", String(16), nullable=True),  # match, staff
-    Column("reply_to_message_id", Id, ForeignKey("messages.id", ondelete="SET NULL"), nullable=True),
+    Column(
+        "reply_to_message_id", Id, ForeignKey("messages.id", ondelete="SET NULL"), nullable=True
+    ),
     Column("from_addr", String(320), nullable=True),  # normalised
     Column("from_name", Text, nullable=True),
     Column("to_addrs", JSONType, nullable=False),
@@ -292,7 +294,9 @@ inbound_attachments = Table(
     "inbound_attachments",
     metadata,
     Column("id", Id, primary_key=True),
-    Column("inbound_mail_id", Id, ForeignKey("inbound_mails.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "inbound_mail_id", Id, ForeignKey("inbound_mails.id", ondelete="CASCADE"), nullable=False
+    ),
     Column("position", Integer, nullable=False),
     Column("filename", Text, nullable=True),
     Column("content_type", String(255), nullable=False),
@@ -314,7 +318,9 @@ documents = Table(
     Column("content_type", String(255), nullable=False),
     Column("size", BigInteger, nullable=False),
     Column("origin", String(32), nullable=False),  # inbound
-    Column("inbound_mail_id", Id, ForeignKey("inbound_mails.id", ondelete="SET NULL"), nullable=True),
+    Column(
+        "inbound_mail_id", Id, ForeignKey("inbound_mails.id", ondelete="SET NULL"), nullable=True
+    ),
     Column("created_at", UTCDateTime(), nullable=False),
     UniqueConstraint("contact_id", "sha256"),
     Index("ix_documents_tenant_contact", "tenant_id", "contact_id"),
@@ -325,7 +331,9 @@ bounce_reports = Table(
     metadata,
     Column("id", Id, primary_key=True),
     Column("tenant_id", Id, ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
-    Column("inbound_mail_id", Id, ForeignKey("inbound_mails.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "inbound_mail_id", Id, ForeignKey("inbound_mails.id", ondelete="CASCADE"), nullable=False
+    ),
     Column("recipient", String(320), nullable=False),  # normalised failed address
     Column("action", String(32), nullable=True),  # failed, delayed, delivered, relayed, expanded
     Column("status", String(32), nullable=True),  # RFC 3463 code, e.g. 5.1.1
