@@ -1,0 +1,1 @@
+"""Benchmarks: run by a command, they print figures and write them into docs/benchmarks.md."""
