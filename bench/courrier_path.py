@@ -166,6 +166,22 @@ def run_courrier(port: int, bookings: list[Booking], options: CourrierOptions) -
     return result
 
 
+def bench_settings(url: str, port: int, options: CourrierOptions) -> Settings:
+    """Courrier's settings for the run: the database, the sink, the chosen pool and batch."""
+    overrides: dict[str, Any] = {}
+    if options.pool_size:
+        overrides["smtp_pool_size"] = options.pool_size
+    if options.batch_size:
+        overrides["batch_size"] = options.batch_size
+    return Settings(
+        _env_file=None,
+        database_url=url,
+        smtp_url=f"smtp://127.0.0.1:{port}",
+        secret_key="bench-secret",
+        **overrides,
+    )
+
+
 def _timed_run(
     engine: Engine,
     url: str,
@@ -174,20 +190,9 @@ def _timed_run(
     bookings: list[Booking],
     options: CourrierOptions,
 ) -> ScenarioResult:
-    overrides: dict[str, Any] = {}
-    if options.pool_size:
-        overrides["smtp_pool_size"] = options.pool_size
-    if options.batch_size:
-        overrides["batch_size"] = options.batch_size
-    settings = Settings(
-        _env_file=None,
-        database_url=url,
-        smtp_url=f"smtp://127.0.0.1:{port}",
-        secret_key="bench-secret",
-        **overrides,
-    )
-    venue = Venue()
-    now = datetime.now(UTC)
+    """Plan in chunks, then dispatch until the queue is empty, under the stage timers."""
+    settings = bench_settings(url, port, options)
+    venue, now = Venue(), datetime.now(UTC)
     events = [booking_event(b, venue, now) for b in bookings]
     intake = Intake(engine)
     target = settings.smtp
@@ -197,46 +202,43 @@ def _timed_run(
     sender = MeasuredSender(smtp, clock)
     dispatcher = Dispatcher(engine, settings, cast(SmtpSender, sender))
     profiler = AllThreadsProfile() if options.profile_to else None
-    baseline = peak_rss_mib()
+    result = ScenarioResult(
+        name=f"courrier-{options.database}",
+        label=f"Courrier, durable, {'SQLite' if options.database == 'sqlite' else 'PostgreSQL'}",
+        messages=len(bookings),
+        seconds=0.0,
+        baseline_rss_mib=peak_rss_mib(),
+    )
     rounds = 0
     with instrumented(STAGES, clock) as missing, _maybe(profiler):
-        cpu_started = cpu_seconds()
-        started = time.perf_counter()
+        cpu_started, started = cpu_seconds(), time.perf_counter()
         for first in range(0, len(events), options.chunk):
             with clock.stage("plan"):
                 intake.accept_many(tenant, events[first : first + options.chunk])
         with clock.stage("send"):
             while dispatcher.run_once() > 0:
                 rounds += 1
-        seconds = time.perf_counter() - started
-        cpu = cpu_seconds() - cpu_started
+        result.seconds = time.perf_counter() - started
+        result.cpu_seconds = cpu_seconds() - cpu_started
     dispatcher.close()
     smtp.close()
-    notes = [f"not instrumented: {', '.join(missing)}"] if missing else []
+    result.stages, result.stage_cpu = clock.totals, clock.cpu
+    result.peak_rss_mib = peak_rss_mib()
+    result.mean_bytes = sender.bytes_sent / len(bookings) if bookings else 0.0
+    result.checks = {
+        "dispatch_rounds": rounds,
+        "pool_size": settings.smtp_pool_size,
+        "batch_size": settings.batch_size,
+        "chunk": options.chunk,
+        "calls": dict(clock.calls),
+        "profiled": profiler is not None,
+    }
+    if missing:
+        result.notes.append(f"not instrumented: {', '.join(missing)}")
     if profiler is not None and options.profile_to is not None:
-        (options.profile_to.with_suffix(".txt")).write_text(profiler.report(options.profile_to))
-        notes.append(f"profile: {options.profile_to} (pstats) and .txt")
-    return ScenarioResult(
-        name=f"courrier-{options.database}",
-        label=f"Courrier, durable, {'SQLite' if options.database == 'sqlite' else 'PostgreSQL'}",
-        messages=len(bookings),
-        seconds=seconds,
-        cpu_seconds=cpu,
-        stages=clock.totals,
-        stage_cpu=clock.cpu,
-        baseline_rss_mib=baseline,
-        peak_rss_mib=peak_rss_mib(),
-        mean_bytes=sender.bytes_sent / len(bookings) if bookings else 0.0,
-        checks={
-            "dispatch_rounds": rounds,
-            "pool_size": settings.smtp_pool_size,
-            "batch_size": settings.batch_size,
-            "chunk": options.chunk,
-            "calls": dict(clock.calls),
-            "profiled": profiler is not None,
-        },
-        notes=notes,
-    )
+        options.profile_to.with_suffix(".txt").write_text(profiler.report(options.profile_to))
+        result.notes.append(f"profile: {options.profile_to} (pstats) and .txt")
+    return result
 
 
 @contextmanager
