@@ -112,7 +112,7 @@ class InboundSummary(BaseModel):
     skipped_reason: str | None
 
 
-class AttachmentOut(BaseModel):
+class InboundAttachmentOut(BaseModel):
     id: int
     filename: str | None
     content_type: str
@@ -139,7 +139,7 @@ class InboundDetail(InboundSummary):
         description="The HTML part made safe: no scripts, no remote images unless asked."
     )
     defects: list[str]
-    attachment_list: list[AttachmentOut]
+    attachment_list: list[InboundAttachmentOut]
     bounces: list[BounceOut]
 
 
@@ -333,7 +333,7 @@ def contact_inbound(
 def _detail(mail: dict[str, Any], remote_images: bool) -> InboundDetail:
     base = f"/v1/inbound/{mail['id']}/attachments"
     parts = [
-        AttachmentOut(
+        InboundAttachmentOut(
             id=a["id"],
             filename=a["filename"],
             content_type=a["content_type"],
