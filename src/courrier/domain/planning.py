@@ -71,8 +71,12 @@ class PlannedMessage:
     send_key: str
 
 
-def _escape(part: str) -> str:
+def send_key_part(part: str) -> str:
+    """One part of a send key, ``%`` and ``:`` percent-escaped."""
     return part.replace("%", "%25").replace(":", "%3A")
+
+
+_escape = send_key_part
 
 
 def send_key(

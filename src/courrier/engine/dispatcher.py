@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from courrier import metrics
@@ -32,6 +32,7 @@ from courrier.channels.email import SmtpSender
 from courrier.clock import Clock, utcnow
 from courrier.domain.retry import retry_delay
 from courrier.domain.status import MessageStatus
+from courrier.engine.sendcheck import stale_messages
 from courrier.engine.wakeup import Wakeup
 from courrier.errors import (
     DeliveryError,
@@ -179,11 +180,39 @@ class Dispatcher:
                 channel=CHANNEL,
             )
             timeline.record(conn, [self._claim_entry(message, now) for message in claimed])
+            claimed = self._withdraw_stale(conn, claimed, now)
         taken_over = sum(1 for message in claimed if message.taken_over)
         if taken_over:
             metrics.leases_taken_over.inc(taken_over)
             log.warning("took over %d messages whose lease had expired", taken_over)
         return claimed
+
+    def _withdraw_stale(
+        self, conn: Connection, claimed: list[ClaimedMessage], now: datetime
+    ) -> list[ClaimedMessage]:
+        """Cancel, in the claim's transaction, what the subject's current state no longer wants."""
+        verdicts = stale_messages(conn, claimed)
+        if not verdicts:
+            return claimed
+        outcomes = [
+            Outcome(v.message_id, v.status, reason=v.reason, attempts_delta=-1) for v in verdicts
+        ]
+        record_outcomes(conn, outcomes, worker_id=self.worker_id, now=now)
+        timeline.record(
+            conn,
+            [
+                timeline.TimelineEntry(
+                    message_id=v.message_id,
+                    at=now,
+                    status=v.status.value,
+                    entry="checked",
+                    reason=v.reason,
+                )
+                for v in verdicts
+            ],
+        )
+        withdrawn = {v.message_id for v in verdicts}
+        return [message for message in claimed if message.id not in withdrawn]
 
     def _claim_entry(self, message: ClaimedMessage, now: datetime) -> timeline.TimelineEntry:
         data = {"worker": self.worker_id, "attempt": message.attempts}

@@ -1,0 +1,96 @@
+"""The send-time check: each claimed message, held once more against its subject's current state.
+
+Intake re-plans a subject's messages on every event, but an event may come
+between the claim and the send, or a message may have been planned by an
+older rule. So, in the claim's transaction, every subject-bound message is
+checked against the subject as it stands now: a kind the tenant switched
+off, a condition that no longer holds (a booking paid, cancelled), or a
+reminder for a date the subject no longer has, and the message is
+withdrawn, cancelled with the reason, instead of sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from courrier.domain.conditions import failed_condition
+from courrier.domain.kinds import DEFAULT_CATALOGUE, Catalogue, NotificationKind
+from courrier.domain.planning import anchor_date, send_key_part
+from courrier.domain.status import MessageStatus
+from courrier.store.kinds import TenantCatalogue, tenant_catalogue
+from courrier.store.queue import ClaimedMessage
+from courrier.store.schema import subjects
+
+__all__ = ["Verdict", "stale_messages"]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A claimed message that must not leave: its final status and why."""
+
+    message_id: int
+    status: MessageStatus
+    reason: str
+
+
+def _states(conn: Connection, subject_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    found: dict[int, dict[str, Any]] = {}
+    wanted = sorted(set(subject_ids))
+    for start in range(0, len(wanted), 500):
+        query = select(subjects.c.id, subjects.c.state).where(
+            subjects.c.id.in_(wanted[start : start + 500])
+        )
+        found.update((i, dict(state)) for i, state in conn.execute(query))
+    return found
+
+
+def stale_reason(
+    kind: NotificationKind, enabled: bool, message: Mapping[str, Any], state: Mapping[str, Any]
+) -> str | None:
+    """Why this message no longer fits its subject's state, or None when it may go."""
+    if not enabled:
+        return f"{kind.name} is switched off for this tenant"
+    failed = failed_condition(kind.conditions, state, subject_only=True)
+    if failed is not None:
+        return f"at send time: {failed}"
+    if kind.timing.anchored:
+        date = anchor_date(kind.timing, state)
+        if date is None:
+            return f"at send time: the subject has no {kind.timing.date_field} any more"
+        occurrence = send_key_part(date.astimezone(UTC).isoformat())
+        key = str(message["send_key"])
+        if "#" not in key and not key.endswith(":" + occurrence):
+            return f"at send time: {kind.timing.date_field} is now {date.isoformat()}"
+    return None
+
+
+def stale_messages(
+    conn: Connection,
+    claimed: Sequence[ClaimedMessage],
+    *,
+    base: Catalogue | None = None,
+) -> list[Verdict]:
+    """The claimed messages that must not be sent, each with its reason (a few queries)."""
+    bound = [m for m in claimed if m.row.get("subject_id") is not None]
+    if not bound:
+        return []
+    states = _states(conn, [m.row["subject_id"] for m in bound])
+    catalogues: dict[int, TenantCatalogue] = {}
+    verdicts: list[Verdict] = []
+    for message in bound:
+        tenant_id = int(message.row["tenant_id"])
+        if tenant_id not in catalogues:
+            catalogues[tenant_id] = tenant_catalogue(conn, tenant_id, base or DEFAULT_CATALOGUE)
+        found = catalogues[tenant_id].get(message.row["kind"])
+        state = states.get(message.row["subject_id"])
+        if found is None or state is None:
+            continue  # a kind or subject Courrier no longer knows: nothing to check against
+        reason = stale_reason(found.kind, found.enabled, message.row, state)
+        if reason is not None:
+            verdicts.append(Verdict(message.id, MessageStatus.CANCELLED, reason))
+    return verdicts

@@ -1,0 +1,131 @@
+"""At send time each subject-bound message is checked once more against the subject as it stands."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select, update
+from sqlalchemy.engine import Engine
+
+from courrier.channels.email import SmtpSender
+from courrier.clock import ManualClock
+from courrier.engine.dispatcher import Dispatcher
+from courrier.engine.intake import EventInput, Intake
+from courrier.settings import Settings
+from courrier.store import schema, timeline
+from courrier.store.contacts import ContactData, upsert_contact
+from courrier.store.tenants import Tenant, create_tenant
+from tests.support.smtp import SmtpServer
+
+START = datetime(2026, 3, 28, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(datetime(2026, 3, 1, 9, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def tenant(engine: Engine, clock: ManualClock) -> Tenant:
+    with engine.begin() as conn:
+        tenant = create_tenant(
+            conn, "Club", from_email="bookings@club.test", timezone="Europe/Paris", now=clock()
+        )
+        upsert_contact(conn, tenant.id, "m-1", ContactData(email="ada@example.com"), now=clock())
+    return tenant
+
+
+@pytest.fixture
+def dispatcher(engine: Engine, settings: Settings, clock: ManualClock) -> Iterator[Dispatcher]:
+    assert settings.smtp is not None
+    sender = SmtpSender(settings.smtp, pool_size=1, timeout=5)
+    dispatcher = Dispatcher(engine, settings, sender, clock=clock, worker_id="w")
+    yield dispatcher
+    dispatcher.close()
+    sender.close()
+
+
+def booking(kind: str, key: str, clock: ManualClock, **changes: Any) -> EventInput:
+    subject = {
+        "type": "booking",
+        "id": "B-1",
+        "start": START.isoformat(),
+        "end": (START + timedelta(hours=1)).isoformat(),
+        "booker": "m-1",
+        "status": "confirmed",
+        "paid": False,
+        **changes,
+    }
+    return EventInput(type=kind, idempotency_key=key, occurred_at=clock(), subject=subject)
+
+
+def message(engine: Engine, kind: str) -> dict[str, Any]:
+    with engine.connect() as conn:
+        row = conn.execute(select(schema.messages).where(schema.messages.c.kind == kind)).one()
+        return dict(row._mapping)
+
+
+def send_all(dispatcher: Dispatcher) -> None:
+    while dispatcher.run_once():
+        pass
+
+
+def test_a_payment_reminder_for_a_booking_paid_meanwhile_is_cancelled_not_sent(
+    engine: Engine,
+    tenant: Tenant,
+    clock: ManualClock,
+    dispatcher: Dispatcher,
+    smtp_server: SmtpServer,
+) -> None:
+    intake = Intake(engine, clock=clock)
+    intake.accept(tenant, booking("booking.created", "c", clock))
+    send_all(dispatcher)  # the confirmation
+    # The platform says "modified" (not "paid"): intake leaves the reminder be; the check does not.
+    intake.accept(tenant, booking("booking.modified", "m", clock, paid=True))
+    clock.advance(timedelta(minutes=10))
+    send_all(dispatcher)
+    reminder = message(engine, "booking.payment_reminder")
+    assert reminder["status"] == "cancelled"
+    assert reminder["status_reason"] == "at send time: condition no longer holds: paid eq False"
+    assert reminder["attempts"] == 0
+    sent = [r.message["Message-ID"] for r in smtp_server.received]
+    assert message(engine, "booking.modified")["message_id_header"] in sent
+    assert reminder["message_id_header"] not in sent
+    with engine.connect() as conn:
+        entries = [e["entry"] for e in timeline.timeline_of(conn, reminder["id"])]
+    assert entries == ["planned", "claimed", "checked"]
+
+
+def test_a_reminder_whose_booking_moved_after_it_was_claimable_is_cancelled(
+    engine: Engine, tenant: Tenant, clock: ManualClock, dispatcher: Dispatcher
+) -> None:
+    Intake(engine, clock=clock).accept(tenant, booking("booking.created", "c", clock))
+    # Another writer moved the booking without an event reaching intake yet.
+    moved = {**message(engine, "booking.reminder_1h"), "start": "2026-03-29T09:00:00+00:00"}
+    with engine.begin() as conn:
+        state = conn.execute(select(schema.subjects.c.state)).scalar_one()
+        conn.execute(update(schema.subjects).values(state={**state, "start": moved["start"]}))
+    clock.set(START - timedelta(hours=1))
+    send_all(dispatcher)
+    reminder = message(engine, "booking.reminder_1h")
+    assert reminder["status"] == "cancelled"
+    assert reminder["status_reason"] == "at send time: start is now 2026-03-29T09:00:00+00:00"
+
+
+def test_a_reminder_that_still_fits_leaves_at_its_time(
+    engine: Engine,
+    tenant: Tenant,
+    clock: ManualClock,
+    dispatcher: Dispatcher,
+    smtp_server: SmtpServer,
+) -> None:
+    Intake(engine, clock=clock).accept(tenant, booking("booking.created", "c", clock, paid=True))
+    send_all(dispatcher)
+    clock.set(START - timedelta(minutes=30))
+    send_all(dispatcher)
+    assert message(engine, "booking.reminder_1h")["status"] == "sent"
+    assert message(engine, "booking.reminder_30min")["status"] == "sent"
+    assert message(engine, "booking.checkin_notice")["status"] in ("planned", "due")
