@@ -52,7 +52,6 @@ first_valid_gid = {gid}
 default_internal_user = {internal_user}
 default_login_user = {login_user}
 mail_max_userip_connections = 200
-imap_idle_notify_interval = 1 secs
 protocol imap {{
   mail_max_userip_connections = 200
 }}

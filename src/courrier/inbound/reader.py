@@ -206,7 +206,7 @@ class MailboxReader:
         deadline = time.monotonic() + self.renew_every
         try:
             while not self.stop.is_set() and time.monotonic() < deadline:
-                if client.idle_check(timeout=0.5):
+                if _new_mail(client.idle_check(timeout=0.5)):
                     break
         finally:
             client.idle_done()
@@ -322,6 +322,13 @@ class MailboxReader:
         pending = [u for u in pending if u <= last_uid]
         if pending:
             self._after_commit(client, mailbox, pending)
+
+
+def _new_mail(responses: list[Any]) -> bool:
+    """True when IDLE reported new mail (``* n EXISTS``), not a mere keep-alive."""
+    return any(
+        isinstance(r, tuple) and len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses
+    )
 
 
 def owner_name() -> str:
