@@ -100,8 +100,15 @@ def test_a_staff_member_who_switched_the_digest_off_has_it_suppressed(
     book(alice, "B-1", datetime(2026, 3, 10, 8, 0, tzinfo=UTC), clock)
     book(alice, "B-2", datetime(2026, 3, 10, 9, 0, tzinfo=UTC), clock)
     [digest] = digests(alice)
+    reason = "switched off by staff (booking.staff_digest, every channel)"
     assert digest["status"] == "suppressed"
-    assert digest["status_reason"] == "switched off by staff (booking.staff_digest, every channel)"
+    assert digest["status_reason"] == reason
+    [planned] = alice.get(f"/v1/messages/{digest['id']}").json()["timeline"]
+    assert (planned["entry"], planned["status"], planned["reason"]) == (
+        "planned",
+        "suppressed",
+        reason,
+    )
 
 
 def test_the_digest_hour_follows_the_venue_clock_across_dst() -> None:

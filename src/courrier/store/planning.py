@@ -62,6 +62,7 @@ def insert_messages(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> list
                 "at": row["created_at"],
                 "status": row["status"],
                 "entry": "planned",
+                "reason": row.get("status_reason"),  # why it was suppressed at planning
                 "data": {"due_at": row["due_at"].isoformat(), "send_key": row["send_key"]},
             }
             for message_id, row in zip(ids, rows, strict=True)
