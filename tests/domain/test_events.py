@@ -146,3 +146,49 @@ def test_any_booking_with_offsets_keeps_its_instants(
     # Compared in UTC: a wall time in a DST gap never equals one of another zone (PEP 495).
     assert datetime.fromisoformat(state["start"]).astimezone(UTC) == start.astimezone(UTC)
     assert datetime.fromisoformat(state["end"]).astimezone(UTC) == end.astimezone(UTC)
+
+
+@pytest.mark.parametrize(
+    ("subject", "field"),
+    [
+        (
+            {
+                "type": "visit",
+                "id": "V-1",
+                "start": "2026-03-02T10:00:00+01:00",
+                "end": "2026-03-02T11:00:00+01:00",
+                "host": "s-1",
+            },
+            "subject.visitor",
+        ),
+        (
+            {"type": "request", "id": "R-1", "requester": "m-1", "status": "closed"},
+            "subject.status",
+        ),
+        (
+            {"type": "request", "id": "R-1", "requester": "m-1", "followers": "m-2"},
+            "subject.followers",
+        ),
+        ({"type": "membership", "id": "M-1"}, "subject.member"),
+        (
+            {
+                "type": "resource",
+                "id": "F-1",
+                "maintenance": {"start": "2026-03-02T10:00:00Z", "end": "2026-03-01T10:00:00Z"},
+            },
+            "subject.maintenance.end",
+        ),
+    ],
+    ids=["visit-without-visitor", "request-status", "followers-not-a-list", "member", "window"],
+)
+def test_each_subject_type_is_checked_naming_the_field(subject: dict[str, Any], field: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        check_subject(subject)
+    assert caught.value.field == field
+
+
+def test_a_request_gets_its_defaults() -> None:
+    state = check_subject({"type": "request", "id": "R-1", "requester": "m-1"})
+    assert state["status"] == "opened"
+    assert state["followers"] == []
+    assert state["assigned_manager"] is None

@@ -24,6 +24,7 @@ def post_event(
     """
     try:
         subject = body.subject_state()
+        payload = body.payload_data()
     except FieldProblem as exc:
         raise ValidationError(exc.message, field=exc.field) from exc
     event = EventInput(
@@ -31,6 +32,7 @@ def post_event(
         idempotency_key=body.idempotency_key,
         occurred_at=body.occurred_at,
         subject=subject,
+        payload=payload,
     )
     intake: Intake = request.app.state.intake
     result = intake.accept(tenant, event)

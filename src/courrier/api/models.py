@@ -79,12 +79,22 @@ class EventIn(BaseModel):
     idempotency_key: Name
     occurred_at: Instant
     subject: SubjectIn
+    payload: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The event's own data: a comment {visibility, author, text}, the participant"
+        " or follower added, a password reset link...",
+    )
 
     def subject_state(self) -> dict[str, Any]:
         """The subject as one dict (type, id and every extra field), checked for NUL bytes."""
         state = self.subject.model_dump()
         check_plain(state, "subject")
         return state
+
+    def payload_data(self) -> dict[str, Any]:
+        """The payload, checked for NUL bytes."""
+        check_plain(self.payload, "payload")
+        return self.payload
 
 
 class PlannedOut(BaseModel):

@@ -2,8 +2,8 @@
 
 Every refusal is a :class:`~courrier.errors.ValidationError` naming the
 field as a dotted path (``subject.end``), so the API can answer 422 with it.
-A booking subject is checked field by field; a subject of a type Courrier
-has no rules for yet passes through with only its ``type`` and ``id``
+Bookings, visits, requests, memberships and resources are checked field
+by field; a subject of a type Courrier has no rules for passes through with only its ``type`` and ``id``
 checked, so later issues can add event types without breaking old clients.
 The result is a plain JSON-ready dict: the subject's state as stored.
 """
@@ -128,10 +128,108 @@ def check_booking(subject: dict[str, Any], *, default_timezone: str) -> dict[str
     }
 
 
+def _ids(value: object, field: str) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ValidationError(f"{field} is a list of contact ids", field)
+    return [_identifier(item, f"{field}.{i}") for i, item in enumerate(value)]
+
+
+def _optional_id(value: object, field: str) -> str | None:
+    return None if value is None else _identifier(value, field)
+
+
+def _window(subject: dict[str, Any], default_timezone: str) -> dict[str, Any]:
+    """``start`` before ``end`` (both with offsets) and a real ``timezone``."""
+    start = parse_instant(subject.get("start"), "subject.start")
+    end = parse_instant(subject.get("end"), "subject.end")
+    if end <= start:
+        raise ValidationError("subject.end must come after subject.start", "subject.end")
+    zone = subject.get("timezone", default_timezone)
+    return {
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+        "timezone": check_zone(zone, "subject.timezone"),
+    }
+
+
+def check_visit(subject: dict[str, Any], *, default_timezone: str) -> dict[str, Any]:
+    """A visit: a window, a visitor, a host, optional co-hosts."""
+    return {
+        **subject,
+        **_window(subject, default_timezone),
+        "visitor": _identifier(subject.get("visitor"), "subject.visitor"),
+        "host": _identifier(subject.get("host"), "subject.host"),
+        "cohosts": _ids(subject.get("cohosts"), "subject.cohosts"),
+        "status": _text(subject.get("status", "planned"), "subject.status", required=True),
+    }
+
+
+def check_request(subject: dict[str, Any], *, default_timezone: str) -> dict[str, Any]:
+    """A request: a requester, a category, maybe an assigned manager and followers."""
+    status = subject.get("status", "opened")
+    if status not in ("opened", "resolved", "archived"):
+        raise ValidationError("subject.status is opened, resolved or archived", "subject.status")
+    return {
+        **subject,
+        "title": _text(subject.get("title"), "subject.title", required=False),
+        "category": _text(subject.get("category"), "subject.category", required=False),
+        "requester": _identifier(subject.get("requester"), "subject.requester"),
+        "assigned_manager": _optional_id(
+            subject.get("assigned_manager"), "subject.assigned_manager"
+        ),
+        "followers": _ids(subject.get("followers"), "subject.followers"),
+        "status": status,
+    }
+
+
+def check_membership(subject: dict[str, Any], *, default_timezone: str) -> dict[str, Any]:
+    """A membership: its member."""
+    return {**subject, "member": _identifier(subject.get("member"), "subject.member")}
+
+
+def check_resource(subject: dict[str, Any], *, default_timezone: str) -> dict[str, Any]:
+    """A resource: a name, subscribers, and an optional maintenance window."""
+    maintenance = subject.get("maintenance")
+    if maintenance is not None:
+        if not isinstance(maintenance, Mapping):
+            raise ValidationError(
+                "subject.maintenance is an object {start, end}", "subject.maintenance"
+            )
+        start = parse_instant(maintenance.get("start"), "subject.maintenance.start")
+        end = parse_instant(maintenance.get("end"), "subject.maintenance.end")
+        if end <= start:
+            raise ValidationError(
+                "subject.maintenance.end must come after its start", "subject.maintenance.end"
+            )
+        maintenance = {**maintenance, "start": start.isoformat(), "end": end.isoformat()}
+    return {
+        **subject,
+        "subscribers": _ids(subject.get("subscribers"), "subject.subscribers"),
+        "maintenance": maintenance,
+    }
+
+
+def check_payload(payload: object) -> dict[str, Any]:
+    """The event's own data (a comment, the participant added...): an object."""
+    if payload is None:
+        return {}
+    if not isinstance(payload, Mapping):
+        raise ValidationError("payload is an object", "payload")
+    return dict(payload)
+
+
 SubjectCheck = Callable[..., dict[str, Any]]
 
 #: Subject types with rules of their own; any other type passes through.
-SUBJECT_CHECKS: dict[str, SubjectCheck] = {"booking": check_booking}
+SUBJECT_CHECKS: dict[str, SubjectCheck] = {
+    "booking": check_booking,
+    "visit": check_visit,
+    "request": check_request,
+    "membership": check_membership,
+    "resource": check_resource,
+}
 
 
 def check_subject(subject: object, *, default_timezone: str = "UTC") -> dict[str, Any]:

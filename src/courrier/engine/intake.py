@@ -13,7 +13,7 @@ batch of one.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -23,7 +23,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from courrier import metrics
 from courrier.clock import Clock, utcnow
-from courrier.domain.events import check_envelope, check_subject
+from courrier.domain.events import check_envelope, check_payload, check_subject
 from courrier.domain.kinds import DEFAULT_CATALOGUE, Catalogue
 from courrier.domain.status import MessageStatus
 from courrier.engine.composer import MessageComposer
@@ -138,12 +138,15 @@ class Intake:
         clock: Clock = utcnow,
         wakeup: Wakeup | None = None,
         catalogue: Catalogue = DEFAULT_CATALOGUE,
+        preference_links: Callable[[int, int], str] | None = None,
     ) -> None:
+        """``preference_links(tenant_id, contact_id)`` links a contact's preference page."""
         self.engine = engine
         self.renderer = renderer or TemplateRenderer()
         self.clock = clock
         self.wakeup = wakeup
         self.catalogue = catalogue
+        self.preference_links = preference_links
 
     def accept(self, tenant: Tenant, event: EventInput) -> IntakeResult:
         """Accept one event; the same idempotency key again gives the same answer, created=False."""
@@ -179,13 +182,15 @@ class Intake:
     def _checked(self, tenant: Tenant, event: EventInput, index: int, count: int) -> dict[str, Any]:
         try:
             check_envelope(event.type, event.idempotency_key, event.occurred_at)
-            state = check_subject(event.subject, default_timezone=tenant.timezone)
+            subject_type = event.subject.get("type") if isinstance(event.subject, Mapping) else None
             for kind in self.catalogue.for_event(event.type):
-                if kind.subject_type != state["type"]:
+                if isinstance(subject_type, str) and kind.subject_type != subject_type:
                     raise ValidationError(
-                        f"{event.type} is about a {kind.subject_type}, not a {state['type']}",
+                        f"{event.type} is about a {kind.subject_type}, not a {subject_type}",
                         "subject.type",
                     )
+            state = check_subject(event.subject, default_timezone=tenant.timezone)
+            check_payload(event.payload)
         except ValidationError as exc:
             if count > 1:
                 exc.message = f"event {index}: {exc.message}"
@@ -235,7 +240,10 @@ class Intake:
         kinds = tenant_catalogue(conn, tenant.id, self.catalogue)
         overrides = kinds.template_overrides()
         renderer = TemplateRenderer(overrides) if overrides else self.renderer
-        return BatchPlanner(conn, tenant, kinds.catalogue, MessageComposer(renderer, tenant), now)
+        composer = MessageComposer(
+            renderer, tenant, conn=conn, preference_link=self.preference_links
+        )
+        return BatchPlanner(conn, tenant, kinds.catalogue, composer, now)
 
     def _store_subjects_and_events(
         self, conn: Connection, tenant: Tenant, batch: list[_Fresh], now: datetime
