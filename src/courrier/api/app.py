@@ -7,10 +7,21 @@ tests can build one per database and clock.
 
 from __future__ import annotations
 
+from functools import partial
+
 from fastapi import APIRouter, FastAPI
 from sqlalchemy.engine import Engine
 
-from courrier.api import captured, contacts, events, health, inbound, messages, preferences
+from courrier.api import (
+    captured,
+    contacts,
+    events,
+    health,
+    inbound,
+    messages,
+    preferences,
+    preview,
+)
 from courrier.api.errors import install_error_handlers
 from courrier.api.limits import BodyLimit
 from courrier.api.models import ERROR_RESPONSES
@@ -26,6 +37,7 @@ ROUTERS: list[APIRouter] = [
     health.router,
     contacts.router,
     preferences.router,
+    preview.router,
     events.router,
     messages.router,
     captured.router,
@@ -64,7 +76,12 @@ def create_app(
     app.state.engine = engine if engine is not None else create_db_engine(settings.database_url)
     app.state.clock = clock
     app.state.wakeup = wakeup
-    app.state.intake = Intake(app.state.engine, clock=clock, wakeup=wakeup)
+    app.state.intake = Intake(
+        app.state.engine,
+        clock=clock,
+        wakeup=wakeup,
+        preference_links=partial(preference_page.preference_url, settings),
+    )
     install_error_handlers(app)
     for router in ROUTERS:
         public = router in UNAUTHENTICATED

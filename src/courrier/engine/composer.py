@@ -68,8 +68,9 @@ class MessageComposer:
     """Renders the messages of one tenant; built once per intake batch.
 
     ``conn`` (optional) lets it read a subject's previous version for the
-    old values a modification shows; ``preference_link`` makes the link to
-    a recipient's preference page put in every email.
+    old values a modification shows; ``preference_link(tenant_id,
+    contact_id)`` makes the link to a recipient's preference page put in
+    every email.
     """
 
     def __init__(
@@ -187,38 +188,62 @@ class MessageComposer:
         rendered: RenderedMessage,
         now: datetime,
     ) -> dict[str, Any]:
-        """A calendar file for a subject with a start and an end, one UID per subject."""
-        state = occasion.state
+        """The calendar file of ``planned``, for the recipient as attendee."""
         try:
-            start = datetime.fromisoformat(state["start"])
-            end = datetime.fromisoformat(state["end"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise TemplateError(
-                f"{planned.kind.name}: a calendar file needs the subject's start and end"
-            ) from exc
-        resource = state.get("resource") or {}
-        content = booking_invitation(
-            uid=calendar_uid(state, self.tenant),
-            sequence=max(occasion.subject_version - 1, 0),
-            method=method,
-            start=start,
-            end=end,
-            timezone=str(state.get("timezone") or self.tenant.timezone),
-            summary=rendered.subject,
-            location=resource.get("name") or state.get("location"),
-            description=rendered.text,
-            organizer_email=self.tenant.from_email,
-            organizer_name=self.tenant.from_name or self.tenant.name,
-            attendees=[(planned.address, planned.recipient.name)],
-            dtstamp=now,
-            status=CALENDAR_STATUS.get(str(state.get("status", "")).lower(), "CONFIRMED"),
-        )
-        return {
-            "filename": "cancel.ics" if method == "CANCEL" else "invitation.ics",
-            "content_type": "text/calendar",
-            "content": content,
-            "method": method,
-        }
+            return calendar_file(
+                method,
+                occasion.state,
+                self.tenant,
+                occasion.subject_version,
+                rendered,
+                (planned.address, planned.recipient.name),
+                now,
+            )
+        except TemplateError as exc:
+            raise TemplateError(f"{planned.kind.name}: {exc}") from exc
+
+
+def calendar_file(
+    method: Literal["REQUEST", "CANCEL"],
+    state: Mapping[str, Any],
+    tenant: Tenant,
+    version: int,
+    rendered: RenderedMessage,
+    attendee: tuple[str, str | None],
+    now: datetime,
+) -> dict[str, Any]:
+    """A calendar file (stored attachment) for a subject with a start and an end.
+
+    One UID per subject; SEQUENCE is the subject's version less one.
+    """
+    try:
+        start = datetime.fromisoformat(state["start"])
+        end = datetime.fromisoformat(state["end"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise TemplateError("a calendar file needs the subject's start and end") from exc
+    resource = state.get("resource") or {}
+    content = booking_invitation(
+        uid=calendar_uid(state, tenant),
+        sequence=max(version - 1, 0),
+        method=method,
+        start=start,
+        end=end,
+        timezone=str(state.get("timezone") or tenant.timezone),
+        summary=rendered.subject,
+        location=resource.get("name") or state.get("location"),
+        description=rendered.text,
+        organizer_email=tenant.from_email,
+        organizer_name=tenant.from_name or tenant.name,
+        attendees=[attendee],
+        dtstamp=now,
+        status=CALENDAR_STATUS.get(str(state.get("status", "")).lower(), "CONFIRMED"),
+    )
+    return {
+        "filename": "cancel.ics" if method == "CANCEL" else "invitation.ics",
+        "content_type": "text/calendar",
+        "content": content,
+        "method": method,
+    }
 
 
 def calendar_method(name: str, state: Mapping[str, Any]) -> Literal["REQUEST", "CANCEL"]:

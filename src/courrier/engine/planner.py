@@ -67,7 +67,13 @@ class PlanItem:
     @property
     def occasion(self) -> Occasion:
         return Occasion(
-            self.event_id, self.type, self.occurred_at, self.subject_id, self.version, self.state
+            self.event_id,
+            self.type,
+            self.occurred_at,
+            self.subject_id,
+            self.version,
+            self.state,
+            payload=self.payload,
         )
 
 

@@ -194,11 +194,9 @@ class TemplateRenderer:
         """The Jinja2 environment (for :mod:`courrier.render.template_check`)."""
         return self._env
 
-    def has_template(self, kind: str) -> bool:
-        """True when ``kind`` can be rendered (in English, the last fallback, at least)."""
-        return f"{kind}/{FALLBACK_LOCALE}" in self._available or any(
-            f.startswith(f"{kind}/") for f in self._available
-        )
+    def has_language(self, kind: str, language: str) -> bool:
+        """True when ``kind`` has all three parts in ``language`` (``fr``, ``fr_BE``...)."""
+        return f"{kind}/{language}" in self._available
 
     def render(self, kind: str, locale: str, context: Mapping[str, Any]) -> RenderedMessage:
         """Subject, text and HTML of ``kind`` for a recipient speaking ``locale``."""
