@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+from sqlalchemy.engine import Engine
+
+from courrier.store.kinds import save_tenant_kind
 from tests.api.conftest import Caller, member
+
+NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
 
 def test_staff_switch_a_kind_off_and_read_it_back(alice: Caller) -> None:
@@ -70,3 +77,38 @@ def test_booking_copy_is_set_kept_when_left_out_and_checked(alice: Caller) -> No
     response = alice.put("/v1/contacts/s-1", json=member(booking_copy="weekly"))
     assert response.status_code == 422
     assert response.json()["error"]["field"] == "booking_copy"
+
+
+def test_a_kind_always_sent_cannot_be_switched_off(alice: Caller) -> None:
+    alice.put("/v1/contacts/m-17", json=member())
+    rules = [{"kind": "member.password_reset", "channel": "email", "enabled": False}]
+    response = alice.put("/v1/contacts/m-17/preferences", json={"preferences": rules})
+    assert response.status_code == 422
+    assert response.json()["error"]["field"] == "preferences.0.enabled"
+    assert "member.password_reset cannot be switched off" in response.json()["error"]["message"]
+    # Saying it is on is harmless.
+    rules[0]["enabled"] = True
+    assert (
+        alice.put("/v1/contacts/m-17/preferences", json={"preferences": rules}).status_code == 200
+    )
+
+
+def test_a_kind_the_tenant_switched_off_can_still_be_given_a_rule(
+    alice: Caller, engine: Engine
+) -> None:
+    alice.put("/v1/contacts/m-17", json=member())
+    with engine.begin() as conn:
+        save_tenant_kind(
+            conn,
+            alice.tenant.id,
+            "booking.reminder_1h",
+            enabled=False,
+            custom=False,
+            definition={},
+            templates={},
+            now=NOW,
+        )
+    rules = [{"kind": "booking.reminder_1h", "enabled": False}]
+    assert (
+        alice.put("/v1/contacts/m-17/preferences", json={"preferences": rules}).status_code == 200
+    )

@@ -34,6 +34,8 @@ def test_the_page_shows_every_kind_switched_on_at_first(
     assert "Vos notifications de Alpha" in response.text  # Camille reads French
     assert "Camille Martin" in response.text
     assert "booking.confirmation|email" in ticked(response.text)
+    assert "member.password_reset|email" not in response.text  # no switch for it...
+    assert "ne peut pas être désactivée" in response.text  # ...but a word saying why
     assert "default-src 'none'" in response.headers["content-security-policy"]
 
 

@@ -133,6 +133,7 @@ def put_preferences(
     """Make ``preferences`` the contact's whole set of rules (staff's choice)."""
     with engine.begin() as conn:
         contact_id = _contact_id(conn, tenant.id, external_id)
-        rules = checked_rules(tenant_catalogue(conn, tenant.id), body.preferences)
+        kinds = tenant_catalogue(conn, tenant.id, enabled_only=False)
+        rules = checked_rules(kinds, body.preferences)
         replace_rules(conn, tenant.id, contact_id, rules, set_by=SetBy.STAFF, now=clock())
         return _out(conn, tenant.id, external_id, contact_id)

@@ -82,7 +82,7 @@ def _rows(catalogue: Catalogue, rules: list[Preference]) -> list[dict[str, Any]]
     return [
         {
             "name": kind.name,
-            "description": getattr(kind, "description", ""),
+            "description": kind.description,
             "optional": kind.preference_optional,
             "channels": [
                 {"name": channel, "on": switches[(kind.name, channel)]} for channel in kind.channels

@@ -13,7 +13,6 @@ reminder was planned.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -23,23 +22,19 @@ from sqlalchemy import Connection, delete, insert, select, update
 from courrier.domain.kinds import DEFAULT_CATALOGUE, Catalogue, NotificationKind
 from courrier.domain.preferences import Preference, SetBy, suppression_reason
 from courrier.domain.status import MessageStatus
+from courrier.store.kinds import tenant_catalogue as tenant_kinds
 from courrier.store.schema import contact_preferences, contacts
 
 #: a staff member's copies of new bookings: none, one mail each, or a daily digest
 BOOKING_COPY_MODES = ("off", "each", "digest")
 
 
-def tenant_catalogue(conn: Connection, tenant_id: int) -> Catalogue:
-    """The kinds in force for the tenant (its overrides and custom kinds, when stored)."""
-    try:  # the catalogue's own store, being written beside this one
-        tenant_kinds = importlib.import_module("courrier.store.kinds")
-    except ImportError:
-        return DEFAULT_CATALOGUE
-    effective = getattr(tenant_kinds, "effective_catalogue", None)
-    if effective is None:
-        return DEFAULT_CATALOGUE
-    catalogue: Catalogue = effective(conn, tenant_id)
-    return catalogue
+def tenant_catalogue(conn: Connection, tenant_id: int, *, enabled_only: bool = True) -> Catalogue:
+    """The tenant's kinds (defaults with its changes, and its own), those switched on by default."""
+    kinds = tenant_kinds(conn, tenant_id, DEFAULT_CATALOGUE)
+    if enabled_only:
+        return kinds.catalogue
+    return Catalogue(k.kind for k in kinds.kinds)
 
 
 def rules_of(
