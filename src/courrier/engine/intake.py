@@ -23,7 +23,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from courrier import metrics
 from courrier.clock import Clock, utcnow
-from courrier.domain.events import check_envelope, check_subject
+from courrier.domain.events import check_envelope, check_payload, check_subject
 from courrier.domain.kinds import DEFAULT_CATALOGUE, Catalogue
 from courrier.domain.status import MessageStatus
 from courrier.engine.composer import MessageComposer
@@ -182,13 +182,15 @@ class Intake:
     def _checked(self, tenant: Tenant, event: EventInput, index: int, count: int) -> dict[str, Any]:
         try:
             check_envelope(event.type, event.idempotency_key, event.occurred_at)
-            state = check_subject(event.subject, default_timezone=tenant.timezone)
+            subject_type = event.subject.get("type") if isinstance(event.subject, Mapping) else None
             for kind in self.catalogue.for_event(event.type):
-                if kind.subject_type != state["type"]:
+                if isinstance(subject_type, str) and kind.subject_type != subject_type:
                     raise ValidationError(
-                        f"{event.type} is about a {kind.subject_type}, not a {state['type']}",
+                        f"{event.type} is about a {kind.subject_type}, not a {subject_type}",
                         "subject.type",
                     )
+            state = check_subject(event.subject, default_timezone=tenant.timezone)
+            check_payload(event.payload)
         except ValidationError as exc:
             if count > 1:
                 exc.message = f"event {index}: {exc.message}"
