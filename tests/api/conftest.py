@@ -40,6 +40,10 @@ class Caller:
         headers = {**self.headers, **kwargs.pop("headers", {})}
         return self.client.post(url, headers=headers, **kwargs)
 
+    def patch(self, url: str, **kwargs: Any) -> Any:
+        headers = {**self.headers, **kwargs.pop("headers", {})}
+        return self.client.patch(url, headers=headers, **kwargs)
+
 
 def add_tenant(engine: Engine, clock: Clock, name: str) -> tuple[Tenant, str]:
     with engine.begin() as conn:
