@@ -35,6 +35,7 @@ from courrier.store.planning import (
     move_messages,
     pending_messages,
 )
+from courrier.store.preferences import suppress_switched_off
 from courrier.store.tenants import Tenant
 
 
@@ -221,6 +222,9 @@ class BatchPlanner:
                 if message.send_key not in batch.taken:
                     row = self._compose(item, message, contact_ids)
                     batch.add(index, item.subject_id, row, message)
+        new_rows = [row for _, row, _ in batch.rows.values()]
+        kinds = {kind.name: kind for kind in self.catalogue}
+        suppress_switched_off(self.conn, self.tenant.id, new_rows, kinds)  # kept, with the reason
         return batch.flush(self.conn, len(items), self.now)
 
     def _compose(

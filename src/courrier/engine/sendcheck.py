@@ -23,6 +23,7 @@ from courrier.domain.kinds import DEFAULT_CATALOGUE, Catalogue, NotificationKind
 from courrier.domain.planning import anchor_date, send_key_part
 from courrier.domain.status import MessageStatus
 from courrier.store.kinds import TenantCatalogue, tenant_catalogue
+from courrier.store.preferences import switched_off_rows
 from courrier.store.queue import ClaimedMessage
 from courrier.store.schema import subjects
 
@@ -75,7 +76,22 @@ def stale_messages(
     *,
     base: Catalogue | None = None,
 ) -> list[Verdict]:
-    """The claimed messages that must not be sent, each with its reason (a few queries)."""
+    """The claimed messages that must not be sent, each with its reason (a few queries).
+
+    Those the subject no longer wants are cancelled; of the others, those the
+    recipient's preferences now stop are suppressed.
+    """
+    verdicts = _subject_verdicts(conn, claimed, base)
+    withdrawn = {v.message_id for v in verdicts}
+    rows = [m.row for m in claimed if m.id not in withdrawn]
+    stopped = switched_off_rows(conn, rows, base or DEFAULT_CATALOGUE)
+    verdicts += [Verdict(i, MessageStatus.SUPPRESSED, reason) for i, reason in stopped]
+    return verdicts
+
+
+def _subject_verdicts(
+    conn: Connection, claimed: Sequence[ClaimedMessage], base: Catalogue | None
+) -> list[Verdict]:
     bound = [m for m in claimed if m.row.get("subject_id") is not None]
     if not bound:
         return []

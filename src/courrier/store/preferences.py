@@ -179,6 +179,29 @@ def suppressed_reasons(
     ]
 
 
+def switched_off_rows(
+    conn: Connection, rows: Sequence[Mapping[str, Any]], base: Catalogue = DEFAULT_CATALOGUE
+) -> list[tuple[int, str]]:
+    """The stored messages (``id``, ``tenant_id``, ``contact_id``, ``kind``, ``channel``) that
+    preferences now stop, each with the reason: the check at send time, a few queries a batch.
+
+    A message of a kind its tenant no longer has is left alone (nothing to check against).
+    """
+    by_tenant: dict[int, list[Mapping[str, Any]]] = {}
+    for row in rows:
+        if row.get("contact_id") is not None:
+            by_tenant.setdefault(int(row["tenant_id"]), []).append(row)
+    stopped: list[tuple[int, str]] = []
+    for tenant_id, mine in by_tenant.items():
+        kinds = tenant_kinds(conn, tenant_id, base)
+        known = [(r, tk.kind) for r in mine if (tk := kinds.get(r["kind"])) is not None]
+        reasons = suppressed_reasons(
+            conn, tenant_id, [(r["contact_id"], kind, r["channel"]) for r, kind in known]
+        )
+        stopped += [(int(r["id"]), why) for (r, _), why in zip(known, reasons, strict=True) if why]
+    return stopped
+
+
 def suppress_switched_off(
     conn: Connection,
     tenant_id: int,
