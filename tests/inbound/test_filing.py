@@ -140,7 +140,8 @@ def test_a_bounce_is_stored_with_its_failed_recipient_and_linked_to_the_sent_mai
         mails.delivery_report(header, "Gone@club.example"),
         mails.vacation_reply("gone@club.example", header),
     )
-    read_once(engine, inbound_settings, add_mailbox(engine, inbound_settings, tenant, mailbox_user))
+    one_by_one = inbound_settings.model_copy(update={"inbound_batch_size": 1})  # each alone
+    read_once(engine, one_by_one, add_mailbox(engine, one_by_one, tenant, mailbox_user))
     bounce, vacation = stored(engine)
     assert (bounce["kind"], bounce["contact_id"], bounce["reply_to_message_id"]) == (
         "bounce",

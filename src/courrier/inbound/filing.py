@@ -76,10 +76,7 @@ def file_mails(
     matches = store.contacts_by_address(
         conn, tenant_id, [m.from_addr for m in mails if m.from_addr]
     )
-    sent = store.sent_messages_by_header(
-        conn, tenant_id, [ref for m in mails for ref in _references(m)]
-    )
-    fresh: list[tuple[Received, Classification, int | None, int | None, list[dict[str, Any]]]] = []
+    new: list[tuple[Received, Classification]] = []
     for item in received:
         mail = item.mail
         if mail.content_hash in hashes or (mail.message_id and mail.message_id in ids):
@@ -87,13 +84,16 @@ def file_mails(
         hashes.add(mail.content_hash)
         if mail.message_id:
             ids.add(mail.message_id)
-        found = _classify(mail)
+        new.append((item, _classify(mail)))
+    sent = store.sent_messages_by_header(
+        conn, tenant_id, [ref for item, found in new for ref in _references(item.mail, found)]
+    )
+    fresh: list[tuple[Received, Classification, int | None, int | None, list[dict[str, Any]]]] = []
+    for item, found in new:
+        mail = item.mail
         candidates = matches.get(mail.from_addr or "", []) if found.kind != "bounce" else []
         contact_id = candidates[0] if len(candidates) == 1 else None
-        refs = ([found.original_message_id] if found.original_message_id else []) + _references(
-            mail
-        )
-        linked = next((sent[ref] for ref in refs if ref in sent), None)
+        linked = next((sent[ref] for ref in _references(mail, found) if ref in sent), None)
         kept = [_attachment_row(part, files) for part in mail.attachments]
         fresh.append((item, found, contact_id, linked, kept))
     rows = [
@@ -137,8 +137,10 @@ def _classify(mail: ParsedMail) -> Classification:
         return Classification("member")
 
 
-def _references(mail: ParsedMail) -> list[str]:
-    return list(mail.references)
+def _references(mail: ParsedMail, found: Classification) -> list[str]:
+    """The Message-IDs this mail answers: a report's returned mail first, then its references."""
+    returned = [found.original_message_id] if found.original_message_id else []
+    return returned + list(mail.references)
 
 
 def _mail_row(
