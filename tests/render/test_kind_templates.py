@@ -237,3 +237,24 @@ def test_a_tenant_override_of_a_new_language_uses_the_english_frame() -> None:
     message = renderer.render("booking.reminder_1h", "de", context)
     assert message.subject == "Erinnerung B-1042"
     assert "Choose which notifications you receive" in message.html
+
+
+@pytest.mark.parametrize(
+    ("locale", "subject", "title"),
+    [
+        ("en", "Booking registered: ", "Your booking is registered (on the waiting list)."),
+        (
+            "fr",
+            "Réservation enregistrée : ",
+            "Votre réservation est enregistrée (sur liste d\u2019attente).",
+        ),
+    ],
+)
+def test_a_booking_on_the_waiting_list_is_not_said_to_be_confirmed(
+    renderer: TemplateRenderer, locale: str, subject: str, title: str
+) -> None:
+    kind = "booking.confirmation"
+    context = sample_context(kind, locale=locale, data={"subject": {"status": "waiting"}})
+    message = renderer.render(kind, locale, context)
+    assert message.subject.startswith(subject)
+    assert title in message.text
