@@ -111,6 +111,26 @@ def test_a_staff_member_who_switched_the_digest_off_has_it_suppressed(
     )
 
 
+def test_a_new_digest_hour_moves_the_pending_digest_without_a_second_one(
+    alice: Caller, clock: ManualClock
+) -> None:
+    alice.put("/v1/contacts/m-17", json=member())
+    staff = member(name="Sam Rivera", email="sam@alpha.example", booking_copy="digest")
+    alice.put("/v1/contacts/s-1", json=staff)
+    book(alice, "B-1", datetime(2026, 3, 10, 8, 0, tzinfo=UTC), clock)
+    later = {"timing": {"mode": "daily", "at": "20:00"}}
+    assert (
+        alice.client.patch(
+            "/v1/kinds/booking.staff_digest", json=later, headers=alice.headers
+        ).status_code
+        == 200
+    )
+    book(alice, "B-2", datetime(2026, 3, 10, 9, 0, tzinfo=UTC), clock)
+    [digest] = digests(alice)
+    assert digest["due_at"] == "2026-03-10T19:00:00Z"  # 20:00 in Paris
+    assert "B-1" in body(alice, digest) and "B-2" in body(alice, digest)
+
+
 def test_the_digest_hour_follows_the_venue_clock_across_dst() -> None:
     at = time(18, 0)
     before = digest_day(datetime(2026, 3, 28, 12, 0, tzinfo=UTC), at, PARIS)

@@ -15,12 +15,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from courrier.domain.kind_json import CHANNELS as KIND_CHANNELS
 from courrier.domain.kinds import NotificationKind
 
 #: a rule's kind or channel that stands for every kind or channel
 ANY = "*"
-#: the channels a rule may name
-CHANNELS = ("email", "sms", "push", "webhook")
+#: the channels a rule may name: those a kind may use
+CHANNELS = KIND_CHANNELS
 
 
 class SetBy(StrEnum):

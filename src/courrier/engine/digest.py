@@ -12,9 +12,10 @@ Intake calls :func:`refresh_digests` in its transaction whenever events
 about bookings arrive: the pending digest of each such staff member is
 rendered again with every booking of its day (their current state, so a
 cancelled one shows as cancelled), or planned when it does not exist yet.
-Its send key ``digest:<day>:booking.staff_digest:<staff>:email:<due>`` makes
-more than one per staff member and day impossible; a digest already sent is
-left alone.
+Its send key ``digest:<day>:booking.staff_digest:<staff>:email:<day>`` makes
+more than one per staff member and day impossible, even when the tenant
+changes the hour (a pending digest moves to the new hour); a digest already
+sent is left alone.
 """
 
 from __future__ import annotations
@@ -158,12 +159,7 @@ class _DigestRun:
     ) -> dict[str, Any] | None:
         """Re-render this person's pending digest in place; the row of a new one, else None."""
         key = send_key(
-            DIGEST_SUBJECT,
-            window.day,
-            self.kind.name,
-            person["external_id"],
-            "email",
-            window.due.isoformat(),
+            DIGEST_SUBJECT, window.day, self.kind.name, person["external_id"], "email", window.day
         )
         existing = self.conn.execute(
             select(messages.c.id, messages.c.status).where(
@@ -180,6 +176,7 @@ class _DigestRun:
             update(messages)
             .where(messages.c.id == existing.id)
             .values(
+                due_at=window.due,  # the tenant may have changed the hour since
                 subject_line=rendered.subject,
                 body_text=rendered.text,
                 body_html=rendered.html,
