@@ -9,7 +9,7 @@ from sqlalchemy.engine import Engine
 from courrier.console.preferences import preference_url
 from courrier.settings import Settings
 from courrier.store.contacts import get_contact
-from tests.api.conftest import Caller, member
+from tests.api.conftest import Caller, booking, member
 
 
 def page_path(settings: Settings, engine: Engine, caller: Caller, external_id: str) -> str:
@@ -123,3 +123,20 @@ def test_staff_choose_their_copies_of_new_bookings_on_the_page(
     member_path = page_path(settings, engine, alice, "m-17")
     alice.client.post(member_path, data={"on": on, "booking_copy": "each"})
     assert alice.get("/v1/contacts/m-17").json()["booking_copy"] == "off"
+
+
+def test_every_mail_links_to_the_recipients_own_page(alice: Caller) -> None:
+    alice.put("/v1/contacts/m-17", json=member())
+    [planned] = [
+        m
+        for m in alice.post("/v1/events", json=booking()).json()["messages"]
+        if m["kind"] == "booking.confirmation"
+    ]
+    mail = alice.get(f"/v1/messages/{planned['id']}").json()
+    [link] = set(
+        re.findall(r"http://courrier\.test(/preferences/[A-Za-z0-9._-]+)", mail["body_text"])
+    )
+    assert link in str(mail["body_html"])
+    page = alice.client.get(link)
+    assert page.status_code == 200
+    assert "Camille Martin" in page.text
