@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 
 from courrier.inbound.filing import assign_mail
 from courrier.settings import Settings
+from courrier.store.inbound import mark_bounces_applied, pending_bounce_reports
 from courrier.store.schema import (
     bounce_reports,
     documents,
@@ -159,3 +160,28 @@ def test_a_bounce_is_stored_with_its_failed_recipient_and_linked_to_the_sent_mai
         sent,
     )
     assert "User unknown" in report["diagnostic"]
+
+
+def test_bounce_reports_wait_for_deliverability_until_marked_applied(
+    engine: Engine,
+    inbound_settings: Settings,
+    tenant: Tenant,
+    dovecot: Dovecot,
+    mailbox_user: MailboxUser,
+    clock: Any,
+) -> None:
+    dovecot.append(
+        mailbox_user,
+        mails.delivery_report("<a@club.example>", "one@club.example"),
+        mails.delivery_report("<b@club.example>", "two@club.example", status="5.2.2"),
+    )
+    read_once(engine, inbound_settings, add_mailbox(engine, inbound_settings, tenant, mailbox_user))
+    with engine.begin() as conn:
+        pending = pending_bounce_reports(conn)
+        assert [(r["recipient"], r["status"]) for r in pending] == [
+            ("one@club.example", "5.1.1"),
+            ("two@club.example", "5.2.2"),
+        ]
+        mark_bounces_applied(conn, [pending[0]["id"]], now=clock())
+    with engine.connect() as conn:
+        assert [r["recipient"] for r in pending_bounce_reports(conn)] == ["two@club.example"]
