@@ -41,7 +41,7 @@ from courrier.store.tenants import Tenant, create_tenant
 STAGES = [
     ("courrier.engine.composer", "MessageComposer.compose", "plan: compose"),
     ("courrier.render.templates", "TemplateRenderer.render", "plan: templates"),
-    ("courrier.engine.intake", "insert_messages", "plan: insert messages"),
+    ("courrier.engine.planner", "insert_messages", "plan: insert messages"),
     ("courrier.engine.intake", "Intake._store_subjects_and_events", "plan: subjects, events"),
     ("courrier.engine.dispatcher", "Dispatcher._claim", "claim"),
     ("courrier.engine.dispatcher", "mail_of", "build"),
