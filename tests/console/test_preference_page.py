@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from sqlalchemy.engine import Engine
 
@@ -22,7 +23,14 @@ def page_path(settings: Settings, engine: Engine, caller: Caller, external_id: s
 
 
 def ticked(html: str) -> set[str]:
-    return set(re.findall(r'value="([^"]+)" checked', html))
+    return set(re.findall(r'name="on" value="([^"]+)" checked', html))
+
+
+def submit(caller: Caller, path: str, on: set[str] | list[str], **fields: str) -> Any:
+    """Post the form as a browser does: every switch the page showed, and the ticked ones."""
+    shown = re.findall(r'name="shown" value="([^"]+)"', caller.client.get(path).text)
+    data = {"shown": shown, "on": sorted(on), **fields}
+    return caller.client.post(path, data=data, follow_redirects=False)
 
 
 def test_the_page_shows_every_kind_switched_on_at_first(
@@ -45,7 +53,7 @@ def test_unticking_a_box_switches_the_kind_off_for_the_contact(
     alice.put("/v1/contacts/m-17", json=member())
     path = page_path(settings, engine, alice, "m-17")
     on = ticked(alice.client.get(path).text) - {"booking.confirmation|email"}
-    saved = alice.client.post(path, data={"on": sorted(on)}, follow_redirects=False)
+    saved = submit(alice, path, on)
     assert saved.status_code == 303
     page = alice.client.get(saved.headers["location"])
     assert "Vos choix sont enregistrés" in page.text
@@ -55,7 +63,7 @@ def test_unticking_a_box_switches_the_kind_off_for_the_contact(
         ("booking.confirmation", "email", False, "contact")
     ]
     # Ticking it again turns it back on.
-    alice.client.post(path, data={"on": sorted(on | {"booking.confirmation|email"})})
+    submit(alice, path, on | {"booking.confirmation|email"})
     assert "booking.confirmation|email" in ticked(alice.client.get(path).text)
 
 
@@ -67,7 +75,7 @@ def test_a_staff_rule_for_every_kind_shows_and_the_contact_can_override_one(
     alice.put("/v1/contacts/m-17/preferences", json=everything_off)
     path = page_path(settings, engine, alice, "m-17")
     assert "booking.confirmation|email" not in ticked(alice.client.get(path).text)
-    alice.client.post(path, data={"on": ["booking.confirmation|email"]})
+    submit(alice, path, ["booking.confirmation|email"])
     rules = alice.get("/v1/contacts/m-17/preferences").json()["preferences"]
     assert [(r["kind"], r["channel"], r["enabled"], r["set_by"]) for r in rules] == [
         ("*", "*", False, "staff"),
@@ -113,15 +121,18 @@ def test_staff_choose_their_copies_of_new_bookings_on_the_page(
     alice.put("/v1/contacts/s-1", json=member(locale="en", staff_profiles=["secretary"]))
     member_page = alice.client.get(page_path(settings, engine, alice, "m-17")).text
     assert 'name="booking_copy"' not in member_page
+    assert "booking.manager_notice" not in member_page  # only staff get it
     path = page_path(settings, engine, alice, "s-1")
-    assert 'value="off" checked' in alice.client.get(path).text
-    on = sorted(ticked(alice.client.get(path).text))
-    alice.client.post(path, data={"on": on, "booking_copy": "digest"})
+    staff_page = alice.client.get(path).text
+    assert "booking.manager_notice|email" in staff_page
+    assert 'value="off" checked' in staff_page
+    on = ticked(alice.client.get(path).text)
+    submit(alice, path, on, booking_copy="digest")
     assert alice.get("/v1/contacts/s-1").json()["booking_copy"] == "digest"
     assert alice.get("/v1/contacts/s-1/preferences").json()["preferences"] == []
     # A member without a staff profile cannot give themselves copies of everyone's bookings.
     member_path = page_path(settings, engine, alice, "m-17")
-    alice.client.post(member_path, data={"on": on, "booking_copy": "each"})
+    submit(alice, member_path, on, booking_copy="each")
     assert alice.get("/v1/contacts/m-17").json()["booking_copy"] == "off"
 
 
@@ -140,3 +151,16 @@ def test_every_mail_links_to_the_recipients_own_page(alice: Caller) -> None:
     page = alice.client.get(link)
     assert page.status_code == 200
     assert "Camille Martin" in page.text
+
+
+def test_a_kind_added_after_the_page_was_opened_is_not_switched_off(
+    alice: Caller, settings: Settings, engine: Engine
+) -> None:
+    alice.put("/v1/contacts/m-17", json=member())
+    path = page_path(settings, engine, alice, "m-17")
+    on = ticked(alice.client.get(path).text)
+    shown_then = [s for s in on if s != "booking.reminder_1h|email"]  # not on the page yet
+    data = {"shown": shown_then, "on": [s for s in shown_then if s != "booking.confirmation|email"]}
+    alice.client.post(path, data=data)
+    rules = alice.get("/v1/contacts/m-17/preferences").json()["preferences"]
+    assert [(r["kind"], r["enabled"]) for r in rules] == [("booking.confirmation", False)]

@@ -9,6 +9,7 @@ from courrier.domain.preferences import (
     SetBy,
     deciding_rule,
     effective_switches,
+    for_staff_only,
     is_switched_off,
     suppression_reason,
 )
@@ -69,3 +70,14 @@ def test_the_reason_says_who_switched_what_off() -> None:
     assert suppression_reason(by_staff, REMINDER, "email") == (
         "switched off by staff (every kind, email)"
     )
+
+
+def test_kinds_for_staff_only_are_told_apart() -> None:
+    def kind(*roles: str) -> NotificationKind:
+        return NotificationKind("x.y", frozenset(), "booking", roles)
+
+    assert for_staff_only(kind("manager"))
+    assert for_staff_only(kind("booking_copy:digest"))
+    assert for_staff_only(kind("category_managers", "default_manager"))
+    assert not for_staff_only(kind("requester", "assigned_manager"))
+    assert not for_staff_only(REMINDER)

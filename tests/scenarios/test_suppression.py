@@ -60,10 +60,12 @@ def switch_off(caller: Caller, settings: Settings, engine: Engine, contact: str,
         row = get_contact(conn, caller.tenant.id, contact)
     assert row is not None
     path = preference_url(settings, caller.tenant.id, row["id"]).removeprefix(settings.base_url)
-    ticked = re.findall(r'value="([^"]+)" checked', caller.client.get(path).text)
+    page = caller.client.get(path).text
+    ticked = re.findall(r'name="on" value="([^"]+)" checked', page)
     on = [v for v in ticked if not v.startswith(f"{kind}|")]
     assert len(on) < len(ticked), f"{kind} is not on the page"
-    assert caller.client.post(path, data={"on": on}, follow_redirects=False).status_code == 303
+    data = {"shown": re.findall(r'name="shown" value="([^"]+)"', page), "on": on}
+    assert caller.client.post(path, data=data, follow_redirects=False).status_code == 303
 
 
 def test_a_kind_switched_off_is_recorded_suppressed_with_the_reason_and_not_sent(

@@ -27,8 +27,8 @@ from itsdangerous import BadSignature, URLSafeSerializer
 
 from courrier.api.auth import get_clock, get_engine, get_settings
 from courrier.console.preference_words import CHANNEL_NAMES, WORDS, language_of
-from courrier.domain.kinds import Catalogue
-from courrier.domain.preferences import Preference, SetBy, effective_switches
+from courrier.domain.kinds import Catalogue, NotificationKind
+from courrier.domain.preferences import Preference, SetBy, effective_switches, for_staff_only
 from courrier.settings import Settings
 from courrier.store.preferences import (
     BOOKING_COPY_MODES,
@@ -76,9 +76,15 @@ def _owner(request: Request, token: str) -> tuple[int, int]:
     return tenant_id, contact_id
 
 
-def _rows(catalogue: Catalogue, rules: list[Preference]) -> list[dict[str, Any]]:
+def _shown(catalogue: Catalogue, *, staff: bool) -> list[NotificationKind]:
+    """The kinds on the page, by name; a member does not see those only staff receive."""
+    kinds = sorted(catalogue, key=lambda k: k.name)
+    return [kind for kind in kinds if staff or not for_staff_only(kind)]
+
+
+def _rows(kinds: list[NotificationKind], rules: list[Preference]) -> list[dict[str, Any]]:
     """One row per kind: its name, whether it may be switched off, each channel's state."""
-    switches = effective_switches(rules, catalogue)
+    switches = effective_switches(rules, kinds)
     return [
         {
             "name": kind.name,
@@ -88,19 +94,23 @@ def _rows(catalogue: Catalogue, rules: list[Preference]) -> list[dict[str, Any]]
                 {"name": channel, "on": switches[(kind.name, channel)]} for channel in kind.channels
             ],
         }
-        for kind in sorted(catalogue, key=lambda k: k.name)
+        for kind in kinds
     ]
 
 
 def _changes(
-    catalogue: Catalogue, rules: list[Preference], ticked: set[str]
+    kinds: list[NotificationKind], rules: list[Preference], ticked: set[str], shown: set[str]
 ) -> dict[tuple[str, str], Preference]:
-    """A contact's rule for each switch that is not as posted (``kind|channel`` ticked: on)."""
-    optional = {kind.name for kind in catalogue if kind.preference_optional}
+    """A contact's rule for each switch that was on the page and is not as posted.
+
+    ``shown`` names the switches the page had (``kind|channel``), so a kind
+    added since the page was opened is not switched off by its missing box.
+    """
+    optional = {kind.name for kind in kinds if kind.preference_optional}
     changed = {}
-    for (kind, channel), now_on in effective_switches(rules, catalogue).items():
+    for (kind, channel), now_on in effective_switches(rules, kinds).items():
         wanted = f"{kind}|{channel}" in ticked
-        if kind in optional and wanted != now_on:
+        if f"{kind}|{channel}" in shown and kind in optional and wanted != now_on:
             changed[(kind, channel)] = Preference(kind, channel, wanted, SetBy.CONTACT)
     return changed
 
@@ -125,7 +135,7 @@ def preference_page(request: Request, token: Token, saved: bool = False) -> HTML
         "language": language,
         "words": words,
         "channel_names": CHANNEL_NAMES[language],
-        "kinds": _rows(catalogue, rules),
+        "kinds": _rows(_shown(catalogue, staff=_is_staff(contact)), rules),
         "staff": _is_staff(contact),
         "booking_copy": contact["booking_copy"],
         "copy_modes": BOOKING_COPY_MODES,
@@ -151,6 +161,7 @@ async def save_preferences(request: Request, token: Token) -> RedirectResponse:
     tenant_id, contact_id = _owner(request, token)
     form = await request.form()
     ticked = {str(value) for value in form.getlist("on")}
+    shown = {str(value) for value in form.getlist("shown")}
     copy_mode = str(form.get("booking_copy") or "")
     engine = get_engine(request)
     with engine.begin() as conn:
@@ -161,7 +172,7 @@ async def save_preferences(request: Request, token: Token) -> RedirectResponse:
             set_booking_copy(conn, tenant_id, contact_id, copy_mode)
         catalogue = tenant_catalogue(conn, tenant_id)
         rules = rules_of(conn, tenant_id, [contact_id])[contact_id]
-        changed = _changes(catalogue, rules, ticked)
+        changed = _changes(_shown(catalogue, staff=_is_staff(contact)), rules, ticked, shown)
         kept = [rule for rule in rules if rule.key not in changed]
         replace_rules(
             conn,

@@ -17,6 +17,7 @@ from enum import StrEnum
 
 from courrier.domain.kind_json import CHANNELS as KIND_CHANNELS
 from courrier.domain.kinds import NotificationKind
+from courrier.domain.recipients import expand
 
 #: a rule's kind or channel that stands for every kind or channel
 ANY = "*"
@@ -30,6 +31,10 @@ class SetBy(StrEnum):
     CONTACT = "contact"
     STAFF = "staff"
 
+
+#: roles only staff hold: kinds sent to nobody else are not shown to members
+STAFF_ROLES = frozenset({"manager", "assigned_manager"})
+STAFF_PREFIXES = ("staff:", "booking_copy:")
 
 #: how the reason of a suppressed message names who switched it off
 _WHO = {
@@ -98,3 +103,9 @@ def effective_switches(
         for kind in kinds
         for channel in kind.channels
     }
+
+
+def for_staff_only(kind: NotificationKind) -> bool:
+    """True when every role of the kind is held by staff (a manager's notice, a digest)."""
+    roles = [r for role in kind.recipients for r in expand(role)]
+    return bool(roles) and all(r in STAFF_ROLES or r.startswith(STAFF_PREFIXES) for r in roles)
