@@ -4,11 +4,12 @@ Rules live in ``contact_preferences`` (see :mod:`courrier.domain.preferences`
 for how they decide). A contact's rules are replaced as a whole, by the
 preference page or by staff; a rule left unchanged keeps who set it and when.
 
-Intake and re-planning call :func:`suppressed_reason` (or
-:func:`suppress_switched_off` on a batch of composed rows) so a message that
-preferences stop is stored as ``suppressed`` with the reason; the dispatcher
-checks again at send time, since a contact may switch a kind off after its
-reminder was planned.
+The planner calls :func:`suppress_switched_off` on a batch of composed rows
+(:func:`suppressed_reason` answers for one message), so a message that
+preferences stop is stored as ``suppressed`` with the reason; the send-time
+check (:mod:`courrier.engine.sendcheck`) asks :func:`switched_off_rows`
+again for each claimed batch, since a contact may switch a kind off after
+its reminder was planned.
 """
 
 from __future__ import annotations
