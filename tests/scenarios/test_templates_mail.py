@@ -113,7 +113,12 @@ CASES = [
         ["Réservation confirmée", FR_DAY, "Court 3"],
         ("REQUEST", 0),
     ),
-    Case("booking.manager_notice", [BOOKED], SAM, ["New booking", EN_DAY, "Booked by: m-1"]),
+    Case(
+        "booking.manager_notice",
+        [BOOKED],
+        SAM,
+        ["New booking", EN_DAY, "Booked by: Camille Martin"],
+    ),
     Case("booking.staff_copy", [BOOKED], SAM, ["Copy of a new booking", EN_DAY]),
     Case("booking.payment_reminder", [BOOKED], CAMILLE, ["pas encore réglée", FR_DAY]),
     Case("booking.reminder_24h", [BOOKED], CAMILLE, ["commence dans 24 heures", FR_DAY]),
@@ -221,7 +226,7 @@ CASES = [
         "visit.checkin",
         [("visit.created", VISIT, {}), ("visit.checked_in", VISIT, {})],
         SAM,
-        ["Your visitor has checked in", "m-1"],
+        ["Your visitor has checked in", "Visitor: Camille Martin"],
     ),
     Case(
         "request.new",
@@ -242,7 +247,7 @@ CASES = [
             )
         ],
         CAMILLE,
-        ["Nouveau commentaire", "> Le plombier passe lundi."],
+        ["Nouveau commentaire", "De : Sam Rivera", "> Le plombier passe lundi."],
     ),
     Case(
         "request.comment_internal",

@@ -8,7 +8,8 @@ The context a template sees (see :mod:`courrier.render.templates`): the
 tenant (name, addresses, zone, locale, address and logo when set), the
 recipient, the subject as it now stands, the previous version of the
 subject for a change (read from ``subject_versions``) with the fields that
-changed, the event's own payload, and the link to the recipient's
+changed, the event's own payload, the names of the contacts they mention
+(``people``: external id -> name), and the link to the recipient's
 preference page.
 
 Calendar files: a kind lists ``ics.request`` (create or update: created,
@@ -35,13 +36,27 @@ from courrier.render.ics import booking_invitation
 from courrier.render.mime import new_message_id
 from courrier.render.samples import changes
 from courrier.render.templates import RenderedMessage, TemplateRenderer
-from courrier.store.schema import subject_versions
+from courrier.store.schema import contacts, subject_versions
 from courrier.store.tenants import Tenant
 
 #: a subject's status, as the invitation's STATUS (anything else: CONFIRMED)
 CALENDAR_STATUS = {"pending": "TENTATIVE", "tentative": "TENTATIVE", "waiting": "TENTATIVE"}
 #: the attachment names a kind may list, and the calendar method each one sends
 CALENDAR_ATTACHMENTS = ("ics.request", "ics.cancel", "ics")
+#: fields of a subject (and of an event's payload) that name contacts, shown by name in mails
+PEOPLE_FIELDS = (
+    "booker",
+    "participants",
+    "manager",
+    "visitor",
+    "host",
+    "cohosts",
+    "requester",
+    "assigned_manager",
+    "followers",
+    "member",
+)
+PAYLOAD_PEOPLE = ("author", "participant", "follower")
 #: (tenant row id, contact row id) -> the contact's preference page
 PreferenceLink = Callable[[int, int], str]
 
@@ -87,6 +102,7 @@ class MessageComposer:
         self.preference_link = preference_link
         self.tenant_context = tenant_context(tenant)
         self._previous: dict[tuple[int, int], Mapping[str, Any] | None] = {}
+        self._names: dict[str, str | None] = {}
 
     def context(
         self, planned: PlannedMessage, occasion: Occasion, contact_id: int | None
@@ -112,6 +128,7 @@ class MessageComposer:
             "previous": dict(previous) if previous is not None else None,
             "changes": changes(previous, occasion.state) if previous is not None else [],
             "payload": dict(occasion.payload),
+            "people": self.people(occasion, planned),
             "event": {"type": occasion.event_type, "occurred_at": occasion.occurred_at.isoformat()},
             "preference_url": link,
         }
@@ -165,6 +182,26 @@ class MessageComposer:
                 method = calendar_method(name, occasion.state)
                 return [self.invitation(method, planned, occasion, rendered, now)]
         return []
+
+    def people(self, occasion: Occasion, planned: PlannedMessage) -> dict[str, str | None]:
+        """The names of the contacts the subject and the payload mention, by external id.
+
+        The recipient's name is known already; others are read once per
+        composer (one query for the ones not seen yet).
+        """
+        recipient = planned.recipient
+        if recipient.contact is not None:
+            self._names.setdefault(recipient.contact, recipient.name)
+        wanted = mentioned(occasion.state, PEOPLE_FIELDS) | mentioned(
+            occasion.payload, PAYLOAD_PEOPLE
+        )
+        missing = [c for c in wanted if c not in self._names]
+        if missing and self.conn is not None:
+            query = select(contacts.c.external_id, contacts.c.name).where(
+                contacts.c.tenant_id == self.tenant.id, contacts.c.external_id.in_(missing)
+            )
+            self._names.update({row.external_id: row.name for row in self.conn.execute(query)})
+        return {c: self._names.get(c) for c in wanted}
 
     def previous_state(self, occasion: Occasion) -> Mapping[str, Any] | None:
         """The subject's state before this event: given, or read once from ``subject_versions``."""
@@ -244,6 +281,16 @@ def calendar_file(
         "content": content,
         "method": method,
     }
+
+
+def mentioned(data: Mapping[str, Any], fields: tuple[str, ...]) -> set[str]:
+    """The contact ids ``data`` holds under ``fields`` (one id or a list of ids each)."""
+    found: set[str] = set()
+    for name in fields:
+        value = data.get(name)
+        values = value if isinstance(value, list) else [value]
+        found.update(v for v in values if isinstance(v, str) and v)
+    return found
 
 
 def calendar_method(name: str, state: Mapping[str, Any]) -> Literal["REQUEST", "CANCEL"]:

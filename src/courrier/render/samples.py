@@ -99,6 +99,15 @@ _PREVIOUS = {
         "end": "2026-03-27T09:00:00+00:00",
     },
 }
+#: names of the contacts the samples mention, as the composer finds them
+_PEOPLE = {
+    "M-007": "Camille Durand",
+    "M-012": "Noah Petit",
+    "S-001": "Alex Martin",
+    "S-002": "Sam Rivera",
+    "S-004": "Alex Martin",
+    "G-55": "Jordan Lee",
+}
 _COMMENT = {"author": "S-002", "author_name": "Sam Rivera", "text": "A plumber comes on Monday."}
 _PAYLOADS: dict[str, dict[str, Any]] = {
     "booking.cancelled": {"reason": "Cancelled by the member."},
@@ -180,6 +189,7 @@ def sample_context(
         "previous": previous,
         "changes": changes(previous, subject) if previous else [],
         "payload": deepcopy(_PAYLOADS.get(kind, {})),
+        "people": dict(_PEOPLE),
         "event": {"type": kind, "occurred_at": "2026-03-20T10:00:00+00:00"},
         "preference_url": "https://club.example.org/preferences/sample-token",
     }

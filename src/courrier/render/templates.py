@@ -37,6 +37,7 @@ Context (mappings, or objects with these attributes)::
     previous:   the state before this change (modifications), else None
     changes:    [{field, old, new}] top-level fields that changed, else []
     payload:    the event's own data (a comment, a link...), else {}
+    people:     {contact id: name} for the contacts the subject and payload name, else {}
     event:      {type, occurred_at}
     preference_url: the recipient's preference page, else None
 
@@ -79,7 +80,13 @@ _MADE_PARTS = {
 }
 #: what the renderer itself puts in every context, besides the caller's values
 DEFAULTS: Mapping[str, Any] = MappingProxyType(
-    {"previous": None, "changes": (), "payload": MappingProxyType({}), "preference_url": None}
+    {
+        "previous": None,
+        "changes": (),
+        "payload": MappingProxyType({}),
+        "people": MappingProxyType({}),
+        "preference_url": None,
+    }
 )
 
 
