@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from courrier.domain.kinds import NotificationKind
 from courrier.domain.preferences import (
     ANY,
@@ -81,3 +84,29 @@ def test_kinds_for_staff_only_are_told_apart() -> None:
     assert for_staff_only(kind("category_managers", "default_manager"))
     assert not for_staff_only(kind("requester", "assigned_manager"))
     assert not for_staff_only(REMINDER)
+
+
+KINDS = st.sampled_from(["booking.reminder_1h", "booking.cancelled", ANY])
+CHANNELS = st.sampled_from(["email", "sms", ANY])
+RULES = st.lists(
+    st.builds(Preference, KINDS, CHANNELS, st.booleans(), st.sampled_from(list(SetBy))),
+    max_size=8,
+    unique_by=lambda rule: rule.key,
+)
+
+
+@given(rules=RULES, channel=st.sampled_from(["email", "sms"]))
+def test_a_rule_naming_the_kind_always_beats_one_for_every_kind(
+    rules: list[Preference], channel: str
+) -> None:
+    """Whatever the other rules, the decision comes from the most specific one present."""
+    decided = deciding_rule(rules, REMINDER.name, channel)
+    matching = [r for r in rules if r.kind in (REMINDER.name, ANY) and r.channel in (channel, ANY)]
+    if not matching:
+        assert decided is None
+        assert not is_switched_off(rules, REMINDER, channel)
+        return
+    best = max(matching, key=lambda r: (r.kind != ANY, r.channel != ANY))
+    assert decided == best
+    assert is_switched_off(rules, REMINDER, channel) is not best.enabled
+    assert not is_switched_off(rules, RESET, channel)
