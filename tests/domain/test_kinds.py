@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 
+from courrier.domain.kind_json import kind_from_json, kind_json
 from courrier.domain.kinds import (
     DEFAULT_CATALOGUE,
     Catalogue,
     NotificationKind,
+    TimeZoneChoice,
     Timing,
     TimingMode,
 )
+from courrier.domain.planning import EventFacts, Recipient, plan
+from courrier.errors import ValidationError
 
 
 def test_booking_created_triggers_the_confirmation_with_an_invitation() -> None:
@@ -115,3 +119,52 @@ def test_a_timing_before_a_date_must_name_the_date() -> None:
         Timing(TimingMode.BEFORE_DATE, offset=timedelta(hours=1))
     with pytest.raises(ValueError, match="positive"):
         Timing.after_event(timedelta(minutes=-10))
+
+
+def test_every_default_kind_reads_back_from_its_json_form() -> None:
+    for kind in DEFAULT_CATALOGUE:
+        assert kind_from_json(kind_json(kind)) == kind
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"timing": {"mode": "before_date"}}, "timing"),
+        ({"timing": {"mode": "daily"}}, "timing"),
+        ({"timing": {"mode": "now", "zone": "moon"}}, "timing.zone"),
+        ({"timing": {"mode": "before_date", "date_field": "Start!"}}, "timing.date_field"),
+        ({"recipients": ["booking_copy:weekly"]}, "recipients"),
+        ({"exclude": ["event."]}, "exclude"),
+        ({"attachments": ["pdf.invoice"]}, "attachments"),
+        ({"conditions": [{"field": "status", "op": "in", "value": "confirmed"}]}, "conditions.0"),
+        ({"replan": "yes"}, "replan"),
+        ({"name": "Reminder"}, "name"),
+    ],
+)
+def test_a_kind_that_cannot_work_is_refused_naming_the_field(
+    change: dict[str, object], field: str
+) -> None:
+    kind = DEFAULT_CATALOGUE.get("booking.reminder_1h")
+    assert kind is not None
+    with pytest.raises(ValidationError) as caught:
+        kind_from_json({**kind_json(kind), **change})
+    assert caught.value.field == field
+
+
+def test_a_kind_timed_on_the_recipients_clock_uses_their_zone() -> None:
+    kind = NotificationKind(
+        name="booking.evening_before",
+        triggers=frozenset({"booking.created"}),
+        subject_type="booking",
+        recipients=("booker",),
+        timing=Timing.before("start", days=1, at=time(18, 0), zone=TimeZoneChoice.RECIPIENT),
+    )
+    now = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+    event = EventFacts("booking.created", now, "booking", "B-1")
+    state = {"start": "2026-03-10T10:00:00+01:00", "timezone": "Europe/Paris"}
+    in_tokyo = Recipient("m-1", email="a@example.org", timezone="Asia/Tokyo")
+    elsewhere = Recipient("m-2", email="b@example.org")
+    planned = plan([kind], event, state, {"booker": [in_tokyo, elsewhere]}, now)
+    due = {m.recipient.contact: m.due_at for m in planned}
+    assert due["m-1"] == datetime(2026, 3, 9, 9, 0, tzinfo=UTC)  # 18:00 in Tokyo on the 9th
+    assert due["m-2"] == datetime(2026, 3, 9, 17, 0, tzinfo=UTC)  # no zone: the venue's 18:00
