@@ -20,11 +20,13 @@ from typing import Any
 import icalendar
 import pytest
 from sqlalchemy.engine import Engine
+from starlette.testclient import TestClient
 
 from courrier.channels.email import SmtpSender
 from courrier.clock import ManualClock
 from courrier.engine.dispatcher import Dispatcher
 from courrier.settings import Settings
+from courrier.store.tenants import create_api_key, create_tenant
 from tests.api.conftest import Caller, member
 from tests.support.smtp import SmtpServer
 
@@ -407,3 +409,41 @@ def check_calendar(content: str | bytes, case: Case, subject: dict[str, Any]) ->
     assert event.decoded("DTEND") == datetime.fromisoformat(state["end"])
     assert str(event["ATTENDEE"]) == f"mailto:{case.to}"
     assert str(event["ORGANIZER"]) == "mailto:noreply@alpha.example"
+
+
+def test_the_tenant_s_address_and_logo_frame_every_mail(
+    engine: Engine,
+    client: TestClient,
+    clock: ManualClock,
+    dispatcher: Dispatcher,
+    smtp_server: SmtpServer,
+) -> None:
+    with engine.begin() as conn:
+        tenant = create_tenant(
+            conn,
+            "Gamma",
+            from_email="noreply@gamma.example",
+            timezone="Europe/Paris",
+            address="12 allée des Tilleuls\n35000 Rennes",
+            logo_url="https://gamma.example/logo.png",
+            now=clock(),
+        )
+        gamma = Caller(tenant, create_api_key(conn, tenant.id, now=clock()), client)
+    gamma.put("/v1/contacts/m-1", json=member("Camille Martin", CAMILLE, locale="fr"))
+    assert gamma.post("/v1/events", json=event_of("booking.created", BOOKING)).status_code == 202
+    dispatcher.run_once()
+    [received] = [m for m in smtp_server.received if CAMILLE in m.recipients]
+    text = received.message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    html = received.message.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert "Gamma\n12 allée des Tilleuls\n35000 Rennes" in text.replace("\r\n", "\n")
+    assert '<img src="https://gamma.example/logo.png" alt="Gamma"' in html
+    assert "<br>12 allée des Tilleuls<br>35000 Rennes</p>" in html
+
+
+def event_of(event_type: str, subject: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": event_type,
+        "idempotency_key": f"{event_type}-{subject['id']}",
+        "occurred_at": NOW.isoformat(),
+        "subject": subject,
+    }

@@ -36,6 +36,8 @@ def add_tenant(
     reply_to: str | None = None,
     timezone: str = "UTC",
     locale: str = "en",
+    address: str | None = None,
+    logo_url: str | None = None,
 ) -> tuple[Tenant, str]:
     """Create a tenant and its first API key; refuse a name already taken."""
     settings = load_settings(database_url=database_url)
@@ -56,12 +58,28 @@ def add_tenant(
                 reply_to=reply_to,
                 timezone=timezone,
                 locale=locale,
+                address=address,
+                logo_url=logo_url,
                 now=now,
             )
             key = create_api_key(conn, tenant.id, now=now, label="created with the tenant")
     finally:
         engine.dispose()
     return tenant, key
+
+
+def _address(value: str) -> str:
+    """A postal address: one to 500 characters, line breaks allowed."""
+    if not value.strip() or len(value) > 500:
+        raise ValueError("must be 1 to 500 characters")
+    return value.strip()
+
+
+def _logo_url(value: str) -> str:
+    """An https URL (mail clients block plain http images), at most 2000 characters."""
+    if not value.startswith("https://") or len(value) > 2000 or any(c.isspace() for c in value):
+        raise ValueError("must be an https:// URL without spaces")
+    return value
 
 
 @app.command("create")
@@ -81,6 +99,12 @@ def create(
         str, typer.Option(help="The venue's IANA time zone, e.g. Europe/Paris.")
     ] = "UTC",
     locale: Annotated[str, typer.Option(help="Default language of its mail, e.g. fr.")] = "en",
+    address: Annotated[
+        str | None, typer.Option(help="Postal address, shown at the foot of every mail.")
+    ] = None,
+    logo_url: Annotated[
+        str | None, typer.Option(help="https URL of a logo, shown atop every HTML mail.")
+    ] = None,
 ) -> None:
     """Create a tenant and print its API key (shown this once only)."""
     if not name.strip() or len(name) > 200:
@@ -93,6 +117,8 @@ def create(
         reply_to=checked(reply_to, email_address, "--reply-to"),
         timezone=checked(timezone, time_zone, "--timezone") or "UTC",
         locale=checked(locale, locale_tag, "--locale") or "en",
+        address=checked(address, _address, "--address"),
+        logo_url=checked(logo_url, _logo_url, "--logo-url"),
     )
     typer.echo(f"tenant {tenant.name!r} created (id {tenant.id})")
     typer.echo(f"API key (shown once, keep it safe): {key}")

@@ -47,6 +47,9 @@ tenants = Table(
     Column("timezone", String(64), nullable=False, server_default="UTC"),
     Column("locale", String(16), nullable=False, server_default="en"),
     Column("created_at", UTCDateTime(), nullable=False),
+    # shown in every mail's footer and header (migration 0003)
+    Column("address", String(500), nullable=True),
+    Column("logo_url", String(2000), nullable=True),
 )
 
 api_keys = Table(

@@ -36,6 +36,8 @@ class Tenant:
     reply_to: str | None
     timezone: str
     locale: str
+    address: str | None = None  # postal address, in the footer of every mail
+    logo_url: str | None = None  # an https image, at the top of every HTML mail
 
     @property
     def mail_domain(self) -> str:
@@ -53,6 +55,8 @@ def _tenant(row: Any) -> Tenant:
         reply_to=m["reply_to"],
         timezone=m["timezone"],
         locale=m["locale"],
+        address=m["address"],
+        logo_url=m["logo_url"],
     )
 
 
@@ -65,6 +69,8 @@ def create_tenant(
     reply_to: str | None = None,
     timezone: str = "UTC",
     locale: str = "en",
+    address: str | None = None,
+    logo_url: str | None = None,
     now: datetime,
 ) -> Tenant:
     """Add a tenant; its name is unique (the database refuses a second one)."""
@@ -75,6 +81,8 @@ def create_tenant(
         "reply_to": reply_to,
         "timezone": timezone,
         "locale": locale,
+        "address": address,
+        "logo_url": logo_url,
     }
     tenant_id = conn.execute(
         insert(tenants).values(**values, created_at=now).returning(tenants.c.id)

@@ -20,6 +20,9 @@ JSONType = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "post
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("tenants") as batch_op:
+        batch_op.add_column(sa.Column("address", sa.String(length=500), nullable=True))
+        batch_op.add_column(sa.Column("logo_url", sa.String(length=2000), nullable=True))
     with op.batch_alter_table("contacts") as batch_op:
         batch_op.add_column(
             sa.Column("booking_copy", sa.String(length=16), server_default="off", nullable=False)
@@ -80,3 +83,6 @@ def downgrade() -> None:
     op.drop_table("tenant_kinds")
     with op.batch_alter_table("contacts") as batch_op:
         batch_op.drop_column("booking_copy")
+    with op.batch_alter_table("tenants") as batch_op:
+        batch_op.drop_column("logo_url")
+        batch_op.drop_column("address")
