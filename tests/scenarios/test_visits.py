@@ -86,8 +86,12 @@ def test_a_check_in_goes_to_host_and_cohosts_by_email_at_once(
 ) -> None:
     post(club, clock, "visit.created", a_visit())
     clock.set(datetime(2026, 3, 10, 12, 58, tzinfo=UTC))
-    checked_in = post(club, clock, "visit.checked_in", a_visit(status="arrived"))
-    assert {m["channel"] for m in checked_in} == {"email"}  # nobody has a push subscription
+    answer = post(club, clock, "visit.checked_in", a_visit(status="arrived"))
+    checked_in = [m for m in answer if m["kind"] == "visit.checkin"]
+    assert {m["channel"] for m in checked_in} == {"email"}  # no push channel yet: noted
+    for message in checked_in:
+        [planned] = club.get(f"/v1/messages/{message['id']}").json()["timeline"][:1]
+        assert planned["data"]["unavailable_channels"] == ["push"]
     assert all(m["due_at"] == "2026-03-10T12:58:00Z" for m in checked_in)
     send_due(dispatcher)
     assert received_for(club, smtp_server, checked_in, "visit.checkin") == sorted(

@@ -28,6 +28,7 @@ from courrier.errors import ValidationError
 from courrier.store.contacts import contacts_by_external_id
 from courrier.store.directory import bookers_on_resource, staff_directory
 from courrier.store.planning import (
+    UNAVAILABLE,
     PendingMessage,
     cancel_messages,
     existing_send_keys,
@@ -37,6 +38,9 @@ from courrier.store.planning import (
 )
 from courrier.store.preferences import suppress_switched_off
 from courrier.store.tenants import Tenant
+
+#: channels Courrier can send on today; a kind's other channels (push, SMS) are noted, not planned
+SENDING_CHANNELS = ("email",)
 
 
 @dataclass(frozen=True)
@@ -182,7 +186,8 @@ class BatchPlanner:
             role: [_recipient(contacts[c]) for c in found if c in contacts]
             for role, found in ids.items()
         }
-        return plan(self.kinds_for(item), item.facts, item.state, by_role, self.now)
+        planned = plan(self.kinds_for(item), item.facts, item.state, by_role, self.now)
+        return [m for m in planned if m.channel in SENDING_CHANNELS]
 
     # -- writes ------------------------------------------------------------
 
@@ -232,7 +237,11 @@ class BatchPlanner:
     ) -> dict[str, Any]:
         contact = message.recipient.contact
         contact_id = contact_ids.get(contact) if contact is not None else None
-        return self.composer.compose(message, item.occasion, contact_id, self.now)
+        row = self.composer.compose(message, item.occasion, contact_id, self.now)
+        unavailable = [c for c in message.kind.channels if c not in SENDING_CHANNELS]
+        if unavailable:  # said in the message's first timeline entry
+            row[UNAVAILABLE] = unavailable
+        return row
 
 
 @dataclass
@@ -315,6 +324,7 @@ class _BatchWrites:
         ids = insert_messages(conn, [row for _, row, _ in inserted])
         for (owner, row, contact), message_id in zip(inserted, ids, strict=True):
             answers[owner].append(Planned(message_id, row, contact))
-        for message_id, (owner, row, _, contact) in sorted(self.moves.items()):
-            answers[owner].append(Planned(message_id, row, contact))
+        for message_id, (owner, row, was, contact) in sorted(self.moves.items()):
+            if row["due_at"] != was:  # moved: the answer shows it with its new time
+                answers[owner].append(Planned(message_id, row, contact))
         return answers

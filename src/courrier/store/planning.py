@@ -42,6 +42,17 @@ def _ids_by_send_key(conn: Connection, tenant_id: int, keys: Sequence[str]) -> d
     return found
 
 
+#: a row key (not a column) naming channels of the kind that could not be used
+UNAVAILABLE = "unavailable_channels"
+
+
+def _planned_data(row: Mapping[str, Any]) -> dict[str, Any]:
+    data: dict[str, Any] = {"due_at": row["due_at"].isoformat(), "send_key": row["send_key"]}
+    if row.get(UNAVAILABLE):
+        data[UNAVAILABLE] = list(row[UNAVAILABLE])
+    return data
+
+
 def insert_messages(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> list[int]:
     """Add one tenant's message rows and their "planned" timeline entries.
 
@@ -51,7 +62,7 @@ def insert_messages(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> list
     """
     if not rows:
         return []
-    conn.execute(insert(messages), list(rows))
+    conn.execute(insert(messages), [{k: v for k, v in r.items() if k != UNAVAILABLE} for r in rows])
     by_key = _ids_by_send_key(conn, rows[0]["tenant_id"], [row["send_key"] for row in rows])
     ids = [by_key[row["send_key"]] for row in rows]
     timeline.record(
@@ -63,7 +74,7 @@ def insert_messages(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> list
                 "status": row["status"],
                 "entry": "planned",
                 "reason": row.get("status_reason"),  # why it was suppressed at planning
-                "data": {"due_at": row["due_at"].isoformat(), "send_key": row["send_key"]},
+                "data": _planned_data(row),
             }
             for message_id, row in zip(ids, rows, strict=True)
         ),
@@ -189,5 +200,6 @@ def move_messages(
                 "data": {"due_at": row["due_at"].isoformat(), "was": old.isoformat()},
             }
             for i, row, old in ordered
+            if row["due_at"] != old  # content refreshed in place says nothing
         ),
     )
