@@ -17,12 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from courrier.api.auth import AppClock, CurrentTenant, DbEngine
 from courrier.domain.kinds import DEFAULT_CATALOGUE, Catalogue
-from courrier.engine.composer import (
-    CALENDAR_ATTACHMENTS,
-    calendar_file,
-    calendar_method,
-    tenant_context,
-)
+from courrier.engine.calendar_files import CALENDAR_ATTACHMENTS, calendar_file, calendar_method
+from courrier.engine.composer import tenant_context
 from courrier.errors import NotFoundError, TemplateError, ValidationError
 from courrier.render.samples import sample_context
 from courrier.render.templates import TemplateRenderer, locale_candidates

@@ -12,12 +12,7 @@ changed, the event's own payload, the names of the contacts they mention
 (``people``: external id -> name), and the link to the recipient's
 preference page.
 
-Calendar files: a kind lists ``ics.request`` (create or update: created,
-modified, validated), ``ics.cancel`` (cancelled) or ``ics`` (cancel when the
-subject's status is cancelled, else request) in its attachments. One
-subject keeps one UID for life, and the SEQUENCE is the subject's version
-less one, so it rises with every change and calendar clients update the
-event instead of adding another.
+Calendar files are made by :mod:`courrier.engine.calendar_files`.
 """
 
 from __future__ import annotations
@@ -31,18 +26,14 @@ from sqlalchemy import Connection, select
 
 from courrier.domain.planning import PlannedMessage
 from courrier.domain.status import MessageStatus
+from courrier.engine.calendar_files import CALENDAR_ATTACHMENTS, calendar_file, calendar_method
 from courrier.errors import TemplateError
-from courrier.render.ics import booking_invitation
 from courrier.render.mime import new_message_id
 from courrier.render.samples import changes
 from courrier.render.templates import RenderedMessage, TemplateRenderer
 from courrier.store.schema import contacts, subject_versions
 from courrier.store.tenants import Tenant
 
-#: a subject's status, as the invitation's STATUS (anything else: CONFIRMED)
-CALENDAR_STATUS = {"pending": "TENTATIVE", "tentative": "TENTATIVE", "waiting": "TENTATIVE"}
-#: the attachment names a kind may list, and the calendar method each one sends
-CALENDAR_ATTACHMENTS = ("ics.request", "ics.cancel", "ics")
 #: fields of a subject (and of an event's payload) that name contacts, shown by name in mails
 PEOPLE_FIELDS = (
     "booker",
@@ -240,49 +231,6 @@ class MessageComposer:
             raise TemplateError(f"{planned.kind.name}: {exc}") from exc
 
 
-def calendar_file(
-    method: Literal["REQUEST", "CANCEL"],
-    state: Mapping[str, Any],
-    tenant: Tenant,
-    version: int,
-    rendered: RenderedMessage,
-    attendee: tuple[str, str | None],
-    now: datetime,
-) -> dict[str, Any]:
-    """A calendar file (stored attachment) for a subject with a start and an end.
-
-    One UID per subject; SEQUENCE is the subject's version less one.
-    """
-    try:
-        start = datetime.fromisoformat(state["start"])
-        end = datetime.fromisoformat(state["end"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise TemplateError("a calendar file needs the subject's start and end") from exc
-    resource = state.get("resource") or {}
-    content = booking_invitation(
-        uid=calendar_uid(state, tenant),
-        sequence=max(version - 1, 0),
-        method=method,
-        start=start,
-        end=end,
-        timezone=str(state.get("timezone") or tenant.timezone),
-        summary=rendered.subject,
-        location=resource.get("name") or state.get("location"),
-        description=rendered.text,
-        organizer_email=tenant.from_email,
-        organizer_name=tenant.from_name or tenant.name,
-        attendees=[attendee],
-        dtstamp=now,
-        status=CALENDAR_STATUS.get(str(state.get("status", "")).lower(), "CONFIRMED"),
-    )
-    return {
-        "filename": "cancel.ics" if method == "CANCEL" else "invitation.ics",
-        "content_type": "text/calendar",
-        "content": content,
-        "method": method,
-    }
-
-
 def mentioned(data: Mapping[str, Any], fields: tuple[str, ...]) -> set[str]:
     """The contact ids ``data`` holds under ``fields`` (one id or a list of ids each)."""
     found: set[str] = set()
@@ -291,20 +239,6 @@ def mentioned(data: Mapping[str, Any], fields: tuple[str, ...]) -> set[str]:
         values = value if isinstance(value, list) else [value]
         found.update(v for v in values if isinstance(v, str) and v)
     return found
-
-
-def calendar_method(name: str, state: Mapping[str, Any]) -> Literal["REQUEST", "CANCEL"]:
-    """CANCEL for ``ics.cancel`` (or ``ics`` on a cancelled subject), else REQUEST."""
-    if name == "ics.cancel":
-        return "CANCEL"
-    if name == "ics" and str(state.get("status", "")).lower() == "cancelled":
-        return "CANCEL"
-    return "REQUEST"
-
-
-def calendar_uid(state: Mapping[str, Any], tenant: Tenant) -> str:
-    """One UID per subject for life: ``booking-B-1@club.example``."""
-    return f"{state['type']}-{state['id']}@{tenant.mail_domain}"
 
 
 def tenant_context(tenant: Tenant) -> dict[str, Any]:

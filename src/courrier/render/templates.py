@@ -47,37 +47,45 @@ The renderer adds ``language``, ``venue_timezone`` and ``contact_email``.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
-from importlib.resources import files
-from importlib.resources.abc import Traversable
 from types import MappingProxyType
 from typing import Any
 
-from jinja2 import (
-    BaseLoader,
-    Environment,
-    StrictUndefined,
-    TemplateNotFound,
-    TemplateSyntaxError,
-)
+from jinja2 import TemplateSyntaxError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from courrier.errors import TemplateError
-from courrier.render.formats import CONTEXT_KEY, FILTERS, FormatSettings, babel_locale, time_zone
+from courrier.render.formats import CONTEXT_KEY, FormatSettings, babel_locale, time_zone
+from courrier.render.template_sources import (
+    MESSAGE,
+    PARTS,
+    complete_sets,
+    default_environment,
+    default_sources,
+    override_environment,
+    shipped_kinds,
+)
+
+__all__ = [
+    "DEFAULTS",
+    "FALLBACK_LOCALE",
+    "PARTS",
+    "RenderedMessage",
+    "TemplateRenderer",
+    "TemplateSourceError",
+    "complete_sets",
+    "default_sources",
+    "locale_candidates",
+    "one_line",
+    "shipped_kinds",
+    "template_overrides",
+    "venue_timezone",
+]
 
 FALLBACK_LOCALE = "en"
 _BREAKS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 _SPACES = re.compile(" {2,}")
-PARTS = ("subject.txt", "body.txt", "body.html")
-MESSAGE = "message.jinja"
-#: what each part of a message file becomes (``{m}``: the message file's name)
-_MADE_PARTS = {
-    "subject.txt": '{{% import "{m}" as m with context %}}{{{{ m.subject_line }}}}',
-    "body.txt": '{{% include "message.txt" %}}',
-    "body.html": '{{% include "message.html" %}}',
-}
 #: what the renderer itself puts in every context, besides the caller's values
 DEFAULTS: Mapping[str, Any] = MappingProxyType(
     {
@@ -107,77 +115,6 @@ class RenderedMessage:
     html: str
 
 
-@lru_cache(maxsize=1)
-def default_sources() -> Mapping[str, str]:
-    """The shipped templates by name, with the three parts made for each message file."""
-    found: dict[str, str] = {}
-    _collect(files("courrier.render") / "templates", "", found)
-    for name in [n for n in found if n.endswith("/" + MESSAGE)]:
-        folder = name.rpartition("/")[0]
-        for part, source in _MADE_PARTS.items():
-            found.setdefault(f"{folder}/{part}", source.format(m=name))
-    return MappingProxyType(found)
-
-
-def shipped_kinds() -> frozenset[str]:
-    """The kinds that ship with a message file (in English at least)."""
-    return frozenset(
-        name.split("/")[0] for name in default_sources() if name.endswith(f"/en/{MESSAGE}")
-    )
-
-
-def _collect(folder: Traversable, prefix: str, found: dict[str, str]) -> None:
-    for entry in folder.iterdir():
-        if entry.is_dir():
-            _collect(entry, f"{prefix}{entry.name}/", found)
-        elif entry.name.endswith((".txt", ".html", ".jinja")):
-            found[prefix + entry.name] = entry.read_text(encoding="utf-8")
-
-
-class _NamedLoader(BaseLoader):
-    """Templates from a mapping, each named as its own file, so errors can say where."""
-
-    def __init__(self, sources: Mapping[str, str]) -> None:
-        self.sources = sources
-
-    def get_source(
-        self, environment: Environment, template: str
-    ) -> tuple[str, str, Callable[[], bool]]:
-        if template not in self.sources:
-            raise TemplateNotFound(template)
-        return self.sources[template], template, lambda: True
-
-    def list_templates(self) -> list[str]:
-        return sorted(self.sources)
-
-
-def _environment(sources: Mapping[str, str]) -> ImmutableSandboxedEnvironment:
-    env = ImmutableSandboxedEnvironment(
-        loader=_NamedLoader(dict(sources)),
-        autoescape=lambda name: name is not None and name.endswith(".html"),
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        auto_reload=False,
-        cache_size=-1,
-    )
-    env.filters.update(FILTERS)
-    return env
-
-
-@lru_cache(maxsize=1)
-def _default_environment() -> ImmutableSandboxedEnvironment:
-    """One environment shared by every renderer without overrides: compiled once per process."""
-    return _environment(default_sources())
-
-
-@lru_cache(maxsize=64)
-def _override_environment(overrides: tuple[tuple[str, str], ...]) -> ImmutableSandboxedEnvironment:
-    """One environment per set of overrides (a tenant's edits), so each compiles once."""
-    return _environment({**default_sources(), **dict(overrides)})
-
-
 class TemplateRenderer:
     """Renders a notification kind for a recipient; safe to share between threads."""
 
@@ -185,10 +122,10 @@ class TemplateRenderer:
         self._overrides = dict(overrides or {})
         if overrides:
             sources = {**default_sources(), **overrides}
-            self._env = _override_environment(tuple(sorted(overrides.items())))
+            self._env = override_environment(tuple(sorted(overrides.items())))
         else:
             sources = dict(default_sources())
-            self._env = _default_environment()
+            self._env = default_environment()
         self._available = complete_sets(sources)
         self._languages = frozenset(
             n.removeprefix("strings/").removesuffix(".jinja")
@@ -315,12 +252,6 @@ def template_overrides(kind: str, templates: Mapping[str, Mapping[str, str]]) ->
 def one_line(text: str) -> str:
     """``text`` on one line: line breaks and control characters as spaces, runs of spaces as one."""
     return _SPACES.sub(" ", _BREAKS.sub(" ", text)).strip(" ")
-
-
-def complete_sets(sources: Mapping[str, str]) -> frozenset[str]:
-    """The ``kind/locale`` folders holding all three parts (subject, text, HTML)."""
-    folders = {name.rpartition("/")[0] for name in sources}
-    return frozenset(f for f in folders if all(f"{f}/{part}" in sources for part in PARTS))
 
 
 def locale_candidates(locale: str) -> list[str]:

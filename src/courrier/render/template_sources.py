@@ -1,0 +1,111 @@
+"""Where message templates come from: the shipped files, the parts made from them, the Jinja setup.
+
+The shipped files are package data under ``courrier/render/templates/``
+(see :mod:`courrier.render.templates` for their layout). For each message
+file ``<kind>/<locale>/message.jinja`` the three parts the renderer asks
+for (``subject.txt``, ``body.txt``, ``body.html``) are made here, so a
+tenant's override of one part simply takes its place.
+
+Environments are compiled once: one for the shipped templates, one per set
+of overrides (a tenant's edits), each sandboxed (immutable) with
+``StrictUndefined`` and the formatting filters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from functools import lru_cache
+from importlib.resources import files
+from importlib.resources.abc import Traversable
+from types import MappingProxyType
+
+from jinja2 import BaseLoader, Environment, StrictUndefined, TemplateNotFound
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from courrier.render.formats import FILTERS
+
+PARTS = ("subject.txt", "body.txt", "body.html")
+MESSAGE = "message.jinja"
+#: what each part of a message file becomes (``{m}``: the message file's name)
+_MADE_PARTS = {
+    "subject.txt": '{{% import "{m}" as m with context %}}{{{{ m.subject_line }}}}',
+    "body.txt": '{{% include "message.txt" %}}',
+    "body.html": '{{% include "message.html" %}}',
+}
+
+
+@lru_cache(maxsize=1)
+def default_sources() -> Mapping[str, str]:
+    """The shipped templates by name, with the three parts made for each message file."""
+    found: dict[str, str] = {}
+    _collect(files("courrier.render") / "templates", "", found)
+    for name in [n for n in found if n.endswith("/" + MESSAGE)]:
+        folder = name.rpartition("/")[0]
+        for part, source in _MADE_PARTS.items():
+            found.setdefault(f"{folder}/{part}", source.format(m=name))
+    return MappingProxyType(found)
+
+
+def shipped_kinds() -> frozenset[str]:
+    """The kinds that ship with a message file (in English at least)."""
+    return frozenset(
+        name.split("/")[0] for name in default_sources() if name.endswith(f"/en/{MESSAGE}")
+    )
+
+
+def _collect(folder: Traversable, prefix: str, found: dict[str, str]) -> None:
+    for entry in folder.iterdir():
+        if entry.is_dir():
+            _collect(entry, f"{prefix}{entry.name}/", found)
+        elif entry.name.endswith((".txt", ".html", ".jinja")):
+            found[prefix + entry.name] = entry.read_text(encoding="utf-8")
+
+
+class _NamedLoader(BaseLoader):
+    """Templates from a mapping, each named as its own file, so errors can say where."""
+
+    def __init__(self, sources: Mapping[str, str]) -> None:
+        self.sources = sources
+
+    def get_source(
+        self, environment: Environment, template: str
+    ) -> tuple[str, str, Callable[[], bool]]:
+        if template not in self.sources:
+            raise TemplateNotFound(template)
+        return self.sources[template], template, lambda: True
+
+    def list_templates(self) -> list[str]:
+        return sorted(self.sources)
+
+
+def _environment(sources: Mapping[str, str]) -> ImmutableSandboxedEnvironment:
+    env = ImmutableSandboxedEnvironment(
+        loader=_NamedLoader(dict(sources)),
+        autoescape=lambda name: name is not None and name.endswith(".html"),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        auto_reload=False,
+        cache_size=-1,
+    )
+    env.filters.update(FILTERS)
+    return env
+
+
+@lru_cache(maxsize=1)
+def default_environment() -> ImmutableSandboxedEnvironment:
+    """One environment shared by every renderer without overrides: compiled once per process."""
+    return _environment(default_sources())
+
+
+@lru_cache(maxsize=64)
+def override_environment(overrides: tuple[tuple[str, str], ...]) -> ImmutableSandboxedEnvironment:
+    """One environment per set of overrides (a tenant's edits), so each compiles once."""
+    return _environment({**default_sources(), **dict(overrides)})
+
+
+def complete_sets(sources: Mapping[str, str]) -> frozenset[str]:
+    """The ``kind/locale`` folders holding all three parts (subject, text, HTML)."""
+    folders = {name.rpartition("/")[0] for name in sources}
+    return frozenset(f for f in folders if all(f"{f}/{part}" in sources for part in PARTS))
