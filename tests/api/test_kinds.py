@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
+from sqlalchemy.engine import Engine
+
+from courrier.channels.email import SmtpSender
+from courrier.clock import ManualClock
+from courrier.engine.dispatcher import Dispatcher
+from courrier.settings import Settings
 from tests.api.conftest import Caller, booking, member
 
 
@@ -183,3 +190,32 @@ def test_a_custom_kind_is_refused_when_it_cannot_work(alice: Caller) -> None:
         response = alice.post("/v1/kinds", json=body)
         assert response.status_code == 422, (body, response.text)
         assert response.json()["error"]["field"] == field, (field, response.json())
+
+
+def test_a_kind_switched_off_after_planning_is_cancelled_when_due(
+    alice: Caller, clock: ManualClock, settings: Settings, engine: Engine
+) -> None:
+    alice.put("/v1/contacts/m-17", json=member())
+    body = booking()
+    body["subject"]["paid"] = True
+    planned = planned_kinds(alice, body)
+    assert "booking.reminder_30min" in planned
+    assert (
+        alice.patch("/v1/kinds/booking.reminder_30min", json={"enabled": False}).status_code == 200
+    )
+    assert settings.smtp is not None
+    sender = SmtpSender(settings.smtp, pool_size=1, timeout=5.0)
+    dispatcher = Dispatcher(engine, settings, sender, clock=clock, worker_id="w")
+    try:
+        clock.advance(timedelta(days=5))
+        while dispatcher.run_once():
+            pass
+    finally:
+        dispatcher.close()
+        sender.close()
+    [reminder] = alice.get("/v1/messages", params={"kind": "booking.reminder_30min"}).json()[
+        "items"
+    ]
+    detail = alice.get(f"/v1/messages/{reminder['id']}").json()
+    assert detail["status"] == "cancelled"
+    assert detail["status_reason"] == "booking.reminder_30min is switched off for this tenant"

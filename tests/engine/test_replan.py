@@ -181,3 +181,26 @@ def test_created_and_moved_in_one_batch_plans_each_reminder_once(
     assert [(r["status"], r["due_at"]) for r in reminders] == [
         ("planned", datetime(2026, 4, 2, 7, 0, tzinfo=UTC))
     ]
+
+
+def test_a_sent_reminder_is_sent_again_for_a_new_time_but_never_twice_for_one(
+    engine: Engine, intake: Intake, tenant: Tenant, clock: ManualClock
+) -> None:
+    intake.accept(tenant, event("booking.created", "c", clock))
+    with engine.begin() as conn:  # as the dispatcher leaves it once sent
+        conn.execute(
+            schema.messages.update()
+            .where(schema.messages.c.kind == "booking.reminder_1h")
+            .values(status="sent")
+        )
+    later = {"start": "2026-03-29T10:00:00+02:00", "end": "2026-03-29T11:00:00+02:00"}
+    intake.accept(tenant, event("booking.modified", "m1", clock, **later))
+    reminders = [r for r in rows(engine) if r["kind"] == "booking.reminder_1h"]
+    assert [(r["status"], r["due_at"]) for r in reminders] == [
+        ("sent", datetime(2026, 3, 28, 8, 0, tzinfo=UTC)),
+        ("planned", datetime(2026, 3, 29, 7, 0, tzinfo=UTC)),
+    ]
+    intake.accept(tenant, event("booking.modified", "m2", clock))  # back to the first time
+    reminders = [r for r in rows(engine) if r["kind"] == "booking.reminder_1h"]
+    assert [r["status"] for r in reminders] == ["sent", "cancelled"]
+    assert reminders[1]["status_reason"] == "already sent for this time"
