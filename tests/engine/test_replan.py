@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -204,3 +205,32 @@ def test_a_sent_reminder_is_sent_again_for_a_new_time_but_never_twice_for_one(
     reminders = [r for r in rows(engine) if r["kind"] == "booking.reminder_1h"]
     assert [r["status"] for r in reminders] == ["sent", "cancelled"]
     assert reminders[1]["status_reason"] == "already sent for this time"
+
+
+def test_racing_moves_leave_one_reminder_per_person_at_the_time_of_the_last_version(
+    engine: Engine, intake: Intake, tenant: Tenant, clock: ManualClock
+) -> None:
+    """Two moves of one booking at once: each reminder once, at the time of the state kept."""
+    intake.accept(tenant, event("booking.created", "c", clock, participants=["m-2"]))
+    barrier = threading.Barrier(2)
+    starts = ["2026-04-02T10:00:00+02:00", "2026-04-03T10:00:00+02:00"]
+
+    def move(n: int) -> None:
+        barrier.wait()
+        end = starts[n].replace("T10:", "T11:")
+        changes = {"start": starts[n], "end": end, "participants": ["m-2"]}
+        intake.accept(tenant, event("booking.modified", f"m{n}", clock, **changes))
+
+    threads = [threading.Thread(target=move, args=(n,)) for n in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    with engine.connect() as conn:
+        state = conn.execute(select(schema.subjects.c.state)).scalar_one()
+    final = datetime.fromisoformat(state["start"])
+    reminders = [
+        r for r in rows(engine) if r["kind"] == "booking.reminder_1h" and r["status"] == "planned"
+    ]
+    assert sorted(r["address"] for r in reminders) == ["ada@example.com", "bob@example.com"]
+    assert {r["due_at"] for r in reminders} == {final - timedelta(hours=1)}
