@@ -71,6 +71,7 @@ def test_the_days_bookings_go_out_in_one_mail_at_18_venue_time(
     text = body(alice, digest)
     assert "B-1" in text and "B-2" in text
     assert "Camille Martin" in text  # the booker, by name
+    assert "http://courrier.test/preferences/" in text  # Sam's own page, as in every mail
 
     clock.set(datetime(2026, 3, 10, 17, 0, 1, tzinfo=UTC))
     dispatcher.run_once()
