@@ -17,6 +17,7 @@ def test_staff_switch_a_kind_off_and_read_it_back(alice: Caller) -> None:
     assert alice.get("/v1/contacts/m-17/preferences").json() == {
         "contact": "m-17",
         "preferences": [],
+        "switched_off": [],
     }
     rules = [
         {"kind": "booking.confirmation", "channel": "email", "enabled": False},
@@ -111,4 +112,19 @@ def test_a_kind_the_tenant_switched_off_can_still_be_given_a_rule(
     rules = [{"kind": "booking.reminder_1h", "enabled": False}]
     assert (
         alice.put("/v1/contacts/m-17/preferences", json={"preferences": rules}).status_code == 200
+    )
+
+
+def test_the_answer_says_which_kinds_the_rules_switch_off_and_why(alice: Caller) -> None:
+    alice.put("/v1/contacts/m-17", json=member())
+    rules = [
+        {"kind": "*", "enabled": False},
+        {"kind": "booking.confirmation", "enabled": True},
+    ]
+    body = alice.put("/v1/contacts/m-17/preferences", json={"preferences": rules}).json()
+    off = {(s["kind"], s["channel"]): s["reason"] for s in body["switched_off"]}
+    assert ("booking.confirmation", "email") not in off
+    assert ("member.password_reset", "email") not in off  # always sent
+    assert (
+        off[("booking.reminder_1h", "email")] == "switched off by staff (every kind, every channel)"
     )

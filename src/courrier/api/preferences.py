@@ -19,10 +19,10 @@ from sqlalchemy import Connection
 from courrier.api.auth import AppClock, CurrentTenant, DbEngine
 from courrier.api.contacts import ExternalId
 from courrier.domain.kinds import Catalogue
-from courrier.domain.preferences import ANY, CHANNELS, Preference, SetBy
+from courrier.domain.preferences import ANY, CHANNELS, Preference, SetBy, suppression_reason
 from courrier.errors import NotFoundError, ValidationError
 from courrier.store.contacts import get_contact
-from courrier.store.preferences import preference_rows, replace_rules, tenant_catalogue
+from courrier.store.preferences import preference_rows, replace_rules, rules_of, tenant_catalogue
 
 router = APIRouter(prefix="/v1/contacts", tags=["preferences"])
 
@@ -56,9 +56,18 @@ class PreferenceOut(BaseModel):
     updated_at: datetime
 
 
+class SwitchedOff(BaseModel):
+    """A kind of the tenant, on one of its channels, that the rules stop for this contact."""
+
+    kind: str
+    channel: str
+    reason: str
+
+
 class PreferencesOut(BaseModel):
     contact: str
     preferences: list[PreferenceOut]
+    switched_off: list[SwitchedOff]  # what the rules add up to, kind by kind
 
 
 def _contact_id(conn: Connection, tenant_id: int, external_id: str) -> int:
@@ -70,8 +79,18 @@ def _contact_id(conn: Connection, tenant_id: int, external_id: str) -> int:
 
 def _out(conn: Connection, tenant_id: int, external_id: str, contact_id: int) -> PreferencesOut:
     rows: list[dict[str, Any]] = preference_rows(conn, tenant_id, contact_id)
+    rules = rules_of(conn, tenant_id, [contact_id])[contact_id]
+    kinds = sorted(tenant_catalogue(conn, tenant_id), key=lambda k: k.name)
+    stopped = [
+        SwitchedOff(kind=kind.name, channel=channel, reason=reason)
+        for kind in kinds
+        for channel in kind.channels
+        if (reason := suppression_reason(rules, kind, channel)) is not None
+    ]
     return PreferencesOut(
-        contact=external_id, preferences=[PreferenceOut.model_validate(r) for r in rows]
+        contact=external_id,
+        preferences=[PreferenceOut.model_validate(r) for r in rows],
+        switched_off=stopped,
     )
 
 
