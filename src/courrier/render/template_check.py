@@ -39,8 +39,8 @@ KNOWN_NAMES = frozenset(
         "contact_email",
         "tenant_address",
         "tenant_logo",
-        "message_template",
-        "strings_template",
+        "m",
+        "s",
         *DEFAULTS,
     }
 )

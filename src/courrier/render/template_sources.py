@@ -28,7 +28,7 @@ PARTS = ("subject.txt", "body.txt", "body.html")
 MESSAGE = "message.jinja"
 #: what each part of a message file becomes (``{m}``: the message file's name)
 _MADE_PARTS = {
-    "subject.txt": '{{% import "{m}" as m with context %}}{{{{ m.subject_line }}}}',
+    "subject.txt": "{{{{ m.subject_line }}}}",
     "body.txt": '{{% include "message.txt" %}}',
     "body.html": '{{% include "message.html" %}}',
 }

@@ -7,7 +7,7 @@ Templates are package data under ``courrier/render/templates/``::
     strings/<locale>.jinja          words of the frame (greeting, footer) per language
     <kind>/<locale>/message.jinja   what one kind says in one language
 
-A message file only sets variables: ``subject`` (one line), ``title``,
+A message file only sets variables: ``subject_line``, ``title``,
 and optionally ``intro``, ``rows`` (label and value pairs), ``quote`` (a
 text shown as is, e.g. a comment), ``action`` (label and URL) and
 ``outro``. The shared bodies lay them out as text and as HTML, so a kind's
@@ -41,7 +41,9 @@ Context (mappings, or objects with these attributes)::
     event:      {type, occurred_at}
     preference_url: the recipient's preference page, else None
 
-The renderer adds ``language``, ``venue_timezone`` and ``contact_email``.
+The renderer adds ``language``, ``venue_timezone``, ``contact_email``,
+``s`` (the words of the language's ``strings`` file) and ``m`` (the kind's
+message file, evaluated once per rendering and shared by the three parts).
 """
 
 from __future__ import annotations
@@ -121,11 +123,12 @@ class TemplateRenderer:
     def __init__(self, overrides: Mapping[str, str] | None = None) -> None:
         self._overrides = dict(overrides or {})
         if overrides:
-            sources = {**default_sources(), **overrides}
+            sources: Mapping[str, str] = {**default_sources(), **overrides}
             self._env = override_environment(tuple(sorted(overrides.items())))
         else:
-            sources = dict(default_sources())
+            sources = default_sources()
             self._env = default_environment()
+        self._sources = sources
         self._available = complete_sets(sources)
         self._languages = frozenset(
             n.removeprefix("strings/").removesuffix(".jinja")
@@ -158,7 +161,7 @@ class TemplateRenderer:
         """
         language = language or self._template_locale(kind, locale)
         tenant = context.get("tenant")
-        return {
+        values = {
             **DEFAULTS,
             **context,
             CONTEXT_KEY: self._format_settings(locale, language, context),
@@ -167,9 +170,27 @@ class TemplateRenderer:
             "contact_email": _field(tenant, "reply_to") or _field(tenant, "from_email") or "",
             "tenant_address": _field(tenant, "address"),
             "tenant_logo": _field(tenant, "logo_url"),
-            "message_template": f"{kind}/{language}/{MESSAGE}",
-            "strings_template": f"strings/{self._strings_language(language)}.jinja",
         }
+        values["s"] = self._module(f"strings/{self._strings_language(language)}.jinja", values)
+        message = f"{kind}/{language}/{MESSAGE}"
+        if message in self._sources and self._uses_message(kind, language):
+            values["m"] = self._module(message, values)
+        return values
+
+    def _uses_message(self, kind: str, language: str) -> bool:
+        """False when the tenant replaced all three parts (the message file is then unused)."""
+        return any(f"{kind}/{language}/{part}" not in self._overrides for part in PARTS)
+
+    def _module(self, name: str, values: Mapping[str, Any]) -> dict[str, Any]:
+        """The variables a template sets (a message or strings file), evaluated once."""
+        try:
+            module = self._env.get_template(name).make_module(dict(values))
+        except TemplateSyntaxError as exc:
+            raise TemplateSourceError(f"{name}: {exc.message}", exc.lineno) from exc
+        except Exception as exc:  # anything a template or a filter raises is the template's fault
+            raise TemplateError(f"{name}: {exc}") from exc
+        # As a plain mapping: the sandbox looks items up faster than attributes.
+        return {k: v for k, v in vars(module).items() if not k.startswith("_")}
 
     def check(
         self,
