@@ -132,6 +132,27 @@ def test_a_new_digest_hour_moves_the_pending_digest_without_a_second_one(
     assert "B-1" in body(alice, digest) and "B-2" in body(alice, digest)
 
 
+def test_a_digest_on_the_recipients_clock_is_due_at_their_18_00(
+    alice: Caller, clock: ManualClock
+) -> None:
+    alice.put("/v1/contacts/m-17", json=member())
+    away = member(
+        name="Sam Rivera",
+        email="sam@alpha.example",
+        booking_copy="digest",
+        timezone="America/New_York",
+    )
+    alice.put("/v1/contacts/s-1", json=away)
+    theirs = {"timing": {"mode": "daily", "at": "18:00", "zone": "recipient"}}
+    response = alice.client.patch(
+        "/v1/kinds/booking.staff_digest", json=theirs, headers=alice.headers
+    )
+    assert response.status_code == 200
+    book(alice, "B-1", datetime(2026, 3, 10, 8, 0, tzinfo=UTC), clock)
+    [digest] = digests(alice)
+    assert digest["due_at"] == "2026-03-10T22:00:00Z"  # 18:00 in New York (EDT since 8 March)
+
+
 def test_the_digest_hour_follows_the_venue_clock_across_dst() -> None:
     at = time(18, 0)
     before = digest_day(datetime(2026, 3, 28, 12, 0, tzinfo=UTC), at, PARIS)
