@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
+from babel.dates import format_date
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from markupsafe import escape
 
 from courrier.domain.kinds import DEFAULT_CATALOGUE
 from courrier.render.samples import sample_context
@@ -258,3 +264,37 @@ def test_a_booking_on_the_waiting_list_is_not_said_to_be_confirmed(
     message = renderer.render(kind, locale, context)
     assert message.subject.startswith(subject)
     assert title in message.text
+
+
+ZONES = ["Europe/Paris", "America/New_York", "Australia/Sydney", "Australia/Lord_Howe"]
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    moment=st.datetimes(
+        min_value=datetime(2026, 1, 1), max_value=datetime(2027, 12, 31), timezones=st.just(UTC)
+    ),
+    zone=st.sampled_from(ZONES),
+)
+def test_any_start_is_shown_at_the_venue_s_wall_clock_time(moment: datetime, zone: str) -> None:
+    data = {
+        "subject": {
+            "start": moment.isoformat(),
+            "end": (moment + timedelta(hours=1)).isoformat(),
+            "timezone": zone,
+        }
+    }
+    context = sample_context("booking.reminder_1h", locale="fr", data=data)
+    message = TemplateRenderer().render("booking.reminder_1h", "fr", context)
+    local = moment.astimezone(ZoneInfo(zone))
+    assert f"Début : {format_date(local, 'full', locale='fr')} à {local:%H:%M}" in message.text
+    assert f"Fuseau horaire : {zone}" in message.text
+
+
+@settings(max_examples=40, deadline=None)
+@given(name=st.text(min_size=1, max_size=30).filter(str.strip), kind=st.sampled_from(KINDS))
+def test_any_resource_or_person_name_is_escaped_in_every_kind_s_html(name: str, kind: str) -> None:
+    data = {"recipient": {"name": name}, "subject": {"resource": {"id": "R", "name": name}}}
+    message = TemplateRenderer().render(kind, "en", sample_context(kind, data=data))
+    assert f"Hello {escape(name)}," in message.html
+    assert f"Hello {name}," in message.text
