@@ -234,3 +234,33 @@ def test_racing_moves_leave_one_reminder_per_person_at_the_time_of_the_last_vers
     ]
     assert sorted(r["address"] for r in reminders) == ["ada@example.com", "bob@example.com"]
     assert {r["due_at"] for r in reminders} == {final - timedelta(hours=1)}
+
+
+def test_a_reminder_whose_time_has_passed_is_not_planned_nor_kept_after_a_move(
+    engine: Engine, intake: Intake, tenant: Tenant, clock: ManualClock
+) -> None:
+    soon = {"start": "2026-03-01T10:45:00+01:00", "end": "2026-03-01T11:45:00+01:00"}
+    intake.accept(tenant, event("booking.created", "c", clock, id="B-soon", **soon))
+    kinds = {kind for kind, _ in pending(engine)}
+    assert "booking.reminder_1h" not in kinds  # 45 minutes ahead: no "1 h before"
+    assert "booking.reminder_30min" in kinds
+    intake.accept(tenant, event("booking.created", "c2", clock, id="B-2"))
+    intake.accept(tenant, event("booking.modified", "m", clock, id="B-2", **soon))
+    [dropped] = [
+        r for r in rows(engine) if r["kind"] == "booking.reminder_1h" and r["status"] != "planned"
+    ]
+    assert dropped["status"] == "cancelled"
+    assert dropped["status_reason"] == (
+        "booking.modified: its time (2026-03-01T08:45:00+00:00) has passed"
+    )
+
+
+def test_an_overdue_reminder_stays_as_it_is_when_another_event_comes(
+    engine: Engine, intake: Intake, tenant: Tenant, clock: ManualClock
+) -> None:
+    intake.accept(tenant, event("booking.created", "c", clock))
+    clock.set(datetime(2026, 3, 28, 8, 5, tzinfo=UTC))  # the 1 h reminder is 5 minutes overdue
+    intake.accept(tenant, event("booking.paid", "p", clock, paid=True))
+    [reminder] = [r for r in rows(engine) if r["kind"] == "booking.reminder_1h"]
+    assert reminder["status"] in ("planned", "due")  # still to send, at its own time
+    assert reminder["due_at"] == datetime(2026, 3, 28, 8, 0, tzinfo=UTC)

@@ -129,3 +129,36 @@ def test_a_reminder_that_still_fits_leaves_at_its_time(
     assert message(engine, "booking.reminder_1h")["status"] == "sent"
     assert message(engine, "booking.reminder_30min")["status"] == "sent"
     assert message(engine, "booking.checkin_notice")["status"] in ("planned", "due")
+
+
+def test_a_reminder_cancelled_by_a_move_and_planned_again_by_a_move_back_leaves(
+    engine: Engine, tenant: Tenant, clock: ManualClock, dispatcher: Dispatcher
+) -> None:
+    intake = Intake(engine, clock=clock)
+    intake.accept(tenant, booking("booking.created", "c", clock, paid=True))
+    soon = START.replace(month=3, day=2)  # tomorrow: too soon for the 24 h reminder
+    intake.accept(
+        tenant,
+        booking(
+            "booking.modified",
+            "m1",
+            clock,
+            paid=True,
+            start=soon.isoformat(),
+            end=(soon + timedelta(hours=1)).isoformat(),
+        ),
+    )
+    intake.accept(tenant, booking("booking.modified", "m2", clock, paid=True))  # back
+    with engine.connect() as conn:
+        query = select(schema.messages).where(schema.messages.c.kind == "booking.reminder_24h")
+        reminders = [dict(r._mapping) for r in conn.execute(query.order_by(schema.messages.c.id))]
+    assert [r["status"] for r in reminders] == ["cancelled", "planned"]
+    assert reminders[1]["due_at"] == START - timedelta(days=1)
+    send_all(dispatcher)
+    clock.set(START - timedelta(days=1))
+    send_all(dispatcher)
+    with engine.connect() as conn:
+        status = conn.execute(
+            select(schema.messages.c.status).where(schema.messages.c.id == reminders[1]["id"])
+        ).scalar_one()
+    assert status == "sent"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -69,6 +69,23 @@ class PlannedMessage:
     priority: int
     occurrence: str
     send_key: str
+    #: when it should have been due, if that time had passed when planned (due_at is then now)
+    late_since: datetime | None = None
+
+
+def planned_again(message: PlannedMessage, event: EventFacts) -> PlannedMessage:
+    """The message under a key of its own for this subject version.
+
+    For a reminder whose key belongs to a message cancelled earlier (the
+    booking moved away, then back): the cancelled one stays as it ended, and
+    this one is a new send, still unique per version.
+    """
+    occurrence = f"{message.occurrence}@v{event.subject_version}"
+    who = message.recipient.contact if message.recipient.contact is not None else message.address
+    key = send_key(
+        event.subject_type, event.subject_id, message.kind.name, who, message.channel, occurrence
+    )
+    return replace(message, occurrence=occurrence, send_key=key)
 
 
 def send_key_part(part: str) -> str:
@@ -141,10 +158,10 @@ def due_time(
     """When a message of this timing is due, and its occurrence; None when it is not wanted.
 
     ``zone`` is whose wall clock calendar days count on (the venue's, or the
-    recipient's); it defaults to the subject's ``timezone``. A reminder whose
-    time has passed but whose date has not is due now; one for a date gone by,
-    or for a subject created too short a time ahead (``min_lead``), is not
-    wanted. The occurrence of a reminder is its date, so a reminder is sent
+    recipient's); it defaults to the subject's ``timezone``. The time may be
+    in the past (a reminder whose date has not passed: :func:`plan` marks it
+    late); one for a date gone by, or for a subject created too short a time
+    ahead (``min_lead``), is not wanted. The occurrence of a reminder is its date, so a reminder is sent
     again for a new date but never twice for one.
     """
     if timing.mode is TimingMode.NOW:
@@ -161,7 +178,7 @@ def due_time(
         return None
     wall = _zone(zone or subject_state.get("timezone"))
     due = before(date, wall, offset=timing.offset, days=timing.days, at=timing.at)
-    return max(due, now), date.astimezone(UTC).isoformat()
+    return due, date.astimezone(UTC).isoformat()
 
 
 def _occurrence(kind: NotificationKind, timed: str, event: EventFacts) -> str:
@@ -207,8 +224,11 @@ def plan(
                 timed = due_time(kind.timing, event, subject_state, now, zone)
                 if timed is None:
                     continue
-                due_at, occurrence = timed[0], _occurrence(kind, timed[1], event)
-                for message in _per_channel(kind, role, recipient, event, due_at, occurrence):
+                due, occurrence = timed[0], _occurrence(kind, timed[1], event)
+                late = due if due < now else None
+                for message in _per_channel(
+                    kind, role, recipient, event, max(due, now), occurrence, late
+                ):
                     planned.setdefault(message.send_key, message)
     return list(planned.values())
 
@@ -220,6 +240,7 @@ def _per_channel(
     event: EventFacts,
     due_at: datetime,
     occurrence: str,
+    late_since: datetime | None = None,
 ) -> Iterable[PlannedMessage]:
     """One message per channel of the kind on which the recipient has an address."""
     for channel in kind.channels:
@@ -239,4 +260,5 @@ def _per_channel(
             send_key=send_key(
                 event.subject_type, event.subject_id, kind.name, who, channel, occurrence
             ),
+            late_since=late_since,
         )

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from courrier.domain.kinds import Catalogue, NotificationKind
-from courrier.domain.planning import EventFacts, PlannedMessage, Recipient, plan
+from courrier.domain.planning import EventFacts, PlannedMessage, Recipient, plan, planned_again
 from courrier.domain.recipients import EMPTY_DIRECTORY, Directory, needs_directory, recipients_of
 from courrier.domain.timing import parse_aware
 from courrier.engine.composer import MessageComposer, Occasion
@@ -31,6 +31,7 @@ from courrier.store.planning import (
     UNAVAILABLE,
     PendingMessage,
     cancel_messages,
+    cancelled_send_keys,
     existing_send_keys,
     insert_messages,
     move_messages,
@@ -202,6 +203,8 @@ class BatchPlanner:
         )
         known = [item.subject_id for item in items if item.existed]
         batch = _BatchWrites(taken)
+        if taken:
+            batch.revivable = cancelled_send_keys(self.conn, self.tenant.id, taken)
         if known:
             for subject_id, found in pending_messages(self.conn, self.tenant.id, known).items():
                 batch.live[subject_id] = {m.id: m for m in found}
@@ -218,13 +221,15 @@ class BatchPlanner:
             )
             for stale, reason in result.cancelled:
                 batch.cancel(stale, reason)
-            for match, message in result.moved:
-                if message.send_key != match.send_key and message.send_key in batch.taken:
+            for match, wanted in result.moved:
+                message = batch.keyed(wanted, item.facts, match.send_key)
+                if message is None:
                     batch.cancel(match, "already sent for this time")
                 else:
                     batch.move(index, match, self._compose(item, message, contact_ids), message)
-            for message in result.new:
-                if message.send_key not in batch.taken:
+            for wanted in result.new:
+                message = batch.keyed(wanted, item.facts)
+                if message is not None:
                     row = self._compose(item, message, contact_ids)
                     batch.add(index, item.subject_id, row, message)
         new_rows = [row for _, row, _ in batch.rows.values()]
@@ -282,6 +287,23 @@ class _BatchWrites:
         self.rows: dict[int, tuple[int, dict[str, Any], str | None]] = {}
         self.moves: dict[int, tuple[int, dict[str, Any], datetime, str | None]] = {}
         self.cancels: dict[int, str] = {}
+        self.revivable: set[str] = set()  # keys of messages cancelled, never sent
+        self._stored_keys: dict[int, str] = {}  # a moved row's key in the database
+
+    def keyed(
+        self, message: PlannedMessage, event: EventFacts, own: str | None = None
+    ) -> PlannedMessage | None:
+        """The message under a free key, or None when its key was already used for a send.
+
+        A re-planned reminder whose key belongs to a cancelled message (moved
+        away, then back) gets a key of its own for this version.
+        """
+        if message.send_key == own or message.send_key not in self.taken:
+            return message
+        if message.kind.replan and message.send_key in self.revivable:
+            again = planned_again(message, event)
+            return again if again.send_key not in self.taken else None
+        return None
 
     def add(
         self, owner: int, subject_id: int, row: dict[str, Any], message: PlannedMessage
@@ -304,16 +326,22 @@ class _BatchWrites:
             self.rows[match.id] = (owner, row, contact)
         else:
             was = self.moves[match.id][2] if match.id in self.moves else match.due_at
+            self._stored_keys.setdefault(match.id, match.send_key)
             self.moves[match.id] = (owner, row, was, contact)
 
     def cancel(self, match: PendingMessage, reason: str) -> None:
-        self.taken.discard(match.send_key)
         self.live.get(match.subject_id, {}).pop(match.id, None)
-        if match.id < 0:
+        if match.id < 0:  # never written: its key is free again
+            self.taken.discard(match.send_key)
             self.rows.pop(match.id, None)
-        else:
-            self.moves.pop(match.id, None)
-            self.cancels[match.id] = reason
+            return
+        key = match.send_key
+        if self.moves.pop(match.id, None) is not None:  # moved earlier: the row keeps its key
+            self.taken.discard(key)
+            key = self._stored_keys[match.id]
+            self.taken.add(key)
+        self.cancels[match.id] = reason
+        self.revivable.add(key)
 
     def flush(self, conn: Connection, count: int, now: datetime) -> list[list[Planned]]:
         """Write everything: cancellations, moves, then new messages; answers per event."""

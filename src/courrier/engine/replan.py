@@ -6,13 +6,16 @@ for kinds planned from the subject's current state (reminders), the
 messages wanted now are matched with those pending, slot by slot (kind,
 recipient, channel): a match moves (new due time, new content), a pending
 message no longer wanted is cancelled saying why, and a wanted one with no
-match is planned. Nothing here does I/O; intake reads and writes.
+match is planned. A reminder whose time has already passed (a booking made
+or moved 45 minutes ahead has no "1 h before") is not planned, and a pending
+one moved into the past is cancelled; one merely overdue stays as it is.
+Nothing here does I/O; intake reads and writes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -69,10 +72,18 @@ def reconcile(
         contact_id = contact_ids.get(contact) if contact is not None else None
         wanted = _slot(message.kind.name, contact_id, message.address, message.channel)
         match = open_slots.pop(wanted, None) if message.kind.replan else None
+        late = message.late_since
         if match is None:
-            result.new.append(message)
-        else:  # moved, or the same time with content from the new state
+            if late is None:  # a reminder whose time had passed when first planned is not sent
+                result.new.append(message)
+        elif late is None:  # moved, or the same time with content from the new state
             result.moved.append((match, message))
+        elif match.send_key == message.send_key and match.due_at == late:
+            result.moved.append((match, replace(message, due_at=late)))  # overdue: left as it is
+        else:
+            result.cancelled.append(
+                (match, f"{event.type}: its time ({late.isoformat()}) has passed")
+            )
     for left in open_slots.values():
         kind = catalogue.get(left.kind)
         reason = why_not_wanted(kind, event, state, now) if kind else "its kind was removed"

@@ -11,6 +11,7 @@ withdrawn, cancelled with the reason, instead of sent.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC
@@ -28,6 +29,9 @@ from courrier.store.queue import ClaimedMessage
 from courrier.store.schema import subjects
 
 __all__ = ["Verdict", "stale_messages"]
+
+#: a send key too long for its column ends with the SHA-256 of the whole (its parts unreadable)
+HASHED = re.compile(r":#[0-9a-f]{64}$")
 
 
 @dataclass(frozen=True)
@@ -63,9 +67,9 @@ def stale_reason(
         date = anchor_date(kind.timing, state)
         if date is None:
             return f"at send time: the subject has no {kind.timing.date_field} any more"
-        occurrence = send_key_part(date.astimezone(UTC).isoformat())
+        occurrence = re.escape(":" + send_key_part(date.astimezone(UTC).isoformat()))
         key = str(message["send_key"])
-        if "#" not in key and not key.endswith(":" + occurrence):
+        if not HASHED.search(key) and not re.search(occurrence + r"(@v\d+)?$", key):
             return f"at send time: {kind.timing.date_field} is now {date.isoformat()}"
     return None
 

@@ -32,6 +32,20 @@ def existing_send_keys(conn: Connection, tenant_id: int, keys: Iterable[str]) ->
     return found
 
 
+def cancelled_send_keys(conn: Connection, tenant_id: int, keys: Iterable[str]) -> set[str]:
+    """Those of ``keys`` whose message was cancelled (never sent): a reminder may be planned again."""
+    wanted = sorted(set(keys))
+    found: set[str] = set()
+    for start in range(0, len(wanted), 500):
+        query = select(messages.c.send_key).where(
+            messages.c.tenant_id == tenant_id,
+            messages.c.send_key.in_(wanted[start : start + 500]),
+            messages.c.status == MessageStatus.CANCELLED.value,
+        )
+        found.update(conn.execute(query).scalars())
+    return found
+
+
 def _ids_by_send_key(conn: Connection, tenant_id: int, keys: Sequence[str]) -> dict[str, int]:
     found: dict[str, int] = {}
     for start in range(0, len(keys), 500):
