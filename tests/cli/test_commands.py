@@ -95,6 +95,20 @@ def test_demo_plans_the_confirmations_once(database_url: str, engine: Engine) ->
         assert conn.execute(count).scalar_one() == total
 
 
+def test_demo_mails_link_the_recipients_preference_page(database_url: str, engine: Engine) -> None:
+    """Every email links its recipient's preference page, the demo's too."""
+    code, _, err = run(
+        "demo", database_url=database_url, secret_key="demo-test", base_url="http://club.test"
+    )
+    assert code == 0, err
+    with engine.connect() as conn:
+        bodies = conn.execute(select(messages.c.body_text, messages.c.body_html)).all()
+    assert bodies
+    for text, html in bodies:
+        assert "http://club.test/preferences/" in text
+        assert "http://club.test/preferences/" in html
+
+
 def test_migrate_brings_a_new_sqlite_file_to_the_newest_schema(tmp_path: Path) -> None:
     code, out, err = run("migrate", database_url=f"sqlite:///{tmp_path / 'new.db'}")
     assert code == 0, err

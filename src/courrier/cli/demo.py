@@ -8,6 +8,7 @@ fresh API key.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -16,6 +17,7 @@ from sqlalchemy.engine import Engine
 
 from courrier.cli.runtime import open_database
 from courrier.clock import Clock, utcnow
+from courrier.console.preferences import preference_url
 from courrier.engine.intake import EventInput, Intake, IntakeResult
 from courrier.settings import Settings
 from courrier.store.contacts import ContactData, upsert_contact
@@ -99,9 +101,12 @@ def booking_event(booking: DemoBooking, now: datetime) -> EventInput:
     )
 
 
-def plan_bookings(engine: Engine, tenant: Tenant, clock: Clock) -> list[IntakeResult]:
-    """Post the demo bookings through intake, as the API would."""
-    intake = Intake(engine, clock=clock)
+def plan_bookings(
+    engine: Engine, tenant: Tenant, clock: Clock, settings: Settings
+) -> list[IntakeResult]:
+    """Post the demo bookings through intake, as the API would (preference links included)."""
+    links = partial(preference_url, settings)
+    intake = Intake(engine, clock=clock, preference_links=links)
     now = clock()
     return [intake.accept(tenant, booking_event(booking, now)) for booking in BOOKINGS]
 
@@ -118,7 +123,7 @@ def run(settings: Settings, clock: Clock = utcnow) -> None:
     engine = open_database(settings, upgrade=not settings.is_postgres)
     try:
         tenant, key = demo_tenant(engine, clock())
-        results = plan_bookings(engine, tenant, clock)
+        results = plan_bookings(engine, tenant, clock, settings)
     finally:
         engine.dispose()
     planned = sum(len(r.messages) for r in results if r.created)
