@@ -1,4 +1,4 @@
-"""Message templates: sandboxed Jinja2, one message file per notification kind and language.
+"""Message templates: Jinja2, one message file per notification kind and language.
 
 Templates are package data under ``courrier/render/templates/``::
 
@@ -20,8 +20,10 @@ these are made from it. A tenant's edited templates are passed as
 ``"booking.confirmation/fr/subject.txt"``, see :func:`template_overrides`)
 and replace the part they name; a full set of three parts adds a language.
 
-Templates run in Jinja2's immutable sandbox with ``StrictUndefined``, so a
-misspelt variable fails loudly; every failure is a :class:`TemplateError`.
+A tenant's templates run in Jinja2's immutable sandbox (the shipped ones,
+trusted package code, run unsandboxed when a tenant has none), all with
+``StrictUndefined``, so a misspelt variable fails loudly; every failure is a
+:class:`TemplateError`.
 :meth:`TemplateRenderer.check` catches faults at save time, with the line.
 
 The locale falls back from ``fr_BE`` to ``fr`` to ``en``; dates and amounts
@@ -54,8 +56,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from jinja2 import TemplateSyntaxError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2 import Environment, TemplateSyntaxError
 
 from courrier.errors import TemplateError
 from courrier.render.formats import CONTEXT_KEY, FormatSettings, babel_locale, time_zone
@@ -88,6 +89,7 @@ __all__ = [
 FALLBACK_LOCALE = "en"
 _BREAKS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 _SPACES = re.compile(" {2,}")
+_STRINGS_KEPT = 512
 #: what the renderer itself puts in every context, besides the caller's values
 DEFAULTS: Mapping[str, Any] = MappingProxyType(
     {
@@ -122,6 +124,7 @@ class TemplateRenderer:
 
     def __init__(self, overrides: Mapping[str, str] | None = None) -> None:
         self._overrides = dict(overrides or {})
+        self._env: Environment
         if overrides:
             sources: Mapping[str, str] = {**default_sources(), **overrides}
             self._env = override_environment(tuple(sorted(overrides.items())))
@@ -130,6 +133,8 @@ class TemplateRenderer:
             self._env = default_environment()
         self._sources = sources
         self._available = complete_sets(sources)
+        #: the strings files' variables by (file, formatting): see :meth:`_strings`
+        self._strings_modules: dict[tuple[str, FormatSettings], Mapping[str, Any]] = {}
         self._languages = frozenset(
             n.removeprefix("strings/").removesuffix(".jinja")
             for n in sources
@@ -137,7 +142,7 @@ class TemplateRenderer:
         )
 
     @property
-    def environment(self) -> ImmutableSandboxedEnvironment:
+    def environment(self) -> Environment:
         """The Jinja2 environment (for :mod:`courrier.render.template_check`)."""
         return self._env
 
@@ -171,11 +176,27 @@ class TemplateRenderer:
             "tenant_address": _field(tenant, "address"),
             "tenant_logo": _field(tenant, "logo_url"),
         }
-        values["s"] = self._module(f"strings/{self._strings_language(language)}.jinja", values)
+        values["s"] = self._strings(language, values)
         message = f"{kind}/{language}/{MESSAGE}"
         if message in self._sources and self._uses_message(kind, language):
             values["m"] = self._module(message, values)
         return values
+
+    def _strings(self, language: str, values: Mapping[str, Any]) -> Mapping[str, Any]:
+        """The words of ``language``'s strings file, evaluated once per locale and zone.
+
+        A strings file only sets words and macros whose dates and times
+        depend on nothing but the formatting settings, so its module is
+        shared by every rendering with the same ones.
+        """
+        name = f"strings/{self._strings_language(language)}.jinja"
+        key = (name, values[CONTEXT_KEY])
+        found = self._strings_modules.get(key)
+        if found is None:
+            if len(self._strings_modules) >= _STRINGS_KEPT:
+                self._strings_modules.clear()  # a bound for odd locales and zones; rebuilt cheaply
+            found = self._strings_modules[key] = MappingProxyType(self._module(name, values))
+        return found
 
     def _uses_message(self, kind: str, language: str) -> bool:
         """False when the tenant replaced all three parts (the message file is then unused)."""
