@@ -55,7 +55,10 @@ class SmtpSender:
         # smtplib would otherwise ask DNS for our fully qualified name on every connect.
         self.local_hostname = local_hostname or socket.gethostname() or "localhost"
         # The system's trust store (SSL_CERT_FILE is honoured); tests pass their own CA.
-        self.tls_context = tls_context or ssl.create_default_context()
+        # Loading it takes tens of milliseconds, so only for a target that encrypts.
+        self.tls_context = tls_context
+        if tls_context is None and target.security != "plain":
+            self.tls_context = ssl.create_default_context()
         self._idle: list[smtplib.SMTP] = []
         self._open = 0
         self._closed = False
