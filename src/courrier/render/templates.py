@@ -195,14 +195,14 @@ class TemplateRenderer:
         if found is None:
             if len(self._strings_modules) >= _STRINGS_KEPT:
                 self._strings_modules.clear()  # a bound for odd locales and zones; rebuilt cheaply
-            found = self._strings_modules[key] = MappingProxyType(self._module(name, values))
+            found = self._strings_modules[key] = self._module(name, values)
         return found
 
     def _uses_message(self, kind: str, language: str) -> bool:
         """False when the tenant replaced all three parts (the message file is then unused)."""
         return any(f"{kind}/{language}/{part}" not in self._overrides for part in PARTS)
 
-    def _module(self, name: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    def _module(self, name: str, values: Mapping[str, Any]) -> _Names:
         """The variables a template sets (a message or strings file), evaluated once."""
         try:
             module = self._env.get_template(name).make_module(dict(values))
@@ -210,8 +210,7 @@ class TemplateRenderer:
             raise TemplateSourceError(f"{name}: {exc.message}", exc.lineno) from exc
         except Exception as exc:  # anything a template or a filter raises is the template's fault
             raise TemplateError(f"{name}: {exc}") from exc
-        # As a plain mapping: the sandbox looks items up faster than attributes.
-        return {k: v for k, v in vars(module).items() if not k.startswith("_")}
+        return _Names((k, v) for k, v in vars(module).items() if not k.startswith("_"))
 
     def check(
         self,
@@ -278,6 +277,24 @@ class TemplateRenderer:
             raise TemplateSourceError(f"{name}: {exc.message}", exc.lineno) from exc
         except Exception as exc:  # anything a template or a filter raises is the template's fault
             raise TemplateError(f"{name}: {exc}") from exc
+
+
+class _Names(dict[str, Any]):
+    """A module's variables: a mapping whose keys also read as attributes.
+
+    Templates write ``m.title``; Jinja tries the attribute before the item,
+    and on a plain dict that costs a raised AttributeError per lookup.
+    Attribute-first lookup finds dict methods first either way, so templates
+    see exactly what a dict gave them.
+    """
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
 
 
 def template_overrides(kind: str, templates: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
