@@ -87,6 +87,8 @@ class Catalogue:
         for kind in self._kinds:
             for trigger in kind.triggers:
                 self._by_trigger[trigger] = (*self._by_trigger.get(trigger, ()), kind)
+        #: for_subject_event's answers: asked for every event planned, and kinds never change
+        self._planned: dict[tuple[str, str], tuple[NotificationKind, ...]] = {}
 
     def __iter__(self) -> Iterator[NotificationKind]:
         return iter(self._kinds)
@@ -104,7 +106,13 @@ class Catalogue:
         Those it triggers, and the re-planned ones (reminders) of the subject
         type, unless the event cancels them.
         """
-        return tuple(k for k in self._kinds if k.planned_on(event_type, subject_type))
+        found = self._planned.get((event_type, subject_type))
+        if found is None:
+            found = tuple(k for k in self._kinds if k.planned_on(event_type, subject_type))
+            if len(self._planned) >= 1024:  # bounded, whatever event types callers send
+                self._planned.clear()
+            self._planned[(event_type, subject_type)] = found
+        return found
 
     def cancelled_by(self, event_type: str, subject_type: str) -> tuple[NotificationKind, ...]:
         """The kinds whose pending messages this event cancels."""
