@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import escape
 
 from courrier.errors import TemplateError
@@ -181,6 +182,13 @@ def test_sandbox_refuses_internal_attributes_and_changes(source: str) -> None:
     with pytest.raises(TemplateError):
         renderer.render(KIND, "en", values)
     assert values == context()
+
+
+def test_a_tenants_templates_run_in_the_sandbox_with_the_shipped_ones_beside_them() -> None:
+    """Only the shipped templates alone (trusted package code) render unsandboxed."""
+    tenant = TemplateRenderer({f"{KIND}/en/body.txt": "Hi {{ recipient.name }}"})
+    assert isinstance(tenant.environment, ImmutableSandboxedEnvironment)
+    assert not isinstance(TemplateRenderer().environment, ImmutableSandboxedEnvironment)
 
 
 def test_override_replaces_one_part_and_keeps_the_others() -> None:
