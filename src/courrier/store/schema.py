@@ -181,10 +181,14 @@ message_events = Table(
     "message_events",
     metadata,
     Column("id", Id, primary_key=True),
-    Column("message_id", Id, ForeignKey("messages.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column(
+        "message_id", Id, ForeignKey("messages.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
     Column("at", UTCDateTime(), nullable=False),
     Column("status", String(16), nullable=False),  # the status after this entry
-    Column("entry", String(16), nullable=False),  # planned, claimed, attempt, sent, retry, failed, released...
+    Column(
+        "entry", String(16), nullable=False
+    ),  # planned, claimed, attempt, sent, retry, failed, released...
     Column("reason", Text, nullable=True),
     Column("data", JSONType, nullable=True),  # e.g. {"code": 451, "worker": "...", "attempt": 2}
 )
