@@ -167,6 +167,7 @@ def courrier_pass(kind: str, user: MailboxUser, args: argparse.Namespace, work: 
         secret_key="bench-secret",  # type: ignore[arg-type]
         documents_dir=work / f"documents-{kind}",
         inbound_batch_size=args.batch,
+        imap_allowed_networks="127.0.0.0/8",  # the bench's Dovecot is on loopback
     )
     engine = create_db_engine(url)
     try:

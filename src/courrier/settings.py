@@ -15,6 +15,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from courrier.errors import ConfigurationError
+from courrier.inbound.allowed_hosts import IPNetwork, parse_networks
 
 
 class SmtpTarget:
@@ -165,6 +166,10 @@ class Settings(BaseSettings):
         gt=0,
         description="First wait before reconnecting to a mailbox that failed; doubles up to 5 minutes.",
     )
+    imap_allowed_networks: str = Field(
+        default="",
+        description="Comma-separated CIDRs of internal networks a tenant's mailbox may connect to (e.g. 192.168.1.0/24 for an IMAP server on the LAN). Empty: only public addresses.",
+    )
     imap_lease_seconds: float = Field(
         default=300.0,
         gt=0,
@@ -193,6 +198,20 @@ class Settings(BaseSettings):
         if value.startswith("postgres:"):
             value = "postgresql:" + value[len("postgres:") :]
         return value
+
+    @field_validator("imap_allowed_networks")
+    @classmethod
+    def _known_networks(cls, value: str) -> str:
+        try:
+            parse_networks(value)
+        except ConfigurationError as exc:
+            raise ValueError(str(exc)) from exc
+        return value
+
+    @property
+    def imap_networks(self) -> tuple[IPNetwork, ...]:
+        """The parsed ``COURRIER_IMAP_ALLOWED_NETWORKS``: internal networks mailboxes may reach."""
+        return parse_networks(self.imap_allowed_networks)
 
     @property
     def smtp(self) -> SmtpTarget | None:

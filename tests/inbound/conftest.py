@@ -48,6 +48,7 @@ def inbound_settings(database_url: str, tmp_path: Path) -> Settings:
         imap_retry_seconds=0.1,
         imap_timeout=5.0,
         imap_lease_seconds=30.0,
+        imap_allowed_networks="127.0.0.0/8",  # Dovecot listens on loopback
         inbound_batch_size=5,
     )
 

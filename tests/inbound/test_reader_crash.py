@@ -33,6 +33,7 @@ def reader_process(settings: Settings, cwd: Path) -> subprocess.Popen[bytes]:
         "COURRIER_INBOUND_BATCH_SIZE": "2",
         "COURRIER_IMAP_POLL_SECONDS": "0.3",
         "COURRIER_IMAP_RETRY_SECONDS": "0.1",
+        "COURRIER_IMAP_ALLOWED_NETWORKS": settings.imap_allowed_networks,
     }
     return subprocess.Popen(
         [sys.executable, "-m", "courrier.inbound.reader"],

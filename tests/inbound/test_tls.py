@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,7 +29,10 @@ def trusted(tls_dovecot: tuple[Dovecot, Path], monkeypatch: pytest.MonkeyPatch) 
 
 
 def access(user: MailboxUser, port: int, security: str, host: str = "127.0.0.1") -> MailboxAccess:
-    return MailboxAccess(host, port, security, user.username, user.password, ("INBOX",), 5.0)
+    loopback = (ipaddress.ip_network("127.0.0.0/8"),)  # Dovecot listens there
+    return MailboxAccess(
+        host, port, security, user.username, user.password, ("INBOX",), 5.0, loopback
+    )
 
 
 def test_tls_and_starttls_log_in_to_a_trusted_server(trusted: Dovecot) -> None:

@@ -18,11 +18,14 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from courrier.api.auth import AppClock, AppSettings, CurrentTenant, DbEngine
+from courrier.errors import ValidationError
+from courrier.inbound.allowed_hosts import AddressNotAllowed, allowed_address
 from courrier.inbound.connection import MailboxAccess, MailboxError, check_mailbox, check_security
 from courrier.inbound.documents import DocumentFiles
 from courrier.inbound.filing import assign_mail
 from courrier.inbound.html import safe_html
 from courrier.inbound.passwords import PasswordBox
+from courrier.settings import Settings
 from courrier.store import inbound as store
 
 router = APIRouter(tags=["inbound"])
@@ -82,7 +85,7 @@ class ConnectionCheck(BaseModel):
     reason: str | None = Field(
         description=(
             "host_not_found, connection_refused, tls_failure, login_refused, "
-            "folder_missing, timeout, network"
+            "folder_missing, timeout, network, address_not_allowed"
         )
     )
     message: str
@@ -164,7 +167,7 @@ class DocumentOut(BaseModel):
     download: str
 
 
-def _access(body: MailboxIn, timeout: float) -> MailboxAccess:
+def _access(body: MailboxIn, settings: Settings) -> MailboxAccess:
     check_security(body.host, body.security)
     return MailboxAccess(
         body.host,
@@ -173,8 +176,22 @@ def _access(body: MailboxIn, timeout: float) -> MailboxAccess:
         body.username,
         body.password,
         tuple(body.folders),
-        timeout,
+        settings.imap_timeout,
+        settings.imap_networks,
     )
+
+
+def _check_host(body: MailboxIn, settings: Settings) -> None:
+    """Refuse to save a host a tenant may not reach (the reader checks again, as DNS may change).
+
+    A host that does not resolve yet is saved: the reader says so in its error.
+    """
+    try:
+        allowed_address(body.host, body.port, settings.imap_networks)
+    except AddressNotAllowed as exc:
+        raise ValidationError(str(exc), field="host") from exc
+    except OSError:
+        return
 
 
 def _check(access: MailboxAccess) -> ConnectionCheck:
@@ -194,6 +211,7 @@ def create_mailbox(
     body: MailboxIn, tenant: CurrentTenant, engine: DbEngine, settings: AppSettings, clock: AppClock
 ) -> MailboxOut:
     check_security(body.host, body.security)
+    _check_host(body, settings)
     values = body.model_dump(exclude={"password"})
     values["password_encrypted"] = PasswordBox(settings).encrypt(body.password)
     with engine.begin() as conn:
@@ -230,7 +248,7 @@ def delete_mailbox(mailbox_id: Id, tenant: CurrentTenant, engine: DbEngine) -> R
 def test_new_mailbox(
     body: MailboxIn, tenant: CurrentTenant, settings: AppSettings
 ) -> ConnectionCheck:
-    return _check(_access(body, settings.imap_timeout))
+    return _check(_access(body, settings))
 
 
 @router.post(
@@ -251,6 +269,7 @@ def test_mailbox(
         PasswordBox(settings).decrypt(mailbox["password_encrypted"]),
         tuple(mailbox["folders"]),
         settings.imap_timeout,
+        settings.imap_networks,
     )
     return _check(access)
 

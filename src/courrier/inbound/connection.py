@@ -4,7 +4,8 @@ imapclient raises socket, SSL and IMAP errors of many kinds; they are
 translated here, where they enter Courrier, into :class:`MailboxError` with
 a ``reason`` a person (and the "test connection" call) can act on: host not
 found, connection refused, TLS failure, login refused, folder missing,
-timed out.
+timed out, or an address a tenant may not reach (``address_not_allowed``,
+see :mod:`courrier.inbound.allowed_hosts`).
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 
 import imapclient  # type: ignore[import-untyped]
+from imapclient import imap4, tls
 from imapclient.exceptions import IMAPClientError, LoginError  # type: ignore[import-untyped]
 
 from courrier.errors import CourrierError, ValidationError
+from courrier.inbound.allowed_hosts import AddressNotAllowed, IPNetwork, allowed_address
 
 SECURITIES = ("tls", "starttls", "plain")
 LOOPBACK_HOSTS = {"127.0.0.1", "::1", "localhost"}
@@ -44,6 +47,9 @@ class MailboxAccess:
     password: str
     folders: Sequence[str] = ("INBOX",)
     timeout: float = 30.0
+    allowed_networks: tuple[
+        IPNetwork, ...
+    ] = ()  # internal networks the operator lets tenants reach
 
     def __repr__(self) -> str:
         return f"MailboxAccess({self.security}://{self.username}:***@{self.host}:{self.port})"
@@ -82,12 +88,65 @@ def _translate(exc: BaseException, access: MailboxAccess) -> MailboxError:
     return MailboxError("protocol", f"IMAP error from {where}: {exc}")
 
 
+class _PlainToAddress(imap4.IMAP4WithTimeout):  # type: ignore[misc]
+    """Plain IMAP (STARTTLS later) to a checked address; ``host`` stays the name TLS verifies."""
+
+    def __init__(self, address: str, host: str, port: int, timeout: float | None) -> None:
+        self.address = address
+        super().__init__(host, port, timeout)
+
+    def _create_socket(self, timeout: float | None = None) -> socket.socket:
+        chosen = timeout if timeout is not None else self._timeout
+        return socket.create_connection((self.address, self.port), chosen)
+
+
+class _TlsToAddress(tls.IMAP4_TLS):  # type: ignore[misc]
+    """IMAP over TLS to a checked address, the certificate verified against the host name."""
+
+    def __init__(
+        self, address: str, host: str, port: int, context: ssl.SSLContext, timeout: float | None
+    ) -> None:
+        self.address = address
+        super().__init__(host, port, context, timeout)
+
+    def _create_socket(self, timeout: float | None = None) -> socket.socket:
+        chosen = timeout if timeout is not None else self._timeout
+        sock = socket.create_connection((self.address, self.port), timeout=chosen)
+        return tls.wrap_socket(sock, self.ssl_context, self.host)  # type: ignore[no-any-return]
+
+
+class _ClientToAddress(imapclient.IMAPClient):  # type: ignore[misc]
+    """An IMAPClient that connects to the address that was checked, not to a new lookup."""
+
+    def __init__(self, address: str, host: str, **options: object) -> None:
+        self.address = address
+        super().__init__(host, **options)
+
+    def _create_IMAP4(self) -> imap4.IMAP4WithTimeout | tls.IMAP4_TLS:
+        timeout = getattr(self._timeout, "connect", None)
+        if self.ssl:
+            return _TlsToAddress(self.address, self.host, self.port, self.ssl_context, timeout)
+        return _PlainToAddress(self.address, self.host, self.port, timeout)
+
+
+def reachable_address(access: MailboxAccess) -> str:
+    """The checked address to connect to; a :class:`MailboxError` if the host may not be reached."""
+    try:
+        return allowed_address(access.host, access.port, access.allowed_networks)
+    except AddressNotAllowed as exc:
+        raise MailboxError("address_not_allowed", str(exc)) from exc
+    except OSError as exc:
+        raise _translate(exc, access) from exc
+
+
 def open_client(access: MailboxAccess) -> imapclient.IMAPClient:
     """A logged-in client; any failure is a :class:`MailboxError`."""
     check_security(access.host, access.security)
+    address = reachable_address(access)
     context = ssl.create_default_context() if access.security != "plain" else None
     try:
-        client = imapclient.IMAPClient(
+        client = _ClientToAddress(
+            address,
             access.host,
             port=access.port,
             ssl=access.security == "tls",

@@ -155,6 +155,7 @@ class MailboxReader:
             password=self.box.decrypt(mailbox["password_encrypted"]),
             folders=tuple(mailbox["folders"]),
             timeout=self.settings.imap_timeout,
+            allowed_networks=self.settings.imap_networks,
         )
 
     def _failed(self, mailbox: dict[str, Any] | None, exc: Exception) -> None:
