@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, or_, select, update
+from sqlalchemy import Connection, bindparam, or_, select, update
 
 from courrier.domain.status import MessageStatus
 from courrier.store import timeline
+from courrier.store.bulk import insert_rows
 from courrier.store.schema import messages
 
 
@@ -70,13 +71,13 @@ def _planned_data(row: Mapping[str, Any]) -> dict[str, Any]:
 def insert_messages(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> list[int]:
     """Add one tenant's message rows and their "planned" timeline entries.
 
-    One executemany for the messages (a plain one: on PostgreSQL several
-    times faster than INSERT ... RETURNING), one query for their ids by send
-    key, one executemany for the timeline; returns the ids in row order.
+    One bulk insert for the messages (``COPY`` on PostgreSQL, see
+    :mod:`courrier.store.bulk`; faster than INSERT ... RETURNING), one query
+    for their ids by send key, one for the timeline; returns the ids in row order.
     """
     if not rows:
         return []
-    conn.execute(insert(messages), [{k: v for k, v in r.items() if k != UNAVAILABLE} for r in rows])
+    insert_rows(conn, messages, [{k: v for k, v in r.items() if k != UNAVAILABLE} for r in rows])
     by_key = _ids_by_send_key(conn, rows[0]["tenant_id"], [row["send_key"] for row in rows])
     ids = [by_key[row["send_key"]] for row in rows]
     timeline.record(

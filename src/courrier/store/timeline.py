@@ -6,8 +6,9 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, TypedDict
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, select
 
+from courrier.store.bulk import insert_rows
 from courrier.store.schema import message_events
 
 
@@ -21,10 +22,9 @@ class TimelineEntry(TypedDict, total=False):
 
 
 def record(conn: Connection, entries: Iterable[TimelineEntry]) -> None:
-    """Add entries in one round trip (executemany)."""
+    """Add entries in one round trip (``COPY`` on PostgreSQL, executemany elsewhere)."""
     rows = [{"reason": None, "data": None, **entry} for entry in entries]
-    if rows:
-        conn.execute(insert(message_events), rows)
+    insert_rows(conn, message_events, rows)
 
 
 def timeline_of(conn: Connection, message_id: int) -> list[dict[str, Any]]:

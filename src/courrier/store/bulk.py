@@ -1,0 +1,61 @@
+"""Adding many rows at once: ``COPY`` on PostgreSQL, an executemany elsewhere.
+
+psycopg's executemany binds and sends every row as a statement of its own;
+``COPY ... FROM STDIN`` streams them, for about half the client CPU a row.
+The values still go through their columns' types (UTC instants, JSON), so
+the conversions stay where the schema declares them, and a column a row
+leaves out takes its Python-side default, as in an INSERT.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
+
+import psycopg
+from sqlalchemy import Column, Connection, Table, insert
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql.schema import ColumnDefault
+
+__all__ = ["insert_rows"]
+
+
+def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Add ``rows`` (the same keys in each) to ``table`` in one round trip."""
+    if not rows:
+        return
+    if conn.dialect.name == "postgresql":
+        _copy_rows(conn, table, rows)
+    else:
+        conn.execute(insert(table), list(rows))
+
+
+def _python_default(column: Column[Any]) -> Any:
+    default = column.default
+    if not isinstance(default, ColumnDefault):
+        raise ValueError(f"{column} has no Python-side default; give it in every row")
+    return default.arg(None) if default.is_callable else default.arg
+
+
+def _copy_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    dialect = conn.dialect
+    given = list(rows[0])
+    defaulted = {
+        c.name: _python_default(c) for c in table.c if c.name not in given and c.default is not None
+    }
+    columns = [*given, *defaulted]
+    converters = [table.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in columns]
+    statement = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
+    raw = cast(psycopg.Connection[Any], conn.connection.dbapi_connection)
+    try:
+        with raw.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in rows:
+                values = [*(row[c] for c in given), *defaulted.values()]
+                copy.write_row(
+                    [
+                        value if convert is None or value is None else convert(value)
+                        for convert, value in zip(converters, values, strict=True)
+                    ]
+                )
+    except psycopg.Error as exc:  # the same exceptions as any other statement's
+        raise DBAPIError.instance(statement, None, exc, psycopg.Error, dialect=dialect) from exc
