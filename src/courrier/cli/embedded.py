@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 
 from courrier.channels.capture import LocalCapture
 from courrier.channels.email import SmtpSender
+from courrier.engine.background import BackgroundLoops
 from courrier.engine.dispatcher import Dispatcher
 from courrier.engine.wakeup import Wakeup
 from courrier.inbound.reader import MailboxReaders
@@ -35,6 +36,7 @@ class Embedded:
         self.stop = threading.Event()
         self.thread: threading.Thread | None = None
         self.readers: MailboxReaders | None = None
+        self.loops: BackgroundLoops | None = None
 
     def start(self) -> None:
         """Start capture (when local), check the SMTP server, start the dispatcher thread."""
@@ -55,6 +57,7 @@ class Embedded:
         self.thread.start()
         log.info("dispatcher started", smtp=repr(target))
         self.readers = MailboxReaders(self.engine, self.settings).start()
+        self.loops = BackgroundLoops(self.engine, self.settings).start()
 
     def close(self) -> None:
         """Stop the dispatcher (it finishes or releases what it holds), the sender, the capture."""
@@ -62,6 +65,8 @@ class Embedded:
         self.wakeup.poke()
         if self.readers is not None:
             self.readers.stop()
+        if self.loops is not None:
+            self.loops.stop()
         if self.thread is not None:
             self.thread.join(timeout=max(30.0, self.settings.smtp_timeout))
         self.wakeup.close()

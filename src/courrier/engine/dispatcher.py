@@ -10,7 +10,6 @@ Message-ID, fixed at planning, makes a resend the same mail).
 
 from __future__ import annotations
 
-import base64
 import logging
 import os
 import random
@@ -32,16 +31,19 @@ from courrier.channels.email import SmtpSender
 from courrier.clock import Clock, utcnow
 from courrier.domain.retry import retry_delay
 from courrier.domain.status import MessageStatus
-from courrier.engine.sendcheck import stale_messages
+from courrier.engine import followups, health
+from courrier.engine.outgoing import Outgoing, mail_of
+from courrier.engine.ratelimit import rate_limited
+from courrier.engine.results import SendResult
+from courrier.engine.sendcheck import Verdict, stale_messages
 from courrier.engine.wakeup import Wakeup
 from courrier.errors import (
     DeliveryError,
     PermanentDeliveryError,
     ValidationError,
 )
-from courrier.render.mime import MailAttachment, OutgoingMail, build_mime
 from courrier.settings import Settings
-from courrier.store import timeline
+from courrier.store import timeline, webhooks
 from courrier.store.queue import (
     ClaimedMessage,
     Outcome,
@@ -55,6 +57,8 @@ __all__ = ["Dispatcher", "mail_of"]
 
 log = logging.getLogger(__name__)
 S = MessageStatus
+#: what a recorded outcome tells the integrator's webhooks
+RESULT_EVENTS = {S.SENT: "message.sent", S.FAILED: "message.failed"}
 CHANNEL = "email"
 #: Pauses between tries to record a batch's outcomes when the database is unreachable.
 RECORD_PAUSES = (0.5, 1.0, 2.0)
@@ -67,51 +71,6 @@ class _Attempt:
     kind: Literal["sent", "transient", "permanent", "release"]
     reply: str = ""
     code: int | None = None
-
-
-def mail_of(row: dict[str, Any], date: datetime) -> OutgoingMail:
-    """The mail for a message row; the Message-ID is the one fixed at planning.
-
-    ``messages.attachments`` holds ``{"filename", "content_type", "content",
-    "params"?: [[k, v]...], "method"?, "encoding"?}`` items.
-    """
-    attachments = tuple(
-        MailAttachment(
-            filename=item["filename"],
-            content_type=item["content_type"],
-            content=_attachment_content(item),
-            params=_attachment_params(item),
-        )
-        for item in row["attachments"] or ()
-    )
-    return OutgoingMail(
-        message_id=row["message_id_header"],
-        date=date,
-        from_addr=row["from_addr"],
-        from_name=row["from_name"],
-        to_addr=row["address"],
-        to_name=row["to_name"],
-        reply_to=row["reply_to"],
-        subject=row["subject_line"],
-        text=row["body_text"],
-        html=row["body_html"],
-        attachments=attachments,
-        headers=(("X-Courrier-Message", str(row["id"])),),
-    )
-
-
-def _attachment_content(item: dict[str, Any]) -> bytes:
-    """Stored as text (an .ics), or base64 with ``"encoding": "base64"`` (any binary file)."""
-    if item.get("encoding") == "base64":
-        return base64.b64decode(item["content"])
-    return str(item["content"]).encode("utf-8")
-
-
-def _attachment_params(item: dict[str, Any]) -> tuple[tuple[str, str], ...]:
-    params = tuple((str(k), str(v)) for k, v in item.get("params") or ())
-    if not params and item.get("method"):
-        params = (("method", str(item["method"])),)
-    return params
 
 
 def _default_worker_id() -> str:
@@ -140,6 +99,7 @@ class Dispatcher:
         self._stop = threading.Event()
         self._executor = ThreadPoolExecutor(sender.pool_size, thread_name_prefix="courrier-send")
         self._rng = random.Random()
+        self.outgoing = Outgoing(settings)
 
     # -- one batch ---------------------------------------------------------
 
@@ -181,6 +141,8 @@ class Dispatcher:
             )
             timeline.record(conn, [self._claim_entry(message, now) for message in claimed])
             claimed = self._withdraw_stale(conn, claimed, now)
+            claimed = self._defer_limited(conn, claimed, now)
+            self.outgoing.load(conn, {int(message.row["tenant_id"]) for message in claimed})
         taken_over = sum(1 for message in claimed if message.taken_over)
         if taken_over:
             metrics.leases_taken_over.inc(taken_over)
@@ -192,6 +154,10 @@ class Dispatcher:
     ) -> list[ClaimedMessage]:
         """Cancel, in the claim's transaction, what the subject's current state no longer wants."""
         verdicts = stale_messages(conn, claimed)
+        withdrawn = {v.message_id for v in verdicts}
+        verdicts += health.blocked_verdicts(
+            conn, [message for message in claimed if message.id not in withdrawn], now
+        )
         if not verdicts:
             return claimed
         outcomes = [
@@ -211,8 +177,38 @@ class Dispatcher:
                 for v in verdicts
             ],
         )
+        webhooks.enqueue(conn, _verdict_events(claimed, verdicts), now)
         withdrawn = {v.message_id for v in verdicts}
         return [message for message in claimed if message.id not in withdrawn]
+
+    def _defer_limited(
+        self, conn: Connection, claimed: list[ClaimedMessage], now: datetime
+    ) -> list[ClaimedMessage]:
+        """Give back, in the claim's transaction, what is over a rate limit this minute."""
+        deferrals = rate_limited(conn, claimed, now, self.settings)
+        if not deferrals:
+            return claimed
+        outcomes = [
+            Outcome(d.message_id, S.DUE, reason=d.reason, due_at=d.due_at, attempts_delta=-1)
+            for d in deferrals
+        ]
+        record_outcomes(conn, outcomes, worker_id=self.worker_id, now=now)
+        timeline.record(
+            conn,
+            [
+                timeline.TimelineEntry(
+                    message_id=d.message_id,
+                    at=now,
+                    status=S.DUE.value,
+                    entry="rate_limited",
+                    reason=d.reason,
+                    data={"retry_at": d.due_at.isoformat()},
+                )
+                for d in deferrals
+            ],
+        )
+        held = {d.message_id for d in deferrals}
+        return [message for message in claimed if message.id not in held]
 
     def _claim_entry(self, message: ClaimedMessage, now: datetime) -> timeline.TimelineEntry:
         data = {"worker": self.worker_id, "attempt": message.attempts}
@@ -235,8 +231,8 @@ class Dispatcher:
             return _Attempt("release")
         started = time.perf_counter()
         try:
-            data = build_mime(mail_of(message.row, self.clock()))
-            reply = self.sender.send(message.row["from_addr"], [message.row["address"]], data)
+            envelope = self.outgoing.build(message.row, self.clock())
+            reply = self.sender.send(envelope.sender, envelope.recipients, envelope.data)
         except ValidationError as exc:
             return _Attempt("permanent", f"cannot build the mail: {exc.message}")
         except DeliveryError as exc:
@@ -260,9 +256,13 @@ class Dispatcher:
             self._decide(message, attempt, now)
             for message, attempt in zip(claimed, attempts, strict=True)
         ]
+        results = [
+            SendResult(message, outcome, attempt.kind, attempt.code, attempt.reply)
+            for message, attempt, (outcome, _) in zip(claimed, attempts, decided, strict=True)
+        ]
         for pause in (*RECORD_PAUSES, None):
             try:
-                recorded = self._write(decided, now)
+                recorded = self._write(decided, results, now)
                 break
             except OperationalError as exc:
                 if pause is None:
@@ -275,9 +275,13 @@ class Dispatcher:
             log.warning("%d messages of this batch had been taken over by another worker", lost)
 
     def _write(
-        self, decided: Sequence[tuple[Outcome, timeline.TimelineEntry]], now: datetime
+        self,
+        decided: Sequence[tuple[Outcome, timeline.TimelineEntry]],
+        results: Sequence[SendResult],
+        now: datetime,
     ) -> set[int]:
-        """One transaction: the outcomes this worker still holds, and their timeline entries.
+        """One transaction: the outcomes this worker still holds, their timeline entries,
+        and what follows from them (address health, follow-ups, webhooks).
 
         Safe to run again after a failed commit: what was recorded is no
         longer leased to this worker, so it is not written twice.
@@ -289,6 +293,11 @@ class Dispatcher:
             timeline.record(
                 conn, [entry for outcome, entry in decided if outcome.message_id in recorded]
             )
+            mine = [result for result in results if result.outcome.message_id in recorded]
+            if mine:
+                health.note_send_results(conn, mine, now)
+                followups.plan_follow_ups(conn, mine, now)
+                webhooks.enqueue(conn, _result_events(mine), now)
         return recorded
 
     def _decide(
@@ -384,3 +393,43 @@ class Dispatcher:
     def close(self) -> None:
         """Wait for sends in flight and free the threads."""
         self._executor.shutdown(wait=True)
+
+
+def _verdict_events(
+    claimed: Sequence[ClaimedMessage], verdicts: Sequence[Verdict]
+) -> list[webhooks.WebhookEvent]:
+    """Webhook events for claimed messages suppressed at send time (cancelled ones tell nothing)."""
+    rows = {message.id: message.row for message in claimed}
+    return [
+        webhooks.WebhookEvent(
+            tenant_id=int(rows[v.message_id]["tenant_id"]),
+            type="message.suppressed",
+            message_id=v.message_id,
+            data=_event_data(rows[v.message_id], v.status.value, v.reason),
+        )
+        for v in verdicts
+        if v.status == S.SUPPRESSED and v.message_id in rows
+    ]
+
+
+def _result_events(results: Sequence[SendResult]) -> list[webhooks.WebhookEvent]:
+    return [
+        webhooks.WebhookEvent(
+            tenant_id=int(r.message.row["tenant_id"]),
+            type=RESULT_EVENTS[r.outcome.status],
+            message_id=r.message.id,
+            data=_event_data(r.message.row, r.outcome.status.value, r.outcome.reason or r.reply),
+        )
+        for r in results
+        if r.outcome.status in RESULT_EVENTS
+    ]
+
+
+def _event_data(row: dict[str, Any], status: str, reason: str | None) -> dict[str, Any]:
+    return {
+        "status": status,
+        "reason": reason,
+        "kind": row["kind"],
+        "channel": row["channel"],
+        "address": row["address"],
+    }

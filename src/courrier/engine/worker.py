@@ -17,6 +17,7 @@ from types import FrameType
 
 from courrier.channels.capture import LocalCapture
 from courrier.channels.email import SmtpSender
+from courrier.engine.background import BackgroundLoops
 from courrier.engine.dispatcher import Dispatcher
 from courrier.engine.wakeup import Wakeup
 from courrier.errors import ConfigurationError
@@ -46,13 +47,17 @@ def run_worker(settings: Settings, *, stop: threading.Event | None = None) -> No
     sender = SmtpSender(target, pool_size=settings.smtp_pool_size, timeout=settings.smtp_timeout)
     wakeup = Wakeup()
     dispatcher = Dispatcher(engine, settings, sender, wakeup=wakeup)
+    loops: BackgroundLoops | None = None
     try:
         sender.check()
         _on_signals(stop, wakeup)
+        loops = BackgroundLoops(engine, settings).start()  # inbox feedback, webhooks
         log.info("courrier worker %s ready", dispatcher.worker_id)
         dispatcher.run(stop)
         log.info("courrier worker %s stopped", dispatcher.worker_id)
     finally:
+        if loops is not None:
+            loops.stop()
         wakeup.close()
         dispatcher.close()
         sender.close()

@@ -392,3 +392,144 @@ contact_preferences = Table(
 )
 
 CATALOGUE_TABLES = ["tenant_kinds", "contact_preferences"]
+
+# --- Deliverability: identity, tracking, follow-ups, address health, webhooks (migration 0004) ---
+#
+# tenants gain: block_threshold, bounce_domain, dkim_selector, dkim_key_encrypted, tracking,
+# rate_per_minute, domain_rate_per_minute; messages gain cc/bcc, a follow-up policy and the
+# link of a follow-up to its original; inbound_mails gain feedback_at (applied to address
+# health, follow-ups and bounces). Declared on the tables above through append_column so one
+# table stays one object.
+
+tenants.append_column(
+    Column("block_threshold", Integer, nullable=False, server_default="12"),
+)
+tenants.append_column(Column("bounce_domain", String(255), nullable=True))  # VERP; None: From's
+tenants.append_column(Column("dkim_selector", String(63), nullable=True))
+tenants.append_column(Column("dkim_key_encrypted", Text, nullable=True))  # Fernet; never returned
+tenants.append_column(Column("tracking", Boolean, nullable=False, server_default="1"))
+tenants.append_column(Column("rate_per_minute", Integer, nullable=True))  # None: the setting
+tenants.append_column(Column("domain_rate_per_minute", Integer, nullable=True))
+
+messages.append_column(Column("cc_addrs", JSONType, nullable=True))  # ["a@x", ...]; None: none
+messages.append_column(Column("bcc_addrs", JSONType, nullable=True))
+# {"delays_minutes": [60, 1440, 4320], "cc_bcc": false}: follow-ups while not accessed
+messages.append_column(Column("follow_up", JSONType, nullable=True))
+messages.append_column(
+    Column("follow_up_of", Id, ForeignKey("messages.id", ondelete="SET NULL"), nullable=True)
+)
+messages.append_column(Column("follow_up_index", Integer, nullable=True))  # 1, 2, 3
+Index("ix_messages_follow_up_of", messages.c.follow_up_of)
+Index("ix_messages_tenant_address", messages.c.tenant_id, messages.c.address)
+Index("ix_messages_sent_at", messages.c.sent_at)
+
+inbound_mails.append_column(Column("feedback_at", UTCDateTime(), nullable=True))
+Index("ix_inbound_mails_feedback_at", inbound_mails.c.feedback_at)
+
+address_health = Table(
+    "address_health",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("tenant_id", Id, ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("address", String(320), nullable=False),  # email lower-cased, or phone in E.164
+    Column("channel", String(16), nullable=False),  # email, sms
+    Column("error_count", Integer, nullable=False, default=0),
+    Column("last_error", Text, nullable=True),
+    Column("last_error_at", UTCDateTime(), nullable=True),
+    Column("blocked", Boolean, nullable=False, default=False),
+    Column("blocked_at", UTCDateTime(), nullable=True),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("tenant_id", "address"),
+    Index("ix_address_health_tenant_blocked", "tenant_id", "blocked"),
+)
+
+address_errors = Table(
+    "address_errors",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("tenant_id", Id, ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("address", String(320), nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("message_id", Id, ForeignKey("messages.id", ondelete="SET NULL"), nullable=True),
+    Column("source", String(16), nullable=False),  # smtp (synchronous reply), dsn (bounce)
+    Column("code", Integer, nullable=True),  # SMTP reply code
+    Column("status", String(32), nullable=True),  # enhanced status code, e.g. 5.1.1
+    Column("text", Text, nullable=True),
+    Column("counted", Boolean, nullable=False),  # False: recorded, not an error (a deferral)
+    Index("ix_address_errors_tenant_address", "tenant_id", "address", "id"),
+)
+
+address_audit = Table(
+    "address_audit",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("tenant_id", Id, ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("address", String(320), nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("action", String(32), nullable=False),  # blocked, reset, mail_received
+    Column("actor", String(200), nullable=False),  # staff name / API key, or "courrier"
+    Column("reason", Text, nullable=True),
+    Column("error_count", Integer, nullable=False),  # the count before the action
+    Index("ix_address_audit_tenant_address", "tenant_id", "address", "id"),
+)
+
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("tenant_id", Id, ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("url", String(2000), nullable=False),
+    Column("secret_encrypted", Text, nullable=False),  # Fernet of "whsec_..."; shown once
+    Column("event_types", JSONType, nullable=False),  # [] : every type
+    Column("enabled", Boolean, nullable=False, default=True),
+    Column("description", String(200), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Index("ix_webhook_endpoints_tenant_id", "tenant_id", "id"),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("tenant_id", Id, ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "endpoint_id", Id, ForeignKey("webhook_endpoints.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("message_id", Id, ForeignKey("messages.id", ondelete="SET NULL"), nullable=True),
+    Column("event_type", String(32), nullable=False),  # message.sent, address.blocked, ...
+    Column("payload", JSONType, nullable=False),
+    Column("status", String(16), nullable=False),  # pending, delivered, failed
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UTCDateTime(), nullable=False),
+    Column("lease_owner", String(64), nullable=True),
+    Column("lease_until", UTCDateTime(), nullable=True),
+    Column("last_status_code", Integer, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("delivered_at", UTCDateTime(), nullable=True),
+    Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+    Index("ix_webhook_deliveries_tenant_endpoint", "tenant_id", "endpoint_id", "id"),
+)
+
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column(
+        "delivery_id", Id, ForeignKey("webhook_deliveries.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("status_code", Integer, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("duration_ms", Integer, nullable=False),
+    Index("ix_webhook_attempts_delivery_id", "delivery_id", "id"),
+)
+
+DELIVERABILITY_TABLES = [
+    "address_health",
+    "address_errors",
+    "address_audit",
+    "webhook_endpoints",
+    "webhook_deliveries",
+    "webhook_attempts",
+]
