@@ -155,6 +155,10 @@ class Dispatcher:
         """Cancel, in the claim's transaction, what the subject's current state no longer wants."""
         verdicts = stale_messages(conn, claimed)
         withdrawn = {v.message_id for v in verdicts}
+        verdicts += followups.stale_follow_ups(
+            conn, [message for message in claimed if message.id not in withdrawn]
+        )
+        withdrawn = {v.message_id for v in verdicts}
         verdicts += health.blocked_verdicts(
             conn, [message for message in claimed if message.id not in withdrawn], now
         )

@@ -11,8 +11,10 @@ from datetime import datetime
 from sqlalchemy import Connection
 
 from courrier.engine.results import SendResult
+from courrier.engine.sendcheck import Verdict
+from courrier.store.queue import ClaimedMessage
 
-__all__ = ["plan_follow_ups", "stop_follow_ups"]
+__all__ = ["plan_follow_ups", "stale_follow_ups", "stop_follow_ups"]
 
 
 def plan_follow_ups(conn: Connection, results: Sequence[SendResult], now: datetime) -> int:
@@ -25,3 +27,8 @@ def stop_follow_ups(
 ) -> int:
     """Cancel the follow-ups not yet sent of these originals, with ``reason``; how many."""
     return 0
+
+
+def stale_follow_ups(conn: Connection, claimed: Sequence[ClaimedMessage]) -> list[Verdict]:
+    """Claimed follow-ups whose original was accessed or answered meanwhile: cancelled."""
+    return []
