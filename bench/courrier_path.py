@@ -44,8 +44,7 @@ STAGES = [
     ("courrier.engine.planner", "insert_messages", "plan: insert messages"),
     ("courrier.engine.intake", "Intake._store_subjects_and_events", "plan: subjects, events"),
     ("courrier.engine.dispatcher", "Dispatcher._claim", "claim"),
-    ("courrier.engine.dispatcher", "mail_of", "build"),
-    ("courrier.engine.dispatcher", "build_mime", "build"),
+    ("courrier.engine.outgoing", "Outgoing.build", "build"),
     ("courrier.engine.dispatcher", "Dispatcher._record", "record"),
 ]
 

@@ -105,6 +105,7 @@ def test_a_451_is_retried_later_and_then_sent(
     retry = last_entry(engine, message_id)
     assert retry["entry"] == "retry"
     assert retry["data"]["code"] == 451  # type: ignore[index]
+    assert retry["data"]["status"] == "4.3.0"  # type: ignore[index]
     assert dispatcher.run_once() == 0  # not before its retry time
     clock.advance(timedelta(seconds=1))
     assert dispatcher.run_once() == 1
@@ -127,6 +128,8 @@ def test_a_550_fails_at_once_with_the_server_reply(
         "550 5.1.1 <member0@example.test>: Recipient address rejected: User unknown"
     )
     assert entries(engine, message_id) == ["claimed", "failed"]
+    failed = last_entry(engine, message_id)["data"]
+    assert (failed["code"], failed["status"]) == (550, "5.1.1")  # type: ignore[index]
     assert metrics.send_failures.labels("email", "permanent")._value.get() == before + 1
     clock.advance(timedelta(hours=2))
     assert dispatcher.run_once() == 0

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import re
 import secrets
 import socket
 import threading
@@ -57,6 +58,8 @@ __all__ = ["Dispatcher", "mail_of"]
 
 log = logging.getLogger(__name__)
 S = MessageStatus
+#: an enhanced status code at the start of a reply's text (RFC 3463)
+ENHANCED_STATUS = re.compile(r"[245]\.\d{1,3}\.\d{1,3}(?=\s|$)")
 #: what a recorded outcome tells the integrator's webhooks
 RESULT_EVENTS = {S.SENT: "message.sent", S.FAILED: "message.failed"}
 CHANNEL = "email"
@@ -312,6 +315,9 @@ class Dispatcher:
         data: dict[str, Any] = {"worker": self.worker_id, "attempt": n}
         if attempt.code is not None:
             data["code"] = attempt.code
+            enhanced = ENHANCED_STATUS.match(attempt.reply)
+            if enhanced is not None:
+                data["status"] = enhanced.group(0)  # RFC 3463, e.g. 5.1.1 or 4.2.2
         reply = f"{attempt.code} {attempt.reply}" if attempt.code else attempt.reply
 
         def entry(status: MessageStatus, name: str, reason: str | None) -> timeline.TimelineEntry:
