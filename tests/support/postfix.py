@@ -3,9 +3,14 @@
 It runs from its own config, queue and data folders (``postfix -c DIR``), so
 the system's Postfix is untouched. It listens for SMTP on 127.0.0.1 and a
 free port, delivers all mail for ``club.example`` straight into one Maildir
-the test Dovecot serves (that of the user it is given), and refuses everything for ``hard.test`` with ``5.1.1 User unknown`` — the
-refusal becomes a real RFC 3464 delivery status notification, written by
-Postfix's own bounce daemon and sent back to the envelope sender.
+the test Dovecot serves (that of the user it is given), ``bounces+<token>``
+addresses included (``recipient_delimiter = +``: VERP), and refuses mail for
+a few test domains the way remote servers do (:data:`TRANSPORTS`):
+``hard.test`` an unknown user (5.1.1), ``full.test`` a full mailbox (5.2.2),
+``blocked.test`` a spam rejection (5.7.1); ``soft.test`` is deferred
+(4.4.1) and retried. Each refusal becomes a real RFC 3464 delivery status
+notification, written by Postfix's own bounce daemon and sent back to the
+envelope sender; ``options`` (e.g. ``delay_warning_time``) go into main.cf.
 Nothing leaves the machine (``default_transport = error``). Needs root.
 """
 
@@ -17,6 +22,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from tests.support.services import free_port, missing, port_open
@@ -47,13 +53,29 @@ smtpd_reject_unlisted_recipient = no
 maillog_file = {root}/data/maillog
 maillog_file_prefixes = {root}
 syslog_name = postfix-courrier-test
+recipient_delimiter = +
+"""
+
+#: how the test domains refuse mail (Postfix's error and retry transports)
+TRANSPORTS = """\
+hard.test error:5.1.1 User unknown
+full.test error:5.2.2 mailbox full
+blocked.test error:5.7.1 rejected as spam
+soft.test retry:4.4.1 host not reachable, try again later
 """
 
 
 class Postfix:
     """Postfix from its own folders: ``start``, ``stop``, ``smtp_port``."""
 
-    def __init__(self, mail_root: Path, uid: int, gid: int, mailbox: str) -> None:
+    def __init__(
+        self,
+        mail_root: Path,
+        uid: int,
+        gid: int,
+        mailbox: str,
+        options: Mapping[str, str] | None = None,
+    ) -> None:
         """Deliver all mail for ``club.example`` to the Maildir ``mail_root/mailbox/``, as uid:gid."""
         if not Path(POSTFIX).exists():
             missing("Postfix", "install Debian's postfix (scripts/services install, as root)")
@@ -76,12 +98,14 @@ class Postfix:
         (conf / "main.cf").write_text(
             MAIN_CF.format(root=self.root, mail_root=mail_root, uid=uid, gid=gid, mailbox=mailbox)
         )
-        (conf / "transport").write_text("hard.test error:5.1.1 User unknown\n")
+        (conf / "transport").write_text(TRANSPORTS)
         self._postconf("-MX", "smtp/inet")
         self._postconf(
             "-M", f"127.0.0.1:{self.smtp_port}/inet=127.0.0.1:{self.smtp_port} inet n - n - - smtpd"
         )
         self._postconf("-F", "*/*/chroot = n")
+        for name, value in (options or {}).items():
+            self._postconf("-e", f"{name} = {value}")
 
     def _postconf(self, *args: str) -> None:
         subprocess.run(

@@ -13,6 +13,7 @@ from fastapi import APIRouter, FastAPI
 from sqlalchemy.engine import Engine
 
 from courrier.api import (
+    addresses,
     captured,
     contacts,
     events,
@@ -22,6 +23,9 @@ from courrier.api import (
     messages,
     preferences,
     preview,
+    tenant,
+    tracking,
+    webhooks,
 )
 from courrier.api.errors import install_error_handlers
 from courrier.api.limits import BodyLimit
@@ -46,6 +50,10 @@ ROUTERS: list[APIRouter] = [
     captured_page.router,
     preference_page.router,
     inbound.router,
+    tenant.router,
+    tracking.router,
+    addresses.router,
+    webhooks.router,
 ]
 
 #: Routers that need no API key; every other one may answer the errors of ERROR_RESPONSES.
