@@ -37,7 +37,14 @@ LOCALE = re.compile(r"^[a-z]{2,3}(_[A-Z]{2})?$")
 PARTS = ("subject", "text", "html")
 MAX_TEMPLATE = 100_000
 #: what a tenant may change in a default kind (preference_optional stays: a reset is never off)
-DEFAULT_CHANGEABLE = frozenset({"timing", "conditions", "priority", "channels", "description"})
+DEFAULT_CHANGEABLE = frozenset(
+    {"timing", "conditions", "priority", "channels", "description", "follow_up"}
+)
+FOLLOW_UP = Field(
+    default=None,
+    description="reminders while the message is not read: {delays_minutes, cc_bcc}; null: none",
+    examples=[{"delays_minutes": [1440, 4320], "cc_bcc": False}],
+)
 
 Templates = dict[str, dict[str, str]]
 
@@ -61,6 +68,7 @@ class KindOut(BaseModel):
     once_per_subject: bool
     replan: bool
     cancelled_by: list[str]
+    follow_up: dict[str, Any] | None = None
     enabled: bool
     custom: bool
     changed: list[str] = Field(description="fields of a default kind the tenant changed")
@@ -87,6 +95,7 @@ class KindPatch(BaseModel):
     conditions: list[dict[str, Any]] | None = None
     priority: int | None = None
     channels: list[str] | None = None
+    follow_up: dict[str, Any] | None = FOLLOW_UP
     templates: dict[str, dict[str, str] | None] | None = Field(
         default=None, description="per locale: {subject, text, html}; null removes a locale"
     )
@@ -123,6 +132,7 @@ class KindIn(BaseModel):
     replan: bool = False
     cancelled_by: list[str] = Field(default_factory=list)
     description: str = ""
+    follow_up: dict[str, Any] | None = FOLLOW_UP
     enabled: bool = True
     templates: Templates = Field(default_factory=dict)
 

@@ -13,6 +13,7 @@ from datetime import time, timedelta
 from typing import Any
 
 from courrier.domain.conditions import OPERATORS, Condition
+from courrier.domain.followup import policy_from_json
 from courrier.domain.kinds import NotificationKind
 from courrier.domain.recipients import check_role
 from courrier.domain.timing import TimeZoneChoice, Timing, TimingMode
@@ -59,6 +60,7 @@ def kind_json(kind: NotificationKind) -> dict[str, Any]:
         "once_per_subject": kind.once_per_subject,
         "replan": kind.replan,
         "cancelled_by": sorted(kind.cancelled_by),
+        "follow_up": kind.follow_up.as_json() if kind.follow_up is not None else None,
     }
 
 
@@ -183,6 +185,13 @@ def kind_from_json(data: Mapping[str, Any]) -> NotificationKind:
     timing = timing_from_json(data.get("timing", {"mode": "now"}))
     if not triggers and not flags["replan"] and timing.mode is not TimingMode.DAILY:
         raise ValidationError("triggers names the event types that plan this kind", "triggers")
+    follow_up = policy_from_json(data.get("follow_up"))
+    if follow_up is not None and (flags["replan"] or timing.anchored):
+        raise ValidationError(
+            "a reminder planned from a date (replan, or timing anchored to a date)"
+            " cannot have follow-ups",
+            "follow_up",
+        )
     return NotificationKind(
         name=name,
         triggers=triggers,
@@ -197,5 +206,6 @@ def kind_from_json(data: Mapping[str, Any]) -> NotificationKind:
         attachments=tuple(_strings(data, "attachments", allowed=ATTACHMENTS)),
         cancelled_by=frozenset(_strings(data, "cancelled_by")),
         description=description,
+        follow_up=follow_up,
         **flags,
     )

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from courrier.domain.conditions import Condition
+from courrier.domain.followup import FollowUpPolicy
 from courrier.domain.timing import TimeZoneChoice, Timing, TimingMode
 
 __all__ = [
@@ -43,6 +44,9 @@ class NotificationKind:
     cancelled and new ones appear. ``cancelled_by``: event types that
     cancel its pending messages for the subject (a payment drops the
     payment reminder).
+
+    ``follow_up``: an important message's reminders while it is not read
+    (:mod:`courrier.domain.followup`); None, the default, sends none.
     """
 
     name: str
@@ -61,6 +65,7 @@ class NotificationKind:
     cancelled_by: frozenset[str] = frozenset()
     exclude: tuple[str, ...] = ()
     description: str = ""
+    follow_up: FollowUpPolicy | None = None
 
     @property
     def template_kind(self) -> str:

@@ -137,6 +137,7 @@ class MessageComposer:
         context = self.context(planned, occasion, contact_id)
         rendered = self.renderer.render(planned.kind.template_kind, locale, context)
         status = MessageStatus.DUE if planned.due_at <= now else MessageStatus.PLANNED
+        follow_up = planned.kind.follow_up  # the reminders, planned once it is sent
         return {
             "tenant_id": self.tenant.id,
             "event_id": occasion.event_id,
@@ -160,6 +161,7 @@ class MessageComposer:
             "body_text": rendered.text,
             "body_html": rendered.html,
             "attachments": self.attachments(planned, occasion, rendered, now),
+            "follow_up": follow_up.as_json() if follow_up is not None else None,
             "created_at": now,
             "updated_at": now,
         }

@@ -1,34 +1,268 @@
 """Follow-ups of important messages: planned when the original leaves, stopped by a proven read.
 
-PLACEHOLDER (issue 5, follow-ups helper): signatures are the contract.
+An original carrying a policy (``messages.follow_up``, copied from its kind
+or given with a direct message) gets its follow-ups planned in the very
+transaction that records it as sent, so a crash cannot leave an original
+sent without its reminders, nor plan them twice (each has its own send key,
+``<original's key>:follow-up:<n>``). They wait as PLANNED rows, each due its
+delay after the sending, and leave like any message.
+
+What stops them: the recipient following the signed link to the original
+(the tracking routes call :func:`stop_follow_ups` when the original becomes
+accessed), or a reply filed in the inbox (the inbox calls it too). As a
+safety net for whatever happened between, :func:`stale_follow_ups` checks
+each claimed follow-up at send time against its original's status and the
+replies received, and the dispatcher cancels those with the reason.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, func, select
 
+from courrier.domain.followup import policy_from_json
+from courrier.domain.planning import MAX_SEND_KEY
+from courrier.domain.status import MessageStatus
 from courrier.engine.results import SendResult
 from courrier.engine.sendcheck import Verdict
+from courrier.errors import ValidationError
+from courrier.render.followup_text import follow_up_text
+from courrier.render.links import LinkSigner
+from courrier.render.mime import new_message_id
+from courrier.store import timeline
+from courrier.store.bulk import insert_rows
+from courrier.store.planning import PENDING, cancel_messages, existing_send_keys
 from courrier.store.queue import ClaimedMessage
+from courrier.store.schema import inbound_mails, messages
 
-__all__ = ["plan_follow_ups", "stale_follow_ups", "stop_follow_ups"]
+__all__ = ["configure", "plan_follow_ups", "stale_follow_ups", "stop_follow_ups"]
+
+log = logging.getLogger(__name__)
+
+#: columns a follow-up takes from its original as they are
+COPIED = (
+    "tenant_id",
+    "event_id",
+    "subject_id",
+    "contact_id",
+    "kind",
+    "channel",
+    "address",
+    "priority",
+    "locale",
+    "from_addr",
+    "from_name",
+    "reply_to",
+    "to_name",
+)
+
+_default_signer: LinkSigner | None = None
 
 
-def plan_follow_ups(conn: Connection, results: Sequence[SendResult], now: datetime) -> int:
-    """Plan the follow-ups of the originals just sent that carry a policy; how many planned."""
-    return 0
+def configure(signer: LinkSigner | None) -> None:
+    """The signer used when :func:`plan_follow_ups` is given none (a worker sets it once)."""
+    global _default_signer
+    _default_signer = signer
+
+
+def follow_up_key(original_key: str, n: int) -> str:
+    """``<original's send key>:follow-up:<n>``, hashed like the planner's keys when too long."""
+    key = f"{original_key}:follow-up:{n}"
+    if len(key) <= MAX_SEND_KEY:
+        return key
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    return f"{key[: MAX_SEND_KEY - len(digest) - 2]}:#{digest}"
+
+
+def _mail_domain(row: dict[str, Any]) -> str:
+    """The domain of the original's Message-ID, so the follow-ups' look alike."""
+    return (
+        str(row["message_id_header"]).strip("<>").rpartition("@")[2]
+        or str(row["from_addr"]).rpartition("@")[2]
+    )
+
+
+def _follow_up_rows(
+    row: dict[str, Any], sent_at: datetime, signer: LinkSigner | None
+) -> list[dict[str, Any]]:
+    """The rows of an original's follow-ups (empty when its stored policy cannot be read)."""
+    try:
+        policy = policy_from_json(row["follow_up"])
+    except ValidationError as exc:
+        log.warning("message %s: follow-up policy not usable (%s)", row["id"], exc.message)
+        return []
+    if policy is None:
+        return []
+    url = signer.original(int(row["id"])) if signer is not None else None
+    total = len(policy.delays_minutes)
+    rows = []
+    for n, delay in enumerate(policy.delays_minutes, start=1):
+        words = follow_up_text(
+            str(row["locale"]),
+            n,
+            total,
+            str(row["subject_line"]),
+            str(row["body_text"]),
+            row["body_html"],
+            url,
+        )
+        rows.append(
+            {
+                **{column: row[column] for column in COPIED},
+                "status": MessageStatus.PLANNED.value,
+                "due_at": sent_at + timedelta(minutes=delay),
+                "attempts": 0,
+                "send_key": follow_up_key(str(row["send_key"]), n),
+                "message_id_header": new_message_id(_mail_domain(row)),
+                "subject_line": words.subject,
+                "body_text": words.text,
+                "body_html": words.html,
+                "attachments": [],
+                "cc_addrs": (row.get("cc_addrs") or None) if policy.cc_bcc else None,
+                "bcc_addrs": (row.get("bcc_addrs") or None) if policy.cc_bcc else None,
+                "follow_up": None,
+                "follow_up_of": int(row["id"]),
+                "follow_up_index": n,
+                "created_at": sent_at,
+                "updated_at": sent_at,
+            }
+        )
+    return rows
+
+
+def plan_follow_ups(
+    conn: Connection,
+    results: Sequence[SendResult],
+    now: datetime,
+    *,
+    signer: LinkSigner | None = None,
+) -> int:
+    """Plan the follow-ups of the originals just sent that carry a policy; how many planned.
+
+    ``signer`` makes the link to the original in each follow-up (the
+    configured one when None; no link when neither is set).
+    """
+    signer = signer if signer is not None else _default_signer
+    rows: list[dict[str, Any]] = []
+    for result in results:
+        row = result.message.row
+        if result.outcome.status is not MessageStatus.SENT or not row.get("follow_up"):
+            continue
+        if row.get("follow_up_of") is not None:
+            continue  # a follow-up has none of its own
+        rows += _follow_up_rows(row, result.outcome.sent_at or now, signer)
+    if not rows:
+        return 0
+    if signer is None:
+        log.warning("follow-ups planned without the link to their original (no signer)")
+    by_tenant: dict[int, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_tenant.setdefault(int(row["tenant_id"]), []).append(row)
+    planned = 0
+    for tenant_id, tenant_rows in by_tenant.items():
+        taken = existing_send_keys(conn, tenant_id, (r["send_key"] for r in tenant_rows))
+        fresh = [r for r in tenant_rows if r["send_key"] not in taken]  # a recording re-run
+        insert_rows(conn, messages, fresh)
+        planned += len(fresh)
+        _record_planned(conn, fresh)
+    return planned
+
+
+def _record_planned(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """The "planned" timeline entry of each new follow-up, saying whose follow-up it is."""
+    if not rows:
+        return
+    originals = sorted({int(r["follow_up_of"]) for r in rows})
+    ids: dict[tuple[int, int], int] = {}
+    for start in range(0, len(originals), 500):
+        query = select(messages.c.follow_up_of, messages.c.follow_up_index, messages.c.id).where(
+            messages.c.follow_up_of.in_(originals[start : start + 500])
+        )
+        ids.update(((of, index), i) for of, index, i in conn.execute(query))
+    totals: dict[int, int] = {}
+    for r in rows:
+        totals[r["follow_up_of"]] = max(totals.get(r["follow_up_of"], 0), r["follow_up_index"])
+    timeline.record(
+        conn,
+        (
+            timeline.TimelineEntry(
+                message_id=ids[(r["follow_up_of"], r["follow_up_index"])],
+                at=r["created_at"],
+                status=MessageStatus.PLANNED.value,
+                entry="planned",
+                reason=(
+                    f"follow-up {r['follow_up_index']} of {totals[r['follow_up_of']]}"
+                    f" of message {r['follow_up_of']}"
+                ),
+                data={"due_at": r["due_at"].isoformat(), "send_key": r["send_key"]},
+            )
+            for r in rows
+        ),
+    )
 
 
 def stop_follow_ups(
     conn: Connection, original_ids: Sequence[int], reason: str, now: datetime
 ) -> int:
-    """Cancel the follow-ups not yet sent of these originals, with ``reason``; how many."""
-    return 0
+    """Cancel the follow-ups not yet sent of these originals, with ``reason``; how many.
+
+    Called in the transaction that records the read (the original's page
+    opened) or the reply; follow-ups already sent or being sent stay as they are.
+    """
+    wanted = sorted(set(original_ids))
+    found: list[int] = []
+    for start in range(0, len(wanted), 500):
+        query = select(messages.c.id).where(
+            messages.c.follow_up_of.in_(wanted[start : start + 500]),
+            messages.c.status.in_(PENDING),
+        )
+        found += conn.execute(query).scalars()
+    cancel_messages(conn, [(i, reason) for i in found], now=now)
+    return len(found)
 
 
 def stale_follow_ups(conn: Connection, claimed: Sequence[ClaimedMessage]) -> list[Verdict]:
-    """Claimed follow-ups whose original was accessed or answered meanwhile: cancelled."""
-    return []
+    """Claimed follow-ups whose original was accessed or answered meanwhile: cancelled.
+
+    A reply to the original or to any of its follow-ups counts (a recipient
+    often answers the reminder). Two queries for the whole batch.
+    """
+    follow_ups = [m for m in claimed if m.row.get("follow_up_of") is not None]
+    if not follow_ups:
+        return []
+    originals = sorted({int(m.row["follow_up_of"]) for m in follow_ups})
+    read = set(
+        conn.execute(
+            select(messages.c.id).where(
+                messages.c.id.in_(originals),
+                messages.c.status == MessageStatus.ACCESSED.value,
+            )
+        ).scalars()
+    )
+    thread = func.coalesce(messages.c.follow_up_of, messages.c.id)
+    answered = set(
+        conn.execute(
+            select(thread)
+            .select_from(
+                inbound_mails.join(messages, messages.c.id == inbound_mails.c.reply_to_message_id)
+            )
+            .where(thread.in_(originals), inbound_mails.c.kind == "member")
+            .distinct()
+        ).scalars()
+    )
+    verdicts = []
+    for message in follow_ups:
+        original = int(message.row["follow_up_of"])
+        if original in read:
+            reason = f"the original (message {original}) was read: its link was followed"
+        elif original in answered:
+            reason = f"a reply to the original (message {original}) arrived"
+        else:
+            continue
+        verdicts.append(Verdict(message.id, MessageStatus.CANCELLED, reason))
+    return verdicts

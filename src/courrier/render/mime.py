@@ -51,7 +51,7 @@ _TEXT_HTML = (
 )
 _RESERVED = frozenset(
     {
-        "date", "message-id", "from", "to", "reply-to", "subject", "mime-version", "bcc",
+        "date", "message-id", "from", "to", "cc", "reply-to", "subject", "mime-version", "bcc",
         "content-type", "content-transfer-encoding", "content-disposition",
     }
 )  # fmt: skip
@@ -88,6 +88,7 @@ class OutgoingMail:
     from_name: str | None = None
     to_name: str | None = None
     reply_to: str | None = None
+    cc: tuple[str, ...] = ()
     attachments: tuple[MailAttachment, ...] = ()
     headers: tuple[tuple[str, str], ...] = ()
 
@@ -117,13 +118,18 @@ def build_mime(mail: OutgoingMail) -> bytes:
 
 
 def _message_headers(mail: OutgoingMail) -> bytes:
-    """Date, Message-ID, From, To, Reply-To, Subject and the extra headers, each ending in CRLF."""
+    """Date, Message-ID, From, To, Cc, Reply-To, Subject and the extra headers, each ending in CRLF.
+
+    Bcc recipients are never written: they are only in the envelope.
+    """
     lines = [
         f"Date: {format_date(mail.date)}",
         f"Message-ID: {check_message_id(mail.message_id)}",
         address_header("From", mail.from_addr, mail.from_name, "from_addr"),
         address_header("To", mail.to_addr, mail.to_name, "to_addr"),
     ]
+    if mail.cc:
+        lines.append(_cc_header(mail.cc))
     if mail.reply_to:
         lines.append(address_header("Reply-To", mail.reply_to, None, "reply_to"))
     lines.append(unstructured("Subject", mail.subject))
@@ -133,6 +139,13 @@ def _message_headers(mail: OutgoingMail) -> bytes:
         lines.append(unstructured(name, value, keep_long_words=True))
     lines.append("")
     return "\r\n".join(lines).encode("ascii")
+
+
+def _cc_header(addresses: tuple[str, ...]) -> str:
+    """``Cc: a@x, b@y`` folded; each address checked like To's (no CR/LF, a valid address)."""
+    checked = [check_address(address, f"cc.{i}") for i, address in enumerate(addresses)]
+    words = [address + ("," if i < len(checked) - 1 else "") for i, address in enumerate(checked)]
+    return fold("Cc", [words[0], *(" " + word for word in words[1:])])
 
 
 def _quoted_printable(text: str) -> bytes:
