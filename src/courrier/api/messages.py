@@ -1,13 +1,24 @@
-"""``GET /v1/messages`` (the history, filtered and paged) and ``GET /v1/messages/{id}``."""
+"""``GET /v1/messages`` (the history, filtered and paged), ``GET /v1/messages/{id}``, and
+``POST /v1/messages``: a one-off message written by the integrator, to one recipient with
+Cc and Bcc, optionally followed up until read (a "certified-style" message).
+
+A direct message is stored as kind ``direct``: no kind of the catalogue, so
+no preference can switch it off and it carries no List-Unsubscribe; it is
+due at once and leaves from the tenant's From and Reply-To like any other.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request, Response
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from sqlalchemy import Connection, select
+from sqlalchemy.exc import IntegrityError
 
-from courrier.api.auth import CurrentTenant, DbEngine
+from courrier.api.auth import AppClock, CurrentTenant, DbEngine
+from courrier.api.fields import Email, Name, no_nul
 from courrier.api.models import (
     AttachmentOut,
     MessageDetail,
@@ -17,14 +28,74 @@ from courrier.api.models import (
     TimelineEntryOut,
 )
 from courrier.api.paging import MAX_ID, decode_cursor, next_cursor
+from courrier.domain.followup import policy_from_json
 from courrier.domain.status import MessageStatus
+from courrier.engine.wakeup import notify_due
 from courrier.errors import NotFoundError, ValidationError
+from courrier.render.mime import new_message_id
+from courrier.store.contacts import get_contact
 from courrier.store.history import MessageFilter, get_message, list_messages
+from courrier.store.planning import insert_messages
+from courrier.store.schema import contact_addresses, messages
+from courrier.store.tenants import Tenant
 from courrier.store.timeline import timeline_of
 
 router = APIRouter(prefix="/v1/messages", tags=["messages"])
 
 Short = Annotated[str | None, Query(max_length=200, pattern=r"^[^\x00]*$")]
+#: the kind a direct message is stored as (no dot: never a kind of the catalogue)
+DIRECT = "direct"
+
+
+def one_line(value: str) -> str:
+    """A header's text: a line break would start a header of its own (injection)."""
+    if "\r" in value or "\n" in value:
+        raise ValueError("must be on one line (no CR or LF)")
+    return value
+
+
+HeaderText = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=500),
+    AfterValidator(no_nul),
+    AfterValidator(one_line),
+]
+Body = Annotated[str, StringConstraints(max_length=200_000), AfterValidator(no_nul)]
+
+
+class DirectRecipient(BaseModel):
+    """Who the message is to: an address (and a name), or a contact by external id."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    email: Email | None = None
+    name: Annotated[str, StringConstraints(max_length=200), AfterValidator(one_line)] | None = None
+    contact: Name | None = Field(default=None, description="a contact's external id")
+
+
+class DirectMessageIn(BaseModel):
+    """A one-off message; the same ``idempotency_key`` again gives the same message."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    to: DirectRecipient = Field(examples=[{"email": "camille@example.org", "name": "Camille"}])
+    cc: list[Email] = Field(default_factory=list, max_length=50)
+    bcc: list[Email] = Field(default_factory=list, max_length=50)
+    subject: HeaderText
+    text: Body
+    html: Body | None = None
+    follow_up: dict[str, Any] | None = Field(
+        default=None,
+        description="reminders while not read: {delays_minutes, cc_bcc}",
+        examples=[{"delays_minutes": [1440, 4320], "cc_bcc": False}],
+    )
+    idempotency_key: Name
+
+
+class DirectMessageAccepted(BaseModel):
+    id: int
+    status: str
+    due_at: datetime
 
 
 def _aware(value: datetime | None, field: str) -> datetime | None:
@@ -111,3 +182,109 @@ def read_message(
     ]
     data["timeline"] = [TimelineEntryOut.model_validate(entry) for entry in timeline]
     return MessageDetail.model_validate(data)
+
+
+def _recipient(conn: Connection, tenant: Tenant, to: DirectRecipient) -> dict[str, Any]:
+    """The address, name, contact row id and locale of the message's main recipient."""
+    if (to.email is None) == (to.contact is None):
+        raise ValidationError("give either an email or a contact (not both)", "to")
+    if to.contact is not None:
+        found = get_contact(conn, tenant.id, to.contact)
+        if found is None:
+            raise ValidationError(f"no contact {to.contact!r}", "to.contact")
+        if not found["email"]:
+            raise ValidationError(f"contact {to.contact!r} has no email address", "to.contact")
+        return {
+            "address": found["email"],
+            "to_name": to.name or found["name"],
+            "contact_id": found["id"],
+            "locale": found["locale"] or tenant.locale,
+        }
+    assert to.email is not None
+    address = to.email.lower()
+    contact_id = conn.execute(
+        select(contact_addresses.c.contact_id)
+        .where(contact_addresses.c.tenant_id == tenant.id, contact_addresses.c.address == address)
+        .limit(1)
+    ).scalar()
+    return {
+        "address": address,
+        "to_name": to.name,
+        "contact_id": contact_id,
+        "locale": tenant.locale,
+    }
+
+
+def _existing(conn: Connection, tenant_id: int, send_key: str) -> dict[str, Any] | None:
+    query = select(messages.c.id, messages.c.status, messages.c.due_at).where(
+        messages.c.tenant_id == tenant_id, messages.c.send_key == send_key
+    )
+    row = conn.execute(query).first()
+    return dict(row._mapping) if row is not None else None
+
+
+@router.post(
+    "", status_code=202, response_model=DirectMessageAccepted, summary="Send a one-off message"
+)
+def post_message(
+    body: DirectMessageIn,
+    request: Request,
+    response: Response,
+    tenant: CurrentTenant,
+    engine: DbEngine,
+    clock: AppClock,
+) -> DirectMessageAccepted:
+    """Store a message due now (To, Cc, Bcc; optional follow-ups) and wake the dispatcher.
+
+    Posting the same ``idempotency_key`` again stores nothing and answers the
+    same message, with the header ``Idempotent-Replayed: true``.
+    """
+    policy = policy_from_json(body.follow_up)
+    send_key = f"{DIRECT}:{body.idempotency_key}"
+    now = clock()
+    try:
+        with engine.begin() as conn:
+            found = _existing(conn, tenant.id, send_key)
+            if found is None:
+                row = {
+                    "tenant_id": tenant.id,
+                    "event_id": None,
+                    "subject_id": None,
+                    **_recipient(conn, tenant, body.to),
+                    "kind": DIRECT,
+                    "channel": "email",
+                    "status": MessageStatus.DUE.value,
+                    "priority": 50,
+                    "due_at": now,
+                    "attempts": 0,
+                    "send_key": send_key,
+                    "message_id_header": new_message_id(tenant.mail_domain),
+                    "from_addr": tenant.from_email,
+                    "from_name": tenant.from_name or tenant.name,
+                    "reply_to": tenant.reply_to,
+                    "subject_line": body.subject,
+                    "body_text": body.text,
+                    "body_html": body.html,
+                    "attachments": [],
+                    "cc_addrs": [a.lower() for a in body.cc] or None,
+                    "bcc_addrs": [a.lower() for a in body.bcc] or None,
+                    "follow_up": policy.as_json() if policy is not None else None,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                (message_id,) = insert_messages(conn, [row])
+                notify_due(conn)
+                found = {"id": message_id, "status": row["status"], "due_at": now}
+            else:
+                response.headers["Idempotent-Replayed"] = "true"
+    except IntegrityError:  # the same key posted at the same moment: the other one won
+        with engine.connect() as conn:
+            found = _existing(conn, tenant.id, send_key)
+        if found is None:
+            raise
+        response.headers["Idempotent-Replayed"] = "true"
+    else:
+        wakeup = getattr(request.app.state, "wakeup", None)
+        if wakeup is not None and "Idempotent-Replayed" not in response.headers:
+            wakeup.poke()
+    return DirectMessageAccepted(**found)
