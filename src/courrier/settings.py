@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from courrier.errors import ConfigurationError
@@ -181,6 +181,32 @@ class Settings(BaseSettings):
         le=1_000,
         description="Mails fetched and committed together by the mailbox reader.",
     )
+    webhook_allowed_networks: str = Field(
+        default="",
+        description="Comma-separated CIDRs of internal networks webhook URLs may point to (e.g. 10.0.0.0/8 for a receiver on the LAN). Empty: only public addresses.",
+    )
+    webhook_timeout: float = Field(
+        default=10.0, gt=0, description="Seconds a webhook receiver has to answer one request."
+    )
+    webhook_max_attempts: int = Field(
+        default=8,
+        ge=1,
+        le=20,
+        description="Attempts at posting one webhook before it is marked failed (retries wait 5 s, 5 min, 30 min, 2 h, 5 h, then 10 h).",
+    )
+    webhook_batch_size: int = Field(
+        default=20, ge=1, le=1_000, description="Webhook deliveries a worker claims at once."
+    )
+    rate_per_minute: int = Field(
+        default=0,
+        ge=0,
+        description="Messages a tenant may send a minute, unless the tenant has its own limit; 0: no limit.",
+    )
+    domain_rate_per_minute: int = Field(
+        default=0,
+        ge=0,
+        description="Messages a tenant may send a minute to one recipient domain (gmail.com...), unless the tenant has its own limit; 0: no limit.",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="Log level."
     )
@@ -199,19 +225,25 @@ class Settings(BaseSettings):
             value = "postgresql:" + value[len("postgres:") :]
         return value
 
-    @field_validator("imap_allowed_networks")
+    @field_validator("imap_allowed_networks", "webhook_allowed_networks")
     @classmethod
-    def _known_networks(cls, value: str) -> str:
+    def _known_networks(cls, value: str, info: ValidationInfo) -> str:
         try:
             parse_networks(value)
         except ConfigurationError as exc:
-            raise ValueError(str(exc)) from exc
+            setting = f"COURRIER_{(info.field_name or '').upper()}"
+            raise ValueError(str(exc).replace("COURRIER_IMAP_ALLOWED_NETWORKS", setting)) from exc
         return value
 
     @property
     def imap_networks(self) -> tuple[IPNetwork, ...]:
         """The parsed ``COURRIER_IMAP_ALLOWED_NETWORKS``: internal networks mailboxes may reach."""
         return parse_networks(self.imap_allowed_networks)
+
+    @property
+    def webhook_networks(self) -> tuple[IPNetwork, ...]:
+        """The parsed ``COURRIER_WEBHOOK_ALLOWED_NETWORKS``: internal networks webhooks may reach."""
+        return parse_networks(self.webhook_allowed_networks)
 
     @property
     def smtp(self) -> SmtpTarget | None:
