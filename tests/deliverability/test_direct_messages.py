@@ -17,7 +17,9 @@ import pytest
 from courrier.clock import ManualClock
 from courrier.engine import followups
 from courrier.engine.dispatcher import Dispatcher
+from courrier.errors import ValidationError
 from courrier.render.links import LinkSigner
+from courrier.render.mime import OutgoingMail, build_mime
 from courrier.settings import Settings
 from tests.api.conftest import Caller, alice, caller_for, client, clock, member  # noqa: F401
 from tests.scenarios.flow import dispatcher, send_due  # noqa: F401
@@ -167,3 +169,19 @@ def test_follow_ups_of_a_direct_message_reach_cc_and_bcc_only_when_asked(
     clock.advance(timedelta(days=2))
     send_due(dispatcher)
     assert len(smtp_server.received) == 2
+
+
+def test_a_cc_header_cannot_carry_a_line_break() -> None:
+    """Rows written another way (a hand-made row, an older import) are refused when built."""
+    mail = OutgoingMail(
+        message_id="<1@alpha.example>",
+        date=ManualClock()(),
+        from_addr="noreply@alpha.example",
+        to_addr=TO,
+        subject="Hello",
+        text="Hello",
+        cc=("louis@example.org", "ana@example.org\r\nBcc: victim@example.org"),
+    )
+    with pytest.raises(ValidationError) as caught:
+        build_mime(mail)
+    assert caught.value.field == "cc.1"

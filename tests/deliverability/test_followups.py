@@ -226,6 +226,23 @@ def test_a_reply_to_the_original_stops_its_follow_ups_at_send_time(
     assert later[1]["status_reason"] == f"a reply to the original (message {original}) arrived"
 
 
+def test_an_original_refused_by_the_server_has_no_follow_ups(
+    alice: Caller,
+    clock: ManualClock,
+    dispatcher: Dispatcher,
+    smtp_server: SmtpServer,
+    signer: LinkSigner,
+) -> None:
+    original = send_contract(alice, clock)
+    smtp_server.script("550 5.1.1 User unknown")
+    send_due(dispatcher)
+    clock.advance(timedelta(days=5))
+    send_due(dispatcher)
+    assert smtp_server.received == []
+    assert alice.get(f"/v1/messages/{original}").json()["status"] == "failed"
+    assert follow_ups_of(alice, original) == []
+
+
 def test_french_follow_ups_say_rappel(
     alice: Caller,
     clock: ManualClock,

@@ -89,8 +89,11 @@ def _mail_domain(row: dict[str, Any]) -> str:
 
 def _follow_up_rows(
     row: dict[str, Any], sent_at: datetime, signer: LinkSigner | None
-) -> list[dict[str, Any]]:
-    """The rows of an original's follow-ups (empty when its stored policy cannot be read)."""
+) -> list[tuple[dict[str, Any], str]]:
+    """The rows of an original's follow-ups, each with the reason its history starts with.
+
+    None when the stored policy cannot be read (written by hand, or by an older rule).
+    """
     try:
         policy = policy_from_json(row["follow_up"])
     except ValidationError as exc:
@@ -111,26 +114,30 @@ def _follow_up_rows(
             row["body_html"],
             url,
         )
+        reason = f"follow-up {n} of {total} of message {row['id']}"
         rows.append(
-            {
-                **{column: row[column] for column in COPIED},
-                "status": MessageStatus.PLANNED.value,
-                "due_at": sent_at + timedelta(minutes=delay),
-                "attempts": 0,
-                "send_key": follow_up_key(str(row["send_key"]), n),
-                "message_id_header": new_message_id(_mail_domain(row)),
-                "subject_line": words.subject,
-                "body_text": words.text,
-                "body_html": words.html,
-                "attachments": [],
-                "cc_addrs": (row.get("cc_addrs") or None) if policy.cc_bcc else None,
-                "bcc_addrs": (row.get("bcc_addrs") or None) if policy.cc_bcc else None,
-                "follow_up": None,
-                "follow_up_of": int(row["id"]),
-                "follow_up_index": n,
-                "created_at": sent_at,
-                "updated_at": sent_at,
-            }
+            (
+                {
+                    **{column: row[column] for column in COPIED},
+                    "status": MessageStatus.PLANNED.value,
+                    "due_at": sent_at + timedelta(minutes=delay),
+                    "attempts": 0,
+                    "send_key": follow_up_key(str(row["send_key"]), n),
+                    "message_id_header": new_message_id(_mail_domain(row)),
+                    "subject_line": words.subject,
+                    "body_text": words.text,
+                    "body_html": words.html,
+                    "attachments": [],
+                    "cc_addrs": (row.get("cc_addrs") or None) if policy.cc_bcc else None,
+                    "bcc_addrs": (row.get("bcc_addrs") or None) if policy.cc_bcc else None,
+                    "follow_up": None,
+                    "follow_up_of": int(row["id"]),
+                    "follow_up_index": n,
+                    "created_at": sent_at,
+                    "updated_at": sent_at,
+                },
+                reason,
+            )
         )
     return rows
 
@@ -148,7 +155,7 @@ def plan_follow_ups(
     configured one when None; no link when neither is set).
     """
     signer = signer if signer is not None else _default_signer
-    rows: list[dict[str, Any]] = []
+    rows: list[tuple[dict[str, Any], str]] = []
     for result in results:
         row = result.message.row
         if result.outcome.status is not MessageStatus.SENT or not row.get("follow_up"):
@@ -160,33 +167,30 @@ def plan_follow_ups(
         return 0
     if signer is None:
         log.warning("follow-ups planned without the link to their original (no signer)")
-    by_tenant: dict[int, list[dict[str, Any]]] = {}
-    for row in rows:
-        by_tenant.setdefault(int(row["tenant_id"]), []).append(row)
+    by_tenant: dict[int, list[tuple[dict[str, Any], str]]] = {}
+    for row, reason in rows:
+        by_tenant.setdefault(int(row["tenant_id"]), []).append((row, reason))
     planned = 0
     for tenant_id, tenant_rows in by_tenant.items():
-        taken = existing_send_keys(conn, tenant_id, (r["send_key"] for r in tenant_rows))
-        fresh = [r for r in tenant_rows if r["send_key"] not in taken]  # a recording re-run
-        insert_rows(conn, messages, fresh)
+        taken = existing_send_keys(conn, tenant_id, (r["send_key"] for r, _ in tenant_rows))
+        fresh = [(r, why) for r, why in tenant_rows if r["send_key"] not in taken]  # a re-run
+        insert_rows(conn, messages, [r for r, _ in fresh])
         planned += len(fresh)
         _record_planned(conn, fresh)
     return planned
 
 
-def _record_planned(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+def _record_planned(conn: Connection, rows: Sequence[tuple[dict[str, Any], str]]) -> None:
     """The "planned" timeline entry of each new follow-up, saying whose follow-up it is."""
     if not rows:
         return
-    originals = sorted({int(r["follow_up_of"]) for r in rows})
+    originals = sorted({int(r["follow_up_of"]) for r, _ in rows})
     ids: dict[tuple[int, int], int] = {}
     for start in range(0, len(originals), 500):
         query = select(messages.c.follow_up_of, messages.c.follow_up_index, messages.c.id).where(
             messages.c.follow_up_of.in_(originals[start : start + 500])
         )
         ids.update(((of, index), i) for of, index, i in conn.execute(query))
-    totals: dict[int, int] = {}
-    for r in rows:
-        totals[r["follow_up_of"]] = max(totals.get(r["follow_up_of"], 0), r["follow_up_index"])
     timeline.record(
         conn,
         (
@@ -195,13 +199,10 @@ def _record_planned(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
                 at=r["created_at"],
                 status=MessageStatus.PLANNED.value,
                 entry="planned",
-                reason=(
-                    f"follow-up {r['follow_up_index']} of {totals[r['follow_up_of']]}"
-                    f" of message {r['follow_up_of']}"
-                ),
+                reason=reason,
                 data={"due_at": r["due_at"].isoformat(), "send_key": r["send_key"]},
             )
-            for r in rows
+            for r, reason in rows
         ),
     )
 
