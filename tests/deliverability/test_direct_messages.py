@@ -9,6 +9,8 @@ SMTP server; what each recipient got is read from what the server received.
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
@@ -185,3 +187,20 @@ def test_a_cc_header_cannot_carry_a_line_break() -> None:
     with pytest.raises(ValidationError) as caught:
         build_mime(mail)
     assert caught.value.field == "cc.1"
+
+
+def test_the_same_key_posted_at_once_from_many_clients_is_one_message(
+    alice: Caller, dispatcher: Dispatcher, smtp_server: SmtpServer
+) -> None:
+    start = threading.Barrier(6)
+
+    def post() -> Any:
+        start.wait()
+        return alice.post("/v1/messages", json=a_message())
+
+    with ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(lambda _: post(), range(6)))
+    assert {a.status_code for a in answers} == {202}
+    assert len({a.json()["id"] for a in answers}) == 1
+    send_due(dispatcher)
+    assert len(smtp_server.received) == 1
