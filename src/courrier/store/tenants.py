@@ -11,11 +11,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, insert, select, update
 
 from courrier.errors import NotFoundError
 from courrier.store.schema import api_keys, tenants
@@ -38,6 +39,14 @@ class Tenant:
     locale: str
     address: str | None = None  # postal address, in the footer of every mail
     logo_url: str | None = None  # an https image, at the top of every HTML mail
+    # deliverability (migration 0004): identity, tracking, limits
+    block_threshold: int = 12  # errors after which an address is blocked
+    bounce_domain: str | None = None  # VERP bounces go to bounces+...@ this (else the From's)
+    dkim_selector: str | None = None
+    dkim_key_encrypted: str | None = field(default=None, repr=False)  # Fernet of the PEM
+    tracking: bool = True  # open pixel, tracked links, "view online"
+    rate_per_minute: int | None = None
+    domain_rate_per_minute: int | None = None
 
     @property
     def mail_domain(self) -> str:
@@ -57,6 +66,13 @@ def _tenant(row: Any) -> Tenant:
         locale=m["locale"],
         address=m["address"],
         logo_url=m["logo_url"],
+        block_threshold=int(m["block_threshold"]),
+        bounce_domain=m["bounce_domain"],
+        dkim_selector=m["dkim_selector"],
+        dkim_key_encrypted=m["dkim_key_encrypted"],
+        tracking=bool(m["tracking"]),
+        rate_per_minute=m["rate_per_minute"],
+        domain_rate_per_minute=m["domain_rate_per_minute"],
     )
 
 
@@ -87,7 +103,7 @@ def create_tenant(
     tenant_id = conn.execute(
         insert(tenants).values(**values, created_at=now).returning(tenants.c.id)
     ).scalar_one()
-    return Tenant(id=tenant_id, **values)  # type: ignore[arg-type]
+    return get_tenant(conn, tenant_id)
 
 
 def _hash(key: str) -> str:
@@ -140,3 +156,34 @@ def tenant_by_name(conn: Connection, name: str) -> Tenant | None:
     """The tenant with this name, or None."""
     row = conn.execute(select(tenants).where(tenants.c.name == name)).first()
     return _tenant(row) if row is not None else None
+
+
+#: the settings PATCH /v1/tenant may change (the DKIM key arrives encrypted)
+SETTINGS = (
+    "tracking",
+    "bounce_domain",
+    "dkim_selector",
+    "dkim_key_encrypted",
+    "block_threshold",
+    "rate_per_minute",
+    "domain_rate_per_minute",
+)
+
+
+def update_tenant_settings(conn: Connection, tenant_id: int, **values: object) -> Tenant:
+    """Change some of :data:`SETTINGS`; the tenant as it now is."""
+    unknown = set(values) - set(SETTINGS)
+    if unknown:
+        raise ValueError(f"not a tenant setting: {', '.join(sorted(unknown))}")
+    if values:
+        conn.execute(update(tenants).where(tenants.c.id == tenant_id).values(**values))
+    return get_tenant(conn, tenant_id)
+
+
+def tenants_by_id(conn: Connection, tenant_ids: Iterable[int]) -> dict[int, Tenant]:
+    """The tenants of ``tenant_ids`` (one query); unknown ids are left out."""
+    wanted = sorted(set(tenant_ids))
+    if not wanted:
+        return {}
+    rows = conn.execute(select(tenants).where(tenants.c.id.in_(wanted)))
+    return {row.id: _tenant(row) for row in rows}

@@ -1,0 +1,240 @@
+"""Tracking: signed redirects, the open pixel, the original page, downloads; forged tokens."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from starlette.testclient import TestClient
+
+from courrier.api.tracking import original_page
+from courrier.clock import ManualClock
+from courrier.engine.dispatcher import Dispatcher
+from tests.api.conftest import Caller
+from tests.deliverability.conftest import html_part, sent_mail
+from tests.support.smtp import SmtpServer
+
+BASE = "http://courrier.test"
+RESET_LINK = "https://club.example/reset/abc123?user=1&step=2"
+BROWSER = {"User-Agent": "Mozilla/5.0 (TestMail 1.0)"}
+
+
+def password_reset(
+    club: Caller, clock: ManualClock, dispatcher: Dispatcher, smtp_server: SmtpServer
+) -> tuple[dict[str, Any], str]:
+    """A sent password reset (it holds a web link) and its HTML part as received."""
+    message, received = sent_mail(
+        club,
+        clock,
+        dispatcher,
+        smtp_server,
+        event_type="member.password_reset",
+        subject={"type": "membership", "id": "MB-1", "member": "m-1"},
+        kind="member.password_reset",
+        payload={"link": RESET_LINK},
+    )
+    return message, html_part(received.message)
+
+
+def links(html: str, kind: str) -> list[str]:
+    return [u.removeprefix(BASE) for u in re.findall(rf'"({BASE}/t/{kind}/[^"]+)"', html)]
+
+
+def state(caller: Caller, message: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
+    detail = caller.get(f"/v1/messages/{message['id']}").json()
+    return detail["status"], detail["timeline"]
+
+
+def test_web_links_go_through_signed_redirects_with_a_pixel_and_a_view_online_link(
+    club: Caller, clock: ManualClock, dispatcher: Dispatcher, smtp_server: SmtpServer
+) -> None:
+    _, html = password_reset(club, clock, dispatcher, smtp_server)
+    assert RESET_LINK.replace("&", "&amp;") not in html and RESET_LINK not in html
+    assert links(html, "c"), html
+    [pixel] = links(html, "o")
+    assert pixel.endswith(".gif")
+    assert html.index(pixel) > html.lower().index("<body")
+    between = html[html.index(pixel) + len(pixel) : html.lower().index("</body>")]
+    assert re.fullmatch(r'"[^<>]*>\s*', between), between  # the pixel closes the body
+    [view] = links(html, "v")
+    assert html.index(view) < html.index(links(html, "c")[0])  # at the top
+    for own in re.findall(rf'href="({BASE}/(?:preferences|u)/[^"]+)"', html):
+        assert "/t/c/" not in own  # Courrier's own links are not wrapped
+
+
+def test_opening_records_the_user_agent_and_moves_the_status_to_opened(
+    club: Caller,
+    clock: ManualClock,
+    dispatcher: Dispatcher,
+    smtp_server: SmtpServer,
+    client: TestClient,
+) -> None:
+    message, html = password_reset(club, clock, dispatcher, smtp_server)
+    [pixel] = links(html, "o")
+    response = client.get(pixel, headers=BROWSER)
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "image/gif"
+    assert response.headers["cache-control"] == "no-store"
+    assert response.content.startswith(b"GIF89a")
+    assert "set-cookie" not in response.headers
+    status, timeline = state(club, message)
+    assert status == "opened"
+    assert timeline[-1]["entry"] == "opened"
+    assert timeline[-1]["data"]["user_agent"] == BROWSER["User-Agent"]
+
+
+def test_a_click_redirects_to_the_signed_url_and_moves_the_status_to_clicked(
+    club: Caller,
+    clock: ManualClock,
+    dispatcher: Dispatcher,
+    smtp_server: SmtpServer,
+    client: TestClient,
+) -> None:
+    message, html = password_reset(club, clock, dispatcher, smtp_server)
+    [click] = [c for c in links(html, "c") if c]
+    response = client.get(click, headers=BROWSER, follow_redirects=False)
+    assert response.status_code == 302
+    assert response.headers["location"] == RESET_LINK  # &amp; read back as &
+    status, timeline = state(club, message)
+    assert status == "clicked"
+    assert timeline[-1]["data"] == {"user_agent": BROWSER["User-Agent"], "url": RESET_LINK}
+
+
+def test_a_late_open_is_recorded_but_never_moves_the_status_back(
+    club: Caller,
+    clock: ManualClock,
+    dispatcher: Dispatcher,
+    smtp_server: SmtpServer,
+    client: TestClient,
+) -> None:
+    message, html = password_reset(club, clock, dispatcher, smtp_server)
+    client.get(links(html, "c")[0], follow_redirects=False)
+    client.get(links(html, "o")[0])
+    status, timeline = state(club, message)
+    assert status == "clicked"
+    assert [e["entry"] for e in timeline[-2:]] == ["clicked", "opened"]
+    assert timeline[-1]["status"] == "clicked"
+
+
+def test_the_original_page_shows_the_mail_with_its_attachments_and_proves_the_read(
+    club: Caller,
+    clock: ManualClock,
+    dispatcher: Dispatcher,
+    smtp_server: SmtpServer,
+    client: TestClient,
+) -> None:
+    message, received = sent_mail(club, clock, dispatcher, smtp_server)
+    [view] = links(html_part(received.message), "v")
+    page = client.get(view, headers=BROWSER)
+    assert page.status_code == 200
+    policy = page.headers["content-security-policy"]
+    assert "default-src 'none'" in policy and "script" not in policy
+    assert page.headers["cache-control"] == "no-store"
+    assert message["body_html"].split("</body>")[0] in page.text
+    [download] = re.findall(rf'href="{BASE}(/t/d/[^"]+)"', page.text)
+    status, timeline = state(club, message)
+    assert status == "accessed"
+    assert timeline[-1]["entry"] == "accessed"
+
+    ics = client.get(download, headers=BROWSER)
+    assert ics.status_code == 200
+    [attachment] = message["attachments"]
+    assert ics.headers["content-type"].startswith(attachment["content_type"])
+    assert ics.content.startswith(b"BEGIN:VCALENDAR")
+    status, timeline = state(club, message)
+    assert status == "accessed"  # final: a download does not move it back
+    assert timeline[-1]["entry"] == "downloaded"
+
+
+def test_the_original_of_a_text_only_mail_shows_its_text_escaped() -> None:
+    page = original_page(
+        {
+            "subject_line": "Hello <you>",
+            "body_text": "Line & more",
+            "body_html": None,
+            "attachments": [{"filename": "a.pdf", "content_type": "application/pdf"}],
+            "locale": "en",
+        },
+        ["http://courrier.test/t/d/x"],
+    )
+    assert "<h1>Hello &lt;you&gt;</h1>" in page and "Line &amp; more" in page
+    assert 'href="http://courrier.test/t/d/x">a.pdf</a>' in page
+
+
+def test_downloading_moves_a_sent_message_to_clicked(
+    club: Caller,
+    clock: ManualClock,
+    dispatcher: Dispatcher,
+    smtp_server: SmtpServer,
+    client: TestClient,
+    settings: Any,
+) -> None:
+    from courrier.render.links import LinkSigner
+
+    message, _ = sent_mail(club, clock, dispatcher, smtp_server)
+    url = LinkSigner(settings.signing_key(), BASE).download(message["id"], 0)
+    response = client.get(url.removeprefix(BASE), headers=BROWSER)
+    assert response.status_code == 200
+    assert "attachment; filename" in response.headers["content-disposition"]
+    status, timeline = state(club, message)
+    assert (status, timeline[-1]["entry"]) == ("clicked", "downloaded")
+    assert timeline[-1]["data"]["user_agent"] == BROWSER["User-Agent"]
+
+
+def test_forged_or_altered_tracking_tokens_are_404_and_change_nothing(
+    club: Caller,
+    clock: ManualClock,
+    dispatcher: Dispatcher,
+    smtp_server: SmtpServer,
+    client: TestClient,
+    settings: Any,
+) -> None:
+    from courrier.render.links import LinkSigner
+
+    message, received = sent_mail(club, clock, dispatcher, smtp_server)
+    html = html_part(received.message)
+    foreign = LinkSigner("another-secret", BASE)
+    mine = LinkSigner(settings.signing_key(), BASE)
+    mid = message["id"]
+    genuine = {
+        "o": links(html, "o")[0],
+        "v": links(html, "v")[0],
+        "c": mine.click(mid, "https://example.org/").removeprefix(BASE),
+        "d": mine.download(mid, 0).removeprefix(BASE),
+    }
+    before = state(club, message)
+    for kind, url in genuine.items():
+        token = url.removeprefix(f"/t/{kind}/").removesuffix(".gif")
+        suffix = ".gif" if kind == "o" else ""
+        head, _, signature = token.rpartition(".")
+        bad = [
+            f"/t/{kind}/{head}.{signature[::-1]}{suffix}",  # altered signature
+            f"/t/{kind}/{head[:-2]}xy.{signature}{suffix}",  # altered payload
+            f"/t/{kind}/{'A' * 30}{suffix}",
+        ]
+        forged = {
+            "o": foreign.open_pixel(mid),
+            "v": foreign.original(mid),
+            "c": foreign.click(mid, "https://evil.example/"),
+            "d": foreign.download(mid, 0),
+        }[kind]
+        bad.append(forged.removeprefix(BASE))
+        other = mine.original(mid) if kind != "v" else mine.open_pixel(mid).removesuffix(".gif")
+        bad.append(f"/t/{kind}/{other.rpartition('/')[2]}{suffix}")  # another purpose's token
+        for url in bad:
+            response = client.get(url, follow_redirects=False)
+            assert response.status_code == 404, url
+    assert state(club, message) == before
+
+
+def test_with_tracking_off_the_html_leaves_as_it_was_written(
+    club: Caller,
+    clock: ManualClock,
+    dispatcher: Dispatcher,
+    smtp_server: SmtpServer,
+) -> None:
+    assert club.patch("/v1/tenant", json={"tracking": False}).status_code == 200
+    message, received = sent_mail(club, clock, dispatcher, smtp_server)
+    html = html_part(received.message)
+    assert html.replace("\r\n", "\n") == message["body_html"].replace("\r\n", "\n")
+    assert "/t/" not in html
