@@ -90,14 +90,21 @@ def apply_mails(
     bounces = [m for m in mails if m["kind"] == "bounce"]
     if bounces:
         _Bounces(conn, signer, now).apply(bounces)
+    replied: set[int] = set()
     for mail in mails:
         if mail["kind"] != "member":
             continue  # auto-replies prove nothing about the address
         if mail["from_addr"]:
             health.reset_on_mail(conn, int(mail["tenant_id"]), [mail["from_addr"]], now)
         if mail["reply_to_message_id"] is not None:
-            replied = [int(mail["reply_to_message_id"])]
-            followups.stop_follow_ups(conn, replied, "a reply was received", now)
+            replied.add(int(mail["reply_to_message_id"]))
+    if replied:
+        # a reply to a follow-up answers its original too: the later follow-ups stop as well
+        query = select(messages.c.follow_up_of).where(
+            messages.c.id.in_(sorted(replied)), messages.c.follow_up_of.is_not(None)
+        )
+        replied.update(int(i) for i in conn.execute(query).scalars())
+        followups.stop_follow_ups(conn, sorted(replied), "a reply was received", now)
 
 
 class _Bounces:
