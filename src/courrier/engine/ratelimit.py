@@ -1,20 +1,48 @@
 """Rate limits per tenant and per recipient domain, shared by every worker through the database.
 
-PLACEHOLDER (issue 5, webhooks helper): signatures are the contract.
+Each limit is counted per tenant: a venue's burst fills its own minute and
+nobody else's, so one venue cannot get the whole service throttled (or its
+shared IP blocklisted by a mailbox provider) while the others' mail waits.
+A message is counted when it was sent in the last 60 seconds
+(``messages.sent_at``, the same rows for every worker) or passed earlier in
+this batch. What is over a limit goes back to the queue, due when the
+window next has room: the k-th message over a limit of L waits for the
+(k mod L)-th oldest send of the window to leave it, plus one minute per full
+round of L, so a burst drains at the limit's pace without being claimed
+again and again before its turn.
+
+With no limit set (the default) nothing is queried at all: whether a tenant
+has a limit of its own is remembered for ``TENANT_CACHE_SECONDS``, so a
+changed limit applies within that time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+import time
+import weakref
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import Connection
+from sqlalchemy import ColumnElement, Connection, and_, func, or_, select
+from sqlalchemy.engine import Engine
 
 from courrier.settings import Settings
 from courrier.store.queue import ClaimedMessage
+from courrier.store.schema import messages, tenants
 
 __all__ = ["Deferral", "rate_limited"]
+
+WINDOW = timedelta(seconds=60)
+TENANT_CACHE_SECONDS = 30.0
+#: (tenant limit, domain limit) of a tenant: None when the tenant has none of its own
+Own = tuple[int | None, int | None]
+
+_cache: weakref.WeakKeyDictionary[Engine, dict[int, tuple[float, Own]]] = (
+    weakref.WeakKeyDictionary()
+)
+_cache_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -30,4 +58,124 @@ def rate_limited(
     conn: Connection, claimed: Sequence[ClaimedMessage], now: datetime, settings: Settings
 ) -> list[Deferral]:
     """The claimed messages over their tenant's or recipient domain's limit this minute."""
-    return []
+    if not claimed:
+        return []
+    own = _own_limits(conn, {int(m.row["tenant_id"]) for m in claimed})
+    per_tenant = {
+        t: (_pick(a, settings.rate_per_minute), _pick(b, settings.domain_rate_per_minute))
+        for t, (a, b) in own.items()
+    }
+    if not any(a or b for a, b in per_tenant.values()):
+        return []
+    windows = _Windows(per_tenant, now)
+    windows.load(conn, claimed)
+    return [d for d in (windows.admit(m) for m in claimed) if d is not None]
+
+
+def _pick(own: int | None, default: int) -> int:
+    return default if own is None else own
+
+
+def _domain(address: str | None) -> str:
+    return (address or "").rpartition("@")[2].lower()
+
+
+def _own_limits(conn: Connection, tenant_ids: set[int]) -> dict[int, Own]:
+    """Each tenant's own limits, from the cache when fresh, else in one query."""
+    clock = time.monotonic()
+    with _cache_lock:
+        known = _cache.setdefault(conn.engine, {})
+        found = {t: known[t][1] for t in tenant_ids if t in known and known[t][0] > clock}
+    missing = tenant_ids - found.keys()
+    if missing:
+        rows = conn.execute(
+            select(tenants.c.id, tenants.c.rate_per_minute, tenants.c.domain_rate_per_minute).where(
+                tenants.c.id.in_(sorted(missing))
+            )
+        ).all()
+        fetched: dict[int, Own] = {row.id: (row[1], row[2]) for row in rows}
+        fetched.update({t: (None, None) for t in missing - fetched.keys()})
+        with _cache_lock:
+            for tenant_id, limits in fetched.items():
+                known[tenant_id] = (clock + TENANT_CACHE_SECONDS, limits)
+        found.update(fetched)
+    return found
+
+
+class _Windows:
+    """The last minute's send times per tenant and per (tenant, domain), and who passes now."""
+
+    def __init__(self, limits: dict[int, tuple[int, int]], now: datetime) -> None:
+        self.limits = limits
+        self.now = now
+        self.sent: dict[tuple[int, str | None], list[datetime]] = {}
+        self.deferred: dict[tuple[int, str | None], int] = {}
+
+    def load(self, conn: Connection, claimed: Sequence[ClaimedMessage]) -> None:
+        """Read the sends of the window that count against the batch's limits (one query)."""
+        whole = sorted(t for t, (rate, _) in self.limits.items() if rate)
+        domains: dict[int, set[str]] = {}
+        for message in claimed:
+            tenant_id = int(message.row["tenant_id"])
+            if self.limits[tenant_id][1] and tenant_id not in whole:
+                domains.setdefault(tenant_id, set()).add(_domain(message.row["address"]))
+        wanted: list[ColumnElement[bool]] = [messages.c.tenant_id.in_(whole)] if whole else []
+        address = func.lower(messages.c.address)
+        for tenant_id, names in domains.items():
+            matches = [address.like(f"%@{_escaped(name)}", escape="\\") for name in names]
+            wanted.append(and_(messages.c.tenant_id == tenant_id, or_(*matches)))
+        rows = conn.execute(
+            select(messages.c.tenant_id, messages.c.address, messages.c.sent_at)
+            .where(messages.c.sent_at > self.now - WINDOW, or_(*wanted))
+            .order_by(messages.c.sent_at)
+        ).all()
+        for row in rows:
+            self._note(int(row.tenant_id), row.address, row.sent_at)
+
+    def _note(self, tenant_id: int, address: str | None, at: datetime) -> None:
+        for key in self._keys(tenant_id, address):
+            self.sent.setdefault(key, []).append(at)
+
+    def _keys(self, tenant_id: int, address: str | None) -> Iterable[tuple[int, str | None]]:
+        rate, domain_rate = self.limits[tenant_id]
+        if rate:
+            yield tenant_id, None
+        if domain_rate:
+            yield tenant_id, _domain(address)
+
+    def admit(self, message: ClaimedMessage) -> Deferral | None:
+        """Count the message in if every limit has room; else the deferral, naming the limit."""
+        tenant_id = int(message.row["tenant_id"])
+        address = message.row["address"]
+        full = [
+            key
+            for key in self._keys(tenant_id, address)
+            if len(self.sent.get(key, [])) >= self._limit(key)
+        ]
+        if not full:
+            self._note(tenant_id, address, self.now)
+            return None
+        due_at = max(self._next_room(key) for key in full)
+        for key in full:
+            self.deferred[key] = self.deferred.get(key, 0) + 1
+        return Deferral(message.id, due_at, "; ".join(self._reason(key) for key in full))
+
+    def _limit(self, key: tuple[int, str | None]) -> int:
+        rate, domain_rate = self.limits[key[0]]
+        return rate if key[1] is None else domain_rate
+
+    def _next_room(self, key: tuple[int, str | None]) -> datetime:
+        """When the next message over this limit may go: see the module's docstring."""
+        limit, times = self._limit(key), self.sent[key]
+        k = self.deferred.get(key, 0)
+        return times[len(times) - limit + k % limit] + WINDOW * (1 + k // limit)
+
+    def _reason(self, key: tuple[int, str | None]) -> str:
+        limit = self._limit(key)
+        if key[1] is None:
+            return f"tenant rate limit: {limit} messages a minute"
+        return f"domain rate limit: {limit} messages a minute to {key[1]}"
+
+
+def _escaped(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
