@@ -20,8 +20,14 @@ from courrier.clock import ManualClock
 from courrier.engine.dispatcher import Dispatcher
 from courrier.engine.health import enhanced_status, fallback_channel
 from courrier.settings import Settings
-from courrier.store import health, timeline
-from courrier.store.schema import address_audit, address_errors, contacts, tenants
+from courrier.store import health, timeline, webhooks
+from courrier.store.schema import (
+    address_audit,
+    address_errors,
+    contacts,
+    tenants,
+    webhook_deliveries,
+)
 from tests.support import factories
 from tests.support.smtp import SmtpServer
 
@@ -110,6 +116,16 @@ def test_a_sink_refusing_every_recipient_with_550_counts_permanent_errors_and_th
     clock: ManualClock,
     tenant_id: int,
 ) -> None:
+    with engine.begin() as conn:
+        webhooks.create_endpoint(
+            conn,
+            tenant_id,
+            url="https://hooks.example.test/courrier",
+            secret_encrypted="not used here",
+            event_types=["address.blocked"],
+            description=None,
+            now=clock(),
+        )
     first = add_messages(engine, tenant_id, 12, clock)
     smtp_server.script(*[REFUSAL] * 12)
     assert dispatcher.run_once() == 12
@@ -134,6 +150,11 @@ def test_a_sink_refusing_every_recipient_with_550_counts_permanent_errors_and_th
     assert errors[-1].message_id == thirteenth
     assert [(a.action, a.actor, a.error_count) for a in audit] == [("blocked", "courrier", 13)]
     assert "13 errors" in audit[0].reason
+    with engine.connect() as conn:
+        [hook] = conn.execute(select(webhook_deliveries)).all()
+    assert hook.event_type == "address.blocked" and hook.message_id is None
+    assert hook.payload["data"]["address"] == ADDRESS
+    assert hook.payload["data"]["error_count"] == 13
 
     [next_one] = add_messages(engine, tenant_id, 1, clock)
     dispatcher.run_once()

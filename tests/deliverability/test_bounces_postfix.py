@@ -28,8 +28,14 @@ from courrier.engine.outgoing import mail_of
 from courrier.render.links import LinkSigner
 from courrier.render.mime import build_mime
 from courrier.settings import Settings
-from courrier.store import health, timeline
-from courrier.store.schema import address_audit, address_errors, inbound_mails, messages
+from courrier.store import health, timeline, webhooks
+from courrier.store.schema import (
+    address_audit,
+    address_errors,
+    inbound_mails,
+    messages,
+    webhook_deliveries,
+)
 from courrier.store.tenants import Tenant, create_api_key, create_tenant
 from tests.inbound.conftest import add_mailbox, read_once
 from tests.support import factories
@@ -154,6 +160,16 @@ def test_real_dsns_bounce_the_right_message_then_13_errors_block_and_a_reset_unb
     clock: ManualClock,
 ) -> None:
     postfix, user = bounce_box
+    with engine.begin() as conn:
+        webhooks.create_endpoint(
+            conn,
+            tenant.id,
+            url="https://hooks.example.test/courrier",
+            secret_encrypted="not used here",
+            event_types=["message.bounced", "address.blocked"],
+            description=None,
+            now=clock(),
+        )
     gone = sent_message(engine, tenant, clock, "gone@hard.test")
     later_to_gone = sent_message(engine, tenant, clock, "gone@hard.test")  # never bounced
     full = sent_message(engine, tenant, clock, "full@full.test")
@@ -180,6 +196,13 @@ def test_real_dsns_bounce_the_right_message_then_13_errors_block_and_a_reset_unb
     }  # the DSNs arrive in any order
     for address in ("gone@hard.test", "full@full.test", "spam@blocked.test"):
         assert (state(engine, tenant, address)["error_count"], address) == (1, address)
+    with engine.connect() as conn:
+        hooks = conn.execute(
+            select(webhook_deliveries.c.event_type, webhook_deliveries.c.message_id)
+        )
+        assert sorted((str(t), int(i)) for t, i in hooks) == [
+            ("message.bounced", i) for i in sorted((gone, full, spam))
+        ]
 
     # twelve more refusals, synchronous this time (550 from the recorder): the 13th blocks
     refused = "550 5.1.1 <gone@hard.test>: Recipient address rejected: User unknown"
@@ -189,6 +212,13 @@ def test_real_dsns_bounce_the_right_message_then_13_errors_block_and_a_reset_unb
     assert dispatcher.run_once() == 12
     blocked = state(engine, tenant, "gone@hard.test")
     assert (blocked["error_count"], blocked["blocked"]) == (13, True)
+    with engine.connect() as conn:
+        hook = conn.execute(
+            select(webhook_deliveries.c.payload).where(
+                webhook_deliveries.c.event_type == "address.blocked"
+            )
+        ).scalar_one()
+    assert hook["data"]["address"] == "gone@hard.test"
 
     with engine.begin() as conn:
         [suppressed] = factories.insert_messages(
@@ -385,3 +415,30 @@ def test_a_success_dsn_marks_the_message_delivered(
     with engine.connect() as conn:
         assert timeline.timeline_of(conn, arrived)[-1]["entry"] == "delivered"
         assert health.get_health(conn, tenant.id, "member@club.example") is None
+
+
+@pytest.mark.postgres_only
+def test_a_mail_locked_by_another_feedback_worker_is_left_to_it(
+    engine: Engine, feedback_settings: Settings, tenant: Tenant, clock: ManualClock
+) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            insert(inbound_mails).values(
+                tenant_id=tenant.id,
+                content_hash="0" * 64,
+                kind="member",
+                from_addr="ada@example.org",
+                to_addrs=["noreply@club.example"],
+                cc_addrs=[],
+                received_at=clock(),
+                size=10,
+                headers=[],
+                defects=[],
+            )
+        )
+    loop = FeedbackLoop(engine, feedback_settings, clock=clock)
+    with engine.begin() as other:  # another worker holds the mail in its transaction
+        other.execute(select(inbound_mails.c.id).with_for_update()).all()
+        assert loop.run_once() == 0
+    assert loop.run_once() == 1
+    assert loop.run_once() == 0
