@@ -18,6 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import event, select
 from sqlalchemy.engine import Engine
 from standardwebhooks import Webhook
@@ -529,3 +530,22 @@ def test_deliveries_page_newest_first_and_go_with_their_endpoint(
     assert response.status_code == 204
     assert alice.get("/v1/webhooks").json() == []
     assert alice.get(f"/v1/webhooks/{endpoint['id']}/deliveries").status_code == 404
+
+
+def test_a_secret_that_no_longer_decrypts_is_a_failed_attempt_saying_so(
+    engine: Engine, settings: Settings, clock: ManualClock, alice: Caller, receiver: Receiver
+) -> None:
+    endpoint = add_endpoint(alice, receiver.url)
+    alice.post(f"/v1/webhooks/{endpoint['id']}/test")
+    rekeyed = settings.model_copy(update={"secret_key": SecretStr("another-secret-key")})
+    worker = WebhookDeliverer(engine, rekeyed, clock=clock)
+    try:
+        assert worker.run_once() == 1
+    finally:
+        worker.close()
+    assert receiver.requests == []
+    [delivery] = deliveries(alice, endpoint["id"])
+    assert delivery["last_error"] == (
+        "the endpoint's secret cannot be decrypted (the encryption key changed); "
+        "create the endpoint again"
+    )

@@ -19,9 +19,9 @@ from pydantic import BaseModel, Field
 from courrier.api.auth import AppClock, AppSettings, CurrentTenant, DbEngine
 from courrier.api.paging import decode_cursor, next_cursor
 from courrier.domain import webhook_signing
-from courrier.engine.webhook_delivery import secret_box
 from courrier.engine.webhook_urls import IPNetwork, UrlNotAllowed, target
 from courrier.errors import ValidationError
+from courrier.secretbox import SecretBox
 from courrier.store import webhooks as store
 
 router = APIRouter(tags=["webhooks"])
@@ -116,7 +116,7 @@ def create_endpoint(
 ) -> EndpointCreated:
     _checked(body, settings.webhook_networks)
     secret = webhook_signing.new_secret()
-    encrypted = secret_box(settings).encrypt(secret.encode()).decode("ascii")
+    encrypted = SecretBox(settings).encrypt(secret)
     with engine.begin() as conn:
         row = store.create_endpoint(
             conn,

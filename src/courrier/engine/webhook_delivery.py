@@ -13,7 +13,6 @@ until ``COURRIER_WEBHOOK_MAX_ATTEMPTS`` marks the delivery failed.
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import os
@@ -25,15 +24,13 @@ import time
 from datetime import timedelta
 
 import httpx
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy.engine import Engine
 
 from courrier.clock import Clock, utcnow
 from courrier.domain import webhook_signing
 from courrier.engine.webhook_urls import UrlNotAllowed, target
 from courrier.errors import ConfigurationError
+from courrier.secretbox import SecretBox
 from courrier.settings import Settings
 from courrier.store import webhooks as store
 
@@ -46,36 +43,12 @@ JITTER = 0.2
 #: how much of a receiver's answer is kept with a failed attempt
 ANSWER_CHARS = 200
 USER_AGENT = "Courrier-Webhooks/1"
-#: HKDF context of the derived key: the same as the mailbox passwords' (inbound/passwords.py)
-DERIVATION_INFO = b"courrier mailbox passwords v1"
 
 
 def retry_delay(failed_attempts: int, rng: random.Random) -> timedelta:
     """How long to wait after ``failed_attempts`` failures: the schedule, ±20 %."""
     base = RETRY_DELAYS[min(failed_attempts, len(RETRY_DELAYS)) - 1]
     return timedelta(seconds=base * rng.uniform(1 - JITTER, 1 + JITTER))
-
-
-def secret_box(settings: Settings) -> MultiFernet:
-    """The Fernet keys that encrypt endpoint secrets at rest.
-
-    Built as the mailbox passwords' box is (``COURRIER_ENCRYPTION_KEY``, else
-    a key derived from the secret key), so one key setting covers both and
-    rotates both; the engine does not import the inbound layer, hence this copy.
-    """
-    configured = settings.encryption_key.get_secret_value() if settings.encryption_key else ""
-    try:
-        if configured.strip():
-            return MultiFernet([Fernet(k.strip()) for k in configured.split(",") if k.strip()])
-        raw = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=DERIVATION_INFO).derive(
-            settings.signing_key().encode("utf-8")
-        )
-        return MultiFernet([Fernet(base64.urlsafe_b64encode(raw))])
-    except ValueError as exc:
-        raise ConfigurationError(
-            "COURRIER_ENCRYPTION_KEY must be Fernet keys (44 characters of urlsafe base64), "
-            "comma-separated"
-        ) from exc
 
 
 class WebhookDeliverer:
@@ -97,7 +70,7 @@ class WebhookDeliverer:
             f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(3)}"
         )
         self._rng = rng or random.Random()
-        self._box = secret_box(settings)
+        self._box = SecretBox(settings)  # as the API encrypted the secret
         # No redirects (a 3xx is a failed attempt, not a way around the address check),
         # no proxy from the environment: settings are the one source of configuration.
         self._client = httpx.Client(
@@ -150,8 +123,8 @@ class WebhookDeliverer:
     def _post(self, delivery: store.ClaimedDelivery) -> tuple[int | None, str | None]:
         """Post one delivery; the status code and, unless 2xx, what went wrong."""
         try:
-            secret = self._box.decrypt(delivery.secret_encrypted.encode("ascii")).decode()
-        except InvalidToken:
+            secret = self._box.decrypt(delivery.secret_encrypted, "webhook secret")
+        except ConfigurationError:
             return None, (
                 "the endpoint's secret cannot be decrypted (the encryption key changed); "
                 "create the endpoint again"
