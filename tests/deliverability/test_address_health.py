@@ -204,6 +204,46 @@ def test_a_deferral_is_retried_and_not_counted(
     assert state(engine, tenant_id) is None
 
 
+def test_giving_up_after_the_last_retry_does_not_blame_the_address(
+    engine: Engine, settings: Settings, smtp_server: SmtpServer, clock: ManualClock, tenant_id: int
+) -> None:
+    assert settings.smtp is not None
+    sender = SmtpSender(settings.smtp, pool_size=1, timeout=5)
+    once = settings.model_copy(update={"max_attempts": 1})
+    dispatcher = Dispatcher(engine, once, sender, clock=clock, worker_id="w")
+    try:
+        [message_id] = add_messages(engine, tenant_id, 1, clock)
+        smtp_server.script("451 4.3.0 Try again later")
+        dispatcher.run_once()
+    finally:
+        dispatcher.close()
+        sender.close()
+    assert factories.message(engine, message_id)["status"] == "failed"
+    assert state(engine, tenant_id) is None
+
+
+def test_a_phone_number_is_kept_as_stored_on_the_sms_channel(
+    engine: Engine, clock: ManualClock, tenant_id: int
+) -> None:
+    with engine.begin() as conn:
+        errors = [
+            health.AddressError(tenant_id, "+33612345678", "smtp", None, None, "refused", None),
+            health.AddressError(tenant_id, " Ada@Example.ORG ", "dsn", 550, "5.1.1", None, None),
+        ]
+        health.record_errors(conn, errors, clock())
+    phone, email = (
+        state(engine, tenant_id, "+33612345678"),
+        state(engine, tenant_id, "ada@example.org"),
+    )
+    assert phone is not None and email is not None
+    assert (phone["address"], phone["channel"]) == ("+33612345678", "sms")
+    assert (email["address"], email["channel"], email["last_error"]) == (
+        "ada@example.org",
+        "email",
+        "550 5.1.1",
+    )
+
+
 def test_a_password_reset_to_a_blocked_address_is_suppressed_saying_it_never_falls_back(
     engine: Engine,
     dispatcher: Dispatcher,
