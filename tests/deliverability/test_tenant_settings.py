@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
+from typer.testing import CliRunner
 
+from courrier.cli.main import app
 from courrier.store.schema import tenants
 from tests.api.conftest import Caller
 
@@ -111,3 +114,46 @@ def test_a_key_that_is_not_rsa_is_refused(alice: Caller) -> None:
 def test_the_tenant_settings_need_an_api_key(alice: Caller) -> None:
     assert alice.client.get("/v1/tenant").status_code == 401
     assert alice.client.patch("/v1/tenant", json={"tracking": False}).status_code == 401
+
+
+def test_the_dkim_command_stores_the_key_and_prints_the_dns_record(
+    alice: Caller, database_url: str, tmp_path: Path, rsa_key: rsa.RSAPrivateKey
+) -> None:
+    key_file = tmp_path / "key.pem"
+    key_file.write_text(pem_of(rsa_key))
+    env = {"COURRIER_DATABASE_URL": database_url, "COURRIER_SECRET_KEY": "test-secret-key"}
+    args = ["tenant", "dkim", "Alpha", "--selector", "s1", "--key-file", str(key_file)]
+    result = CliRunner().invoke(app, args, env=env)
+    assert result.exit_code == 0, result.stderr
+    dkim = alice.get("/v1/tenant").json()["dkim"]
+    assert f's1._domainkey.alpha.example TXT "{dkim["public_key_dns_record"]}"' in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["Alpha", "--selector", "s1", "--key-file", "{bad}"], ["--key-file", "PEM"]),
+        (["Alpha", "--selector", "s1", "--key-file", "{missing}"], ["--key-file"]),
+        (["Alpha", "--selector", "no way", "--key-file", "{good}"], ["--selector"]),
+        (["Nobody", "--selector", "s1", "--key-file", "{good}"], ["Nobody"]),
+    ],
+)
+def test_the_dkim_command_fails_in_one_line(
+    alice: Caller,
+    database_url: str,
+    tmp_path: Path,
+    rsa_key: rsa.RSAPrivateKey,
+    args: list[str],
+    words: list[str],
+) -> None:
+    (tmp_path / "good.pem").write_text(pem_of(rsa_key))
+    (tmp_path / "bad.pem").write_text("hello")
+    files = {n: str(tmp_path / f"{n}.pem") for n in ("good", "bad", "missing")}
+    env = {"COURRIER_DATABASE_URL": database_url, "COURRIER_SECRET_KEY": "test-secret-key"}
+    result = CliRunner().invoke(
+        app, ["tenant", "dkim", *(a.format(**files) for a in args)], env=env
+    )
+    assert result.exit_code == 2, result.stdout
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("error: ") and all(word in line for word in words), line
+    assert alice.get("/v1/tenant").json()["dkim"] is None

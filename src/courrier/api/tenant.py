@@ -17,14 +17,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from courrier.api.auth import AppSettings, CurrentTenant, DbEngine
 from courrier.errors import ValidationError
-from courrier.render.dkim import load_private_key, normalised_pem, public_key_record
+from courrier.render.dkim import SELECTOR, load_private_key, normalised_pem, public_key_record
 from courrier.render.headers import check_address
 from courrier.secretbox import SecretBox
 from courrier.store.tenants import Tenant, get_tenant, update_tenant_settings
 
 router = APIRouter(prefix="/v1/tenant", tags=["tenant"])
-
-SELECTOR = r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
 
 
 class DkimOut(BaseModel):

@@ -1,8 +1,10 @@
-"""``courrier tenant create NAME`` and ``courrier tenant key NAME``: tenants and their API keys."""
+"""``courrier tenant create NAME``, ``key NAME`` and ``dkim NAME``: tenants, keys, DKIM."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -12,7 +14,15 @@ from courrier.cli.errors import one_line_errors
 from courrier.cli.runtime import load_settings, open_database
 from courrier.clock import utcnow
 from courrier.errors import ConfigurationError, ValidationError
-from courrier.store.tenants import Tenant, create_api_key, create_tenant, tenant_by_name
+from courrier.render.dkim import SELECTOR, load_private_key, normalised_pem, public_key_record
+from courrier.secretbox import SecretBox
+from courrier.store.tenants import (
+    Tenant,
+    create_api_key,
+    create_tenant,
+    tenant_by_name,
+    update_tenant_settings,
+)
 
 app = typer.Typer(help="Tenants (organisations) and their API keys.", no_args_is_help=True)
 
@@ -143,3 +153,42 @@ def new_key(
     finally:
         engine.dispose()
     typer.echo(f"API key for {tenant.name!r} (shown once, keep it safe): {key}")
+
+
+@app.command("dkim")
+@one_line_errors
+def dkim(
+    name: Annotated[str, typer.Argument(help="The tenant's name.")],
+    selector: Annotated[str, typer.Option(help="The DKIM selector, e.g. mail2026.")],
+    key_file: Annotated[
+        Path, typer.Option(help="The RSA private key, PEM (openssl genrsa -out key.pem 2048).")
+    ],
+) -> None:
+    """Sign the tenant's mail with DKIM; print the DNS TXT record to publish."""
+    if re.fullmatch(SELECTOR, selector) is None:
+        raise ValidationError(f"--selector {selector!r} is not a DNS label", field="--selector")
+    try:
+        pem = key_file.read_text("ascii")
+    except (OSError, UnicodeError) as exc:
+        raise ValidationError(f"--key-file {str(key_file)!r}: {exc}", field="--key-file") from exc
+    try:
+        key = load_private_key(pem, "--key-file")
+    except ValidationError as exc:
+        raise ValidationError(f"--key-file {str(key_file)!r} {exc.message}", "--key-file") from exc
+    settings = load_settings()
+    engine = open_database(settings)
+    try:
+        with engine.begin() as conn:
+            tenant = tenant_by_name(conn, name)
+            if tenant is None:
+                raise ConfigurationError(
+                    f"no tenant named {name!r}: create it with `courrier tenant create {name!r}`"
+                )
+            encrypted = SecretBox(settings).encrypt(normalised_pem(key))
+            update_tenant_settings(
+                conn, tenant.id, dkim_selector=selector, dkim_key_encrypted=encrypted
+            )
+    finally:
+        engine.dispose()
+    typer.echo(f"DKIM on for {tenant.name!r}; publish this TXT record:")
+    typer.echo(f'{selector}._domainkey.{tenant.mail_domain} TXT "{public_key_record(key)}"')

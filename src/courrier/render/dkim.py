@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from courrier.errors import ValidationError
 
-__all__ = ["SIGNED_HEADERS", "DkimSigner", "load_private_key", "public_key_record"]
+__all__ = ["SELECTOR", "SIGNED_HEADERS", "DkimSigner", "load_private_key", "public_key_record"]
 
 #: signed when present, in this order (a header absent from a mail is left out of h=)
 SIGNED_HEADERS = (
@@ -41,6 +41,8 @@ SIGNED_HEADERS = (
     "List-Unsubscribe-Post",
 )
 MIN_BITS = 1024
+#: a selector is one or more DNS labels
+SELECTOR = r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
 _WSP_RUN = re.compile(rb"[ \t]+")
 _WSP_BEFORE_CRLF = re.compile(rb"[ \t]+\r\n")
 _FOLD = re.compile(rb"\r\n(?=[ \t])")
