@@ -4,9 +4,6 @@ The message is posted through the API and a dispatcher sends it to a real
 SMTP server; what each recipient got is read from what the server received.
 """
 
-# The API and dispatcher fixtures are imported (this folder may have no conftest of its own).
-# ruff: noqa: F811
-
 from __future__ import annotations
 
 import threading
@@ -23,8 +20,8 @@ from courrier.errors import ValidationError
 from courrier.render.links import LinkSigner
 from courrier.render.mime import OutgoingMail, build_mime
 from courrier.settings import Settings
-from tests.api.conftest import Caller, alice, caller_for, client, clock, member  # noqa: F401
-from tests.scenarios.flow import dispatcher, send_due  # noqa: F401
+from tests.api.conftest import Caller, member
+from tests.scenarios.flow import send_due
 from tests.support.smtp import SmtpServer
 
 TO = "camille@example.org"

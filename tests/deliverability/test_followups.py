@@ -5,9 +5,6 @@ an event plans its message, and a dispatcher sends everything to a real SMTP
 server while a manual clock moves on.
 """
 
-# The API and dispatcher fixtures are imported (this folder has no conftest of its own).
-# ruff: noqa: F811
-
 from __future__ import annotations
 
 import re
@@ -24,8 +21,8 @@ from courrier.engine.dispatcher import Dispatcher
 from courrier.render.links import LinkSigner
 from courrier.settings import Settings
 from courrier.store.schema import inbound_mails, messages
-from tests.api.conftest import Caller, alice, caller_for, client, clock, member  # noqa: F401
-from tests.scenarios.flow import dispatcher, send_due  # noqa: F401
+from tests.api.conftest import Caller, member
+from tests.scenarios.flow import send_due
 from tests.support.smtp import SmtpServer
 
 KIND = "contract.signature_request"
@@ -162,6 +159,34 @@ def test_reading_the_original_cancels_the_remaining_follow_ups_with_the_reason(
     for message in later[1:]:
         assert message["status_reason"] == "the original was read"
         assert message["timeline"][-1]["entry"] == "cancelled"
+
+
+def test_following_the_link_in_a_reminder_stops_the_rest(
+    alice: Caller,
+    clock: ManualClock,
+    dispatcher: Dispatcher,
+    smtp_server: SmtpServer,
+    signer: LinkSigner,
+) -> None:
+    original = send_contract(alice, clock)
+    send_due(dispatcher)
+    clock.advance(timedelta(minutes=60))
+    send_due(dispatcher)
+    reminder = smtp_server.received[-1].message
+    found = LINK.search(reminder.get_body(("plain",)).get_content())
+    assert found is not None
+
+    page = alice.client.get(found.group(0).removeprefix("http://courrier.test"))
+    assert page.status_code == 200
+    assert "Please sign the lease for Flat 4B before Friday." in page.text
+    clock.advance(timedelta(days=5))
+    send_due(dispatcher)
+
+    assert len(smtp_server.received) == 2
+    assert alice.get(f"/v1/messages/{original}").json()["status"] == "accessed"
+    later = follow_ups_of(alice, original)
+    assert [m["status"] for m in later] == ["sent", "cancelled", "cancelled"]
+    assert {m["status_reason"] for m in later[1:]} == {"the original was accessed"}
 
 
 def test_an_original_accessed_meanwhile_stops_its_follow_ups_at_send_time(
