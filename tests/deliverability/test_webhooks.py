@@ -549,3 +549,36 @@ def test_a_secret_that_no_longer_decrypts_is_a_failed_attempt_saying_so(
         "the endpoint's secret cannot be decrypted (the encryption key changed); "
         "create the endpoint again"
     )
+
+
+def test_an_address_event_with_a_time_in_its_data_is_posted_as_plain_json(
+    engine: Engine,
+    alice: Caller,
+    clock: ManualClock,
+    deliverer: WebhookDeliverer,
+    receiver: Receiver,
+) -> None:
+    endpoint = add_endpoint(alice, receiver.url, event_types=["address.blocked"])
+    blocked = webhooks.WebhookEvent(
+        alice.tenant.id,
+        "address.blocked",
+        None,
+        {"address": "gone@example.org", "blocked_at": clock(), "error_count": 12},
+    )
+    with engine.begin() as conn:
+        assert webhooks.enqueue(conn, [blocked], clock()) == 1
+    assert deliverer.run_once() == 1
+    payload = Webhook(endpoint["secret"]).verify(
+        receiver.requests[0].body, receiver.requests[0].headers
+    )
+    assert payload == {
+        "type": "address.blocked",
+        "timestamp": clock().isoformat(),
+        "data": {
+            "message_id": None,
+            "tenant": alice.tenant.id,
+            "address": "gone@example.org",
+            "blocked_at": clock().isoformat(),
+            "error_count": 12,
+        },
+    }

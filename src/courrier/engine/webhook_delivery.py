@@ -73,8 +73,14 @@ class WebhookDeliverer:
         self._box = SecretBox(settings)  # as the API encrypted the secret
         # No redirects (a 3xx is a failed attempt, not a way around the address check),
         # no proxy from the environment: settings are the one source of configuration.
+        # No kept-alive connections either: the pool knows a connection by its address, and
+        # one made (and its TLS certificate checked) for one host name must not carry a post
+        # for another name on the same address.
         self._client = httpx.Client(
-            timeout=settings.webhook_timeout, follow_redirects=False, trust_env=False
+            timeout=settings.webhook_timeout,
+            follow_redirects=False,
+            trust_env=False,
+            limits=httpx.Limits(max_keepalive_connections=0),
         )
 
     def run_once(self) -> int:

@@ -12,9 +12,10 @@ when its lease runs out.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Connection, and_, delete, insert, or_, select, update
@@ -53,9 +54,21 @@ class WebhookEvent:
 
 
 def payload(event: WebhookEvent, now: datetime) -> dict[str, Any]:
-    """The JSON body an endpoint receives for ``event``."""
+    """The JSON body an endpoint receives for ``event``.
+
+    Made plain JSON here (a time as ISO 8601, anything else odd as text), so
+    an event carrying a datetime cannot fail the caller's transaction.
+    """
     data = {"message_id": event.message_id, "tenant": event.tenant_id, **event.data}
-    return {"type": event.type, "timestamp": now.isoformat(), "data": data}
+    body = {"type": event.type, "timestamp": now.isoformat(), "data": data}
+    plain: dict[str, Any] = json.loads(json.dumps(body, default=_plain))
+    return plain
+
+
+def _plain(value: object) -> str:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return str(value)
 
 
 def enqueue(conn: Connection, events: Sequence[WebhookEvent], now: datetime) -> int:
