@@ -189,27 +189,31 @@ def test_following_the_link_in_a_reminder_stops_the_rest(
     assert {m["status_reason"] for m in later[1:]} == {"the original was accessed"}
 
 
-def test_an_original_accessed_meanwhile_stops_its_follow_ups_at_send_time(
+@pytest.mark.parametrize(
+    ("status", "why"),
+    [("accessed", "was read: its link was followed"), ("bounced", "bounced: a reminder would too")],
+)
+def test_an_original_accessed_or_bounced_meanwhile_stops_its_follow_ups_at_send_time(
     alice: Caller,
     clock: ManualClock,
     dispatcher: Dispatcher,
     smtp_server: SmtpServer,
     engine: Engine,
     signer: LinkSigner,
+    status: str,
+    why: str,
 ) -> None:
     original = send_contract(alice, clock)
     send_due(dispatcher)
-    with engine.begin() as conn:  # read, but nobody stopped the follow-ups
-        conn.execute(update(messages).where(messages.c.id == original).values(status="accessed"))
+    with engine.begin() as conn:  # read (or bounced), but nobody stopped the follow-ups
+        conn.execute(update(messages).where(messages.c.id == original).values(status=status))
     clock.advance(timedelta(days=5))
     send_due(dispatcher)
 
     assert len(smtp_server.received) == 1
     later = follow_ups_of(alice, original)
     assert {m["status"] for m in later} == {"cancelled"}
-    assert later[0]["status_reason"] == (
-        f"the original (message {original}) was read: its link was followed"
-    )
+    assert later[0]["status_reason"] == f"the original (message {original}) {why}"
     assert later[0]["timeline"][-1]["entry"] == "checked"
 
 

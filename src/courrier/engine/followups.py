@@ -43,6 +43,7 @@ from courrier.store.schema import inbound_mails, messages
 __all__ = ["configure", "plan_follow_ups", "stale_follow_ups", "stop_follow_ups"]
 
 log = logging.getLogger(__name__)
+S = MessageStatus
 
 #: columns a follow-up takes from its original as they are
 COPIED = (
@@ -228,7 +229,7 @@ def stop_follow_ups(
 
 
 def stale_follow_ups(conn: Connection, claimed: Sequence[ClaimedMessage]) -> list[Verdict]:
-    """Claimed follow-ups whose original was accessed or answered meanwhile: cancelled.
+    """Claimed follow-ups whose original was accessed, answered or bounced meanwhile: cancelled.
 
     A reply to the original or to any of its follow-ups counts (a recipient
     often answers the reminder). Two queries for the whole batch.
@@ -237,13 +238,13 @@ def stale_follow_ups(conn: Connection, claimed: Sequence[ClaimedMessage]) -> lis
     if not follow_ups:
         return []
     originals = sorted({int(m.row["follow_up_of"]) for m in follow_ups})
-    read = set(
+    ended = dict(
         conn.execute(
-            select(messages.c.id).where(
+            select(messages.c.id, messages.c.status).where(
                 messages.c.id.in_(originals),
-                messages.c.status == MessageStatus.ACCESSED.value,
+                messages.c.status.in_([S.ACCESSED.value, S.BOUNCED.value]),
             )
-        ).scalars()
+        ).all()
     )
     thread = func.coalesce(messages.c.follow_up_of, messages.c.id)
     answered = set(
@@ -259,8 +260,10 @@ def stale_follow_ups(conn: Connection, claimed: Sequence[ClaimedMessage]) -> lis
     verdicts = []
     for message in follow_ups:
         original = int(message.row["follow_up_of"])
-        if original in read:
+        if ended.get(original) == S.ACCESSED.value:
             reason = f"the original (message {original}) was read: its link was followed"
+        elif ended.get(original) == S.BOUNCED.value:
+            reason = f"the original (message {original}) bounced: a reminder would too"
         elif original in answered:
             reason = f"a reply to the original (message {original}) arrived"
         else:
