@@ -12,10 +12,14 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy.engine import Engine
+from starlette.testclient import TestClient
 
+from courrier.api.app import create_app
 from courrier.clock import ManualClock
 from courrier.engine import followups
 from courrier.engine.dispatcher import Dispatcher
+from courrier.engine.wakeup import Wakeup
 from courrier.errors import ValidationError
 from courrier.render.links import LinkSigner
 from courrier.render.mime import OutgoingMail, build_mime
@@ -201,3 +205,17 @@ def test_the_same_key_posted_at_once_from_many_clients_is_one_message(
     assert len({a.json()["id"] for a in answers}) == 1
     send_due(dispatcher)
     assert len(smtp_server.received) == 1
+
+
+def test_a_direct_message_wakes_the_dispatcher_at_once(
+    alice: Caller, settings: Settings, engine: Engine, clock: ManualClock
+) -> None:
+    wakeup = Wakeup()
+    app = create_app(settings, engine=engine, clock=clock, wakeup=wakeup)
+    with TestClient(app) as client:
+        response = client.post("/v1/messages", json=a_message(), headers=alice.headers)
+        assert response.status_code == 202, response.text
+        assert wakeup.wait(0)
+        again = client.post("/v1/messages", json=a_message(), headers=alice.headers)
+        assert again.json()["id"] == response.json()["id"]
+        assert not wakeup.wait(0)  # a replay has nothing new to send
