@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from ipaddress import ip_network
 from typing import Any
 
 import pytest
@@ -29,6 +30,7 @@ from courrier.clock import ManualClock, utcnow
 from courrier.domain import webhook_signing
 from courrier.engine.dispatcher import Dispatcher
 from courrier.engine.webhook_delivery import WebhookDeliverer
+from courrier.engine.webhook_urls import target
 from courrier.settings import Settings
 from courrier.store import webhooks
 from courrier.store.schema import webhook_endpoints
@@ -582,3 +584,24 @@ def test_an_address_event_with_a_time_in_its_data_is_posted_as_plain_json(
             "error_count": 12,
         },
     }
+
+
+def test_the_post_goes_to_the_checked_address_under_the_endpoints_host_name(
+    alice: Caller, deliverer: WebhookDeliverer, receiver: Receiver
+) -> None:
+    port = receiver.server.server_address[1]
+    endpoint = add_endpoint(alice, f"http://localhost:{port}/hooks")
+    alice.post(f"/v1/webhooks/{endpoint['id']}/test")
+    assert deliverer.run_once() == 1
+    [request] = receiver.requests
+    assert request.headers["host"] == f"localhost:{port}"
+    assert request.headers["user-agent"] == "Courrier-Webhooks/1"
+
+
+def test_an_https_url_is_reached_at_its_checked_address_with_its_name_for_tls() -> None:
+    networks = (ip_network("127.0.0.0/8"),)
+    where = target("https://localhost/hooks?venue=3", networks)
+    assert where.url == "https://127.0.0.1:443/hooks?venue=3"
+    assert where.host_header == "localhost"
+    assert where.extensions == {"sni_hostname": "localhost"}
+    assert target("https://localhost:8443/", networks).host_header == "localhost:8443"
