@@ -117,11 +117,14 @@ def test_a_tenant_over_its_limit_waits_for_the_minute_and_is_then_sent(
     ]
 
 
+@pytest.mark.parametrize("batch_size", [100, 2])
 def test_a_burst_drains_at_the_limits_pace(
-    engine: Engine, workers: Any, clock: ManualClock
+    engine: Engine, workers: Any, clock: ManualClock, batch_size: int
 ) -> None:
+    """Over one batch or several: later batches queue behind what earlier ones put back."""
     ids = add(engine, tenant(engine, clock), 6, clock)
-    worker = workers(rate_per_minute=2)  # the setting, for tenants without a limit of their own
+    # the setting, for tenants without a limit of their own
+    worker = workers(rate_per_minute=2, batch_size=batch_size)
     drain(worker)
     assert sent(engine, ids) == 2
     due = sorted(factories.message(engine, i)["due_at"] - clock() for i in ids[2:])

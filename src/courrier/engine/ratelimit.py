@@ -9,7 +9,9 @@ this batch. What is over a limit goes back to the queue, due when the
 window next has room: the k-th message over a limit of L waits for the
 (k mod L)-th oldest send of the window to leave it, plus one minute per full
 round of L, so a burst drains at the limit's pace without being claimed
-again and again before its turn.
+again and again before its turn. k counts the messages earlier batches put
+back (they wait with the limit as their reason), read only when a batch
+has something to defer.
 
 With no limit set (the default) nothing is queried at all: whether a tenant
 has a limit of its own is remembered for ``TENANT_CACHE_SECONDS``, so a
@@ -28,6 +30,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, Connection, and_, func, or_, select
 from sqlalchemy.engine import Engine
 
+from courrier.domain.status import MessageStatus
 from courrier.settings import Settings
 from courrier.store.queue import ClaimedMessage
 from courrier.store.schema import messages, tenants
@@ -35,9 +38,14 @@ from courrier.store.schema import messages, tenants
 __all__ = ["Deferral", "rate_limited"]
 
 WINDOW = timedelta(seconds=60)
+#: how deferral reasons start; messages waiting with these are counted by later batches
+TENANT_REASON = "tenant rate limit: "
+DOMAIN_REASON = "domain rate limit: "
 TENANT_CACHE_SECONDS = 30.0
 #: (tenant limit, domain limit) of a tenant: None when the tenant has none of its own
 Own = tuple[int | None, int | None]
+#: a limit: (tenant, None) for the tenant's, (tenant, domain) for one recipient domain
+Key = tuple[int, str | None]
 
 _cache: weakref.WeakKeyDictionary[Engine, dict[int, tuple[float, Own]]] = (
     weakref.WeakKeyDictionary()
@@ -69,7 +77,10 @@ def rate_limited(
         return []
     windows = _Windows(per_tenant, now)
     windows.load(conn, claimed)
-    return [d for d in (windows.admit(m) for m in claimed) if d is not None]
+    held = [(m, full) for m, full in ((m, windows.admit(m)) for m in claimed) if full]
+    if held:
+        windows.load_waiting(conn, {key for _, full in held for key in full})
+    return [windows.defer(message, full) for message, full in held]
 
 
 def _pick(own: int | None, default: int) -> int:
@@ -108,8 +119,8 @@ class _Windows:
     def __init__(self, limits: dict[int, tuple[int, int]], now: datetime) -> None:
         self.limits = limits
         self.now = now
-        self.sent: dict[tuple[int, str | None], list[datetime]] = {}
-        self.deferred: dict[tuple[int, str | None], int] = {}
+        self.sent: dict[Key, list[datetime]] = {}
+        self.deferred: dict[Key, int] = {}
 
     def load(self, conn: Connection, claimed: Sequence[ClaimedMessage]) -> None:
         """Read the sends of the window that count against the batch's limits (one query)."""
@@ -136,45 +147,71 @@ class _Windows:
         for key in self._keys(tenant_id, address):
             self.sent.setdefault(key, []).append(at)
 
-    def _keys(self, tenant_id: int, address: str | None) -> Iterable[tuple[int, str | None]]:
+    def _keys(self, tenant_id: int, address: str | None) -> Iterable[Key]:
         rate, domain_rate = self.limits[tenant_id]
         if rate:
             yield tenant_id, None
         if domain_rate:
             yield tenant_id, _domain(address)
 
-    def admit(self, message: ClaimedMessage) -> Deferral | None:
-        """Count the message in if every limit has room; else the deferral, naming the limit."""
+    def admit(self, message: ClaimedMessage) -> list[Key]:
+        """Count the message in if every limit has room (``[]``); else the limits that are full."""
         tenant_id = int(message.row["tenant_id"])
         address = message.row["address"]
-        full = [
-            key
-            for key in self._keys(tenant_id, address)
-            if len(self.sent.get(key, [])) >= self._limit(key)
-        ]
+        keys = list(self._keys(tenant_id, address))
+        full = [key for key in keys if len(self.sent.get(key, [])) >= self._limit(key)]
         if not full:
             self._note(tenant_id, address, self.now)
-            return None
+        return full
+
+    def load_waiting(self, conn: Connection, full: set[Key]) -> None:
+        """How many messages earlier batches already put back for each full limit (one query).
+
+        Deferred messages wait in the queue with the limit as their reason;
+        counting them puts this batch's excess after theirs, so a burst
+        spread over many batches is not claimed again every minute.
+        """
+        rows = conn.execute(
+            select(messages.c.tenant_id, messages.c.address, messages.c.status_reason).where(
+                messages.c.tenant_id.in_(sorted({tenant_id for tenant_id, _ in full})),
+                messages.c.status == MessageStatus.DUE.value,
+                messages.c.due_at > self.now,
+                messages.c.status_reason.like("%rate limit: %"),
+            )
+        ).all()
+        for row in rows:
+            reason = str(row.status_reason)
+            keys: list[Key] = []
+            if reason.startswith(TENANT_REASON):
+                keys.append((int(row.tenant_id), None))
+            if DOMAIN_REASON in reason:
+                keys.append((int(row.tenant_id), _domain(row.address)))
+            for key in keys:
+                if key in full:
+                    self.deferred[key] = self.deferred.get(key, 0) + 1
+
+    def defer(self, message: ClaimedMessage, full: list[Key]) -> Deferral:
+        """The deferral of a message over the ``full`` limits: due when all have room."""
         due_at = max(self._next_room(key) for key in full)
         for key in full:
             self.deferred[key] = self.deferred.get(key, 0) + 1
         return Deferral(message.id, due_at, "; ".join(self._reason(key) for key in full))
 
-    def _limit(self, key: tuple[int, str | None]) -> int:
+    def _limit(self, key: Key) -> int:
         rate, domain_rate = self.limits[key[0]]
         return rate if key[1] is None else domain_rate
 
-    def _next_room(self, key: tuple[int, str | None]) -> datetime:
+    def _next_room(self, key: Key) -> datetime:
         """When the next message over this limit may go: see the module's docstring."""
         limit, times = self._limit(key), self.sent[key]
         k = self.deferred.get(key, 0)
         return times[len(times) - limit + k % limit] + WINDOW * (1 + k // limit)
 
-    def _reason(self, key: tuple[int, str | None]) -> str:
+    def _reason(self, key: Key) -> str:
         limit = self._limit(key)
         if key[1] is None:
-            return f"tenant rate limit: {limit} messages a minute"
-        return f"domain rate limit: {limit} messages a minute to {key[1]}"
+            return f"{TENANT_REASON}{limit} messages a minute"
+        return f"{DOMAIN_REASON}{limit} messages a minute to {key[1]}"
 
 
 def _escaped(text: str) -> str:
