@@ -5,11 +5,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from sqlalchemy import insert, select
+from sqlalchemy.engine import Engine
 from starlette.testclient import TestClient
 
 from courrier.api.tracking import original_page
 from courrier.clock import ManualClock
 from courrier.engine.dispatcher import Dispatcher
+from courrier.store.schema import webhook_deliveries, webhook_endpoints
 from tests.api.conftest import Caller
 from tests.deliverability.conftest import html_part, sent_mail
 from tests.support.smtp import SmtpServer
@@ -238,3 +241,37 @@ def test_with_tracking_off_the_html_leaves_as_it_was_written(
     html = html_part(received.message)
     assert html.replace("\r\n", "\n") == message["body_html"].replace("\r\n", "\n")
     assert "/t/" not in html
+
+
+def test_each_status_change_is_queued_once_for_the_tenants_webhooks(
+    club: Caller,
+    clock: ManualClock,
+    dispatcher: Dispatcher,
+    smtp_server: SmtpServer,
+    client: TestClient,
+    engine: Engine,
+) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            insert(webhook_endpoints).values(
+                tenant_id=club.tenant.id,
+                url="https://hooks.alpha.example/courrier",
+                secret_encrypted="not used here",
+                event_types=[],
+                enabled=True,
+                created_at=clock(),
+            )
+        )
+    message, html = password_reset(club, clock, dispatcher, smtp_server)
+    for _ in range(2):
+        client.get(links(html, "o")[0], headers=BROWSER)
+        client.get(links(html, "c")[0], headers=BROWSER, follow_redirects=False)
+    with engine.connect() as conn:
+        queued = conn.execute(
+            select(webhook_deliveries.c.event_type, webhook_deliveries.c.payload)
+            .where(webhook_deliveries.c.message_id == message["id"])
+            .order_by(webhook_deliveries.c.id)
+        ).all()
+    types = [event_type for event_type, _ in queued]
+    assert types == ["message.sent", "message.opened", "message.clicked"]
+    assert RESET_LINK in str(queued[-1].payload)
