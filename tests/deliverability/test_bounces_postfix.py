@@ -1,9 +1,10 @@
 """Real bounces: Postfix refuses what Courrier sent, its DSNs land in Dovecot, the inbox reader
 files them, the feedback loop bounces the right message and counts against the right address.
 
-Mail leaves with a per-message bounce address, ``bounces+<VERP token>@club.example``
-(given here as the envelope sender, as the outgoing builder does), so each DSN
-names its message even when the address got several.
+The dispatcher sends into Postfix with its per-message bounce address,
+``bounces+<VERP token>@club.example``, so each DSN names its message even
+when the address got several. Mail that needs an envelope Courrier would
+not make (a forged token, a success notification) is sent with smtplib.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import smtplib
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +29,7 @@ from courrier.engine.feedback import FeedbackLoop
 from courrier.engine.outgoing import mail_of
 from courrier.render.links import LinkSigner
 from courrier.render.mime import build_mime
-from courrier.settings import Settings
+from courrier.settings import Settings, parse_smtp_url
 from courrier.store import health, timeline, webhooks
 from courrier.store.schema import (
     address_audit,
@@ -115,6 +117,28 @@ def sent_message(engine: Engine, tenant: Tenant, clock: ManualClock, address: st
         return int(conn.execute(insert(messages).values(**row).returning(messages.c.id)).scalar())
 
 
+def due_message(engine: Engine, tenant: Tenant, clock: ManualClock, address: str) -> int:
+    row = factories.message_row(tenant.id, 1, now=clock(), address=address)
+    row["from_addr"] = tenant.from_email
+    with engine.begin() as conn:
+        return int(conn.execute(insert(messages).values(**row).returning(messages.c.id)).scalar())
+
+
+def send_due_through(
+    postfix: Postfix, engine: Engine, settings: Settings, clock: ManualClock
+) -> int:
+    """Courrier's own dispatcher sends the due messages into Postfix (VERP envelope sender)."""
+    sender = SmtpSender(
+        parse_smtp_url(f"smtp://127.0.0.1:{postfix.smtp_port}"), pool_size=2, timeout=10
+    )
+    dispatcher = Dispatcher(engine, settings, sender, clock=clock, worker_id="to-postfix")
+    try:
+        return dispatcher.run_once()
+    finally:
+        dispatcher.close()
+        sender.close()
+
+
 def send_through(postfix: Postfix, engine: Engine, settings: Settings, message_id: int) -> None:
     """The message's mail, from its VERP bounce address, into Postfix."""
     row = factories.message(engine, message_id)
@@ -170,12 +194,14 @@ def test_real_dsns_bounce_the_right_message_then_13_errors_block_and_a_reset_unb
             description=None,
             now=clock(),
         )
-    gone = sent_message(engine, tenant, clock, "gone@hard.test")
-    later_to_gone = sent_message(engine, tenant, clock, "gone@hard.test")  # never bounced
-    full = sent_message(engine, tenant, clock, "full@full.test")
-    spam = sent_message(engine, tenant, clock, "spam@blocked.test")
-    for message_id in (gone, full, spam):
-        send_through(postfix, engine, feedback_settings, message_id)
+    gone, full, spam = (
+        due_message(engine, tenant, clock, a)
+        for a in ("gone@hard.test", "full@full.test", "spam@blocked.test")
+    )
+    assert send_due_through(postfix, engine, feedback_settings, clock) == 3
+    clock.advance(timedelta(minutes=1))
+    # sent later to the same address and not bounced: the latest, but not the one the DSN names
+    later_to_gone = sent_message(engine, tenant, clock, "gone@hard.test")
     wait_for_mail(dovecot, user, 3, postfix)
 
     assert apply_inbox(engine, feedback_settings, tenant, user, clock) == 3
@@ -188,6 +214,11 @@ def test_real_dsns_bounce_the_right_message_then_13_errors_block_and_a_reset_unb
         last = timeline.timeline_of(conn, gone)[-1]
         errors = conn.execute(select(address_errors).order_by(address_errors.c.id)).all()
     assert (last["entry"], last["status"]) == ("bounced", "bounced")
+    with engine.connect() as conn:
+        returned_to = [
+            a for t in conn.execute(select(inbound_mails.c.to_addrs)).scalars() for a in t
+        ]
+    assert len(returned_to) == 3 and all(a.startswith("bounces+") for a in returned_to)
     assert "5.1.1" in last["reason"] and "User unknown" in last["reason"]
     assert {(e.address, e.source, e.status, e.message_id, e.counted) for e in errors} == {
         ("gone@hard.test", "dsn", "5.1.1", gone, True),
@@ -266,8 +297,8 @@ def test_a_delayed_dsn_is_noted_on_the_message_and_not_counted(
     clock: ManualClock,
 ) -> None:
     postfix, user = bounce_box
-    waiting = sent_message(engine, tenant, clock, "slow@soft.test")
-    send_through(postfix, engine, feedback_settings, waiting)
+    waiting = due_message(engine, tenant, clock, "slow@soft.test")
+    assert send_due_through(postfix, engine, feedback_settings, clock) == 1
     wait_for_mail(dovecot, user, 1, postfix)
 
     assert apply_inbox(engine, feedback_settings, tenant, user, clock) == 1
