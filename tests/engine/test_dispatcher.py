@@ -73,7 +73,12 @@ def test_due_messages_leave_as_the_planned_mail_and_are_marked_sent(
     for message_id in ids:
         row = factories.message(engine, message_id)
         mail = received[row["message_id_header"]]
-        assert mail.envelope_from == "club@courrier.test"
+        # the bounce address names the message (VERP), at the From's domain
+        assert (
+            mail.envelope_from
+            == f"bounces+{dispatcher.outgoing.links.verp_token(message_id)}@courrier.test"
+        )
+        assert mail.message["From"].addresses[0].addr_spec == "club@courrier.test"
         assert mail.recipients == [row["address"]]
         assert mail.message["X-Courrier-Message"] == str(message_id)
         assert mail.message["Subject"] == row["subject_line"]

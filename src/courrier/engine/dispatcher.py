@@ -303,7 +303,7 @@ class Dispatcher:
             mine = [result for result in results if result.outcome.message_id in recorded]
             if mine:
                 health.note_send_results(conn, mine, now)
-                followups.plan_follow_ups(conn, mine, now)
+                followups.plan_follow_ups(conn, mine, now, signer=self.outgoing.links)
                 webhooks.enqueue(conn, _result_events(mine), now)
         return recorded
 

@@ -40,7 +40,7 @@ from courrier.store.planning import PENDING, cancel_messages, existing_send_keys
 from courrier.store.queue import ClaimedMessage
 from courrier.store.schema import inbound_mails, messages
 
-__all__ = ["configure", "plan_follow_ups", "stale_follow_ups", "stop_follow_ups"]
+__all__ = ["plan_follow_ups", "stale_follow_ups", "stop_follow_ups"]
 
 log = logging.getLogger(__name__)
 S = MessageStatus
@@ -62,14 +62,6 @@ COPIED = (
     "to_name",
 )
 
-_default_signer: LinkSigner | None = None
-
-
-def configure(signer: LinkSigner | None) -> None:
-    """The signer used when :func:`plan_follow_ups` is given none (a worker sets it once)."""
-    global _default_signer
-    _default_signer = signer
-
 
 def follow_up_key(original_key: str, n: int) -> str:
     """``<original's send key>:follow-up:<n>``, hashed like the planner's keys when too long."""
@@ -89,7 +81,7 @@ def _mail_domain(row: dict[str, Any]) -> str:
 
 
 def _follow_up_rows(
-    row: dict[str, Any], sent_at: datetime, signer: LinkSigner | None
+    row: dict[str, Any], sent_at: datetime, signer: LinkSigner
 ) -> list[tuple[dict[str, Any], str]]:
     """The rows of an original's follow-ups, each with the reason its history starts with.
 
@@ -102,7 +94,7 @@ def _follow_up_rows(
         return []
     if policy is None:
         return []
-    url = signer.original(int(row["id"])) if signer is not None else None
+    url = signer.original(int(row["id"]))
     total = len(policy.delays_minutes)
     rows = []
     for n, delay in enumerate(policy.delays_minutes, start=1):
@@ -148,14 +140,12 @@ def plan_follow_ups(
     results: Sequence[SendResult],
     now: datetime,
     *,
-    signer: LinkSigner | None = None,
+    signer: LinkSigner,
 ) -> int:
     """Plan the follow-ups of the originals just sent that carry a policy; how many planned.
 
-    ``signer`` makes the link to the original in each follow-up (the
-    configured one when None; no link when neither is set).
+    ``signer`` (the worker's) makes the link to the original in each follow-up.
     """
-    signer = signer if signer is not None else _default_signer
     rows: list[tuple[dict[str, Any], str]] = []
     for result in results:
         row = result.message.row
@@ -166,8 +156,6 @@ def plan_follow_ups(
         rows += _follow_up_rows(row, result.outcome.sent_at or now, signer)
     if not rows:
         return 0
-    if signer is None:
-        log.warning("follow-ups planned without the link to their original (no signer)")
     by_tenant: dict[int, list[tuple[dict[str, Any], str]]] = {}
     for row, reason in rows:
         by_tenant.setdefault(int(row["tenant_id"]), []).append((row, reason))
