@@ -108,6 +108,8 @@ def test_following_the_link_shows_a_button_that_posts_and_the_preference_page(
     assert '<form method="post">' in page.text
     assert 'name="List-Unsubscribe" value="One-Click"' in page.text
     assert "http://courrier.test/preferences/" in page.text
+    assert '<html lang="fr">' in page.text and "Me désabonner" in page.text  # Camille's language
+    assert "Confirmation of a new booking" in page.text  # the kind as the preference page names it
     assert "script-src" not in page.headers["content-security-policy"]
     assert "set-cookie" not in page.headers
     assert rules(engine, club, contact_of(engine, message)) == []  # looking changes nothing

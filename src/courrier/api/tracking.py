@@ -25,6 +25,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
 from courrier.api.auth import get_clock, get_engine, get_settings
+from courrier.console.preference_words import language_of
 from courrier.console.preferences import preference_url
 from courrier.domain.preferences import Preference, SetBy
 from courrier.engine.outgoing import attachment_content
@@ -32,6 +33,7 @@ from courrier.engine.tracking import record_interaction
 from courrier.render.links import LinkSigner
 from courrier.store.preferences import page_contact, replace_rules, rules_of, tenant_catalogue
 from courrier.store.schema import messages
+from courrier.store.tenants import get_tenant
 
 router = APIRouter(include_in_schema=False)
 
@@ -187,10 +189,67 @@ def _unsubscribe_owner(request: Request, token: str) -> tuple[int, int, str]:
     return tenant_id, contact_id, kind
 
 
-def _page(title: str, body: str) -> Response:
+#: the unsubscribe pages, in the preference page's languages
+UNSUBSCRIBE_WORDS: dict[str, dict[str, str]] = {
+    "en": {
+        "title": "Unsubscribe",
+        "ask": "Stop receiving this notification by email?",
+        "button": "Unsubscribe",
+        "done_title": "Unsubscribed",
+        "done": "You will no longer receive this notification by email.",
+        "more": "Choose all your notifications",
+    },
+    "fr": {
+        "title": "Se désabonner",
+        "ask": "Ne plus recevoir cette notification par courriel ?",
+        "button": "Me désabonner",
+        "done_title": "Désabonnement enregistré",
+        "done": "Vous ne recevrez plus cette notification par courriel.",
+        "more": "Choisir toutes vos notifications",
+    },
+    "es": {
+        "title": "Darse de baja",
+        "ask": "¿Dejar de recibir esta notificación por correo?",
+        "button": "Darme de baja",
+        "done_title": "Baja registrada",
+        "done": "Ya no recibirá esta notificación por correo.",
+        "more": "Elegir todas sus notificaciones",
+    },
+    "nl": {
+        "title": "Afmelden",
+        "ask": "Deze melding niet meer per e-mail ontvangen?",
+        "button": "Afmelden",
+        "done_title": "Afgemeld",
+        "done": "U ontvangt deze melding niet meer per e-mail.",
+        "more": "Al uw meldingen kiezen",
+    },
+}
+
+
+def _page(request: Request, tenant_id: int, contact_id: int, kind: str, done: bool) -> Response:
+    """The page in the contact's language (else the tenant's), naming the kind as staff do."""
+    with get_engine(request).connect() as conn:
+        contact = page_contact(conn, tenant_id, contact_id)
+        if contact is None:
+            raise HTTPException(404, NOT_VALID)
+        tenant = get_tenant(conn, tenant_id)
+        known = {k.name: k for k in tenant_catalogue(conn, tenant_id, enabled_only=False)}
+    language = language_of(contact["locale"], tenant.locale)
+    words = UNSUBSCRIBE_WORDS[language]
+    found = known.get(kind)
+    name = escape(found.description if found and found.description else kind)
+    more = preference_url(get_settings(request), tenant_id, contact_id)
+    title = escape(words["done_title" if done else "title"])
+    body = f"<p><b>{name}</b></p><p>{escape(words['done' if done else 'ask'])}</p>"
+    if not done:
+        body += (
+            '<form method="post"><input type="hidden" name="List-Unsubscribe" value="One-Click">'
+            f'<button type="submit">{escape(words["button"])}</button></form>'
+        )
+    body += f'<p><a href="{escape(more)}">{escape(words["more"])}</a></p>'
     page = (
-        f'<!doctype html><html lang="en"><meta charset="utf-8"><title>{escape(title)}</title>'
-        f"<style>{PAGE_STYLE}</style><h1>{escape(title)}</h1>{body}</html>"
+        f'<!doctype html><html lang="{language}"><meta charset="utf-8"><title>{title}</title>'
+        f"<style>{PAGE_STYLE}</style><h1>{title}</h1>{body}</html>"
     )
     return _private(HTMLResponse(page), UNSUBSCRIBE_POLICY)
 
@@ -199,17 +258,7 @@ def _page(title: str, body: str) -> Response:
 def unsubscribe_page(request: Request, token: Token) -> Response:
     """For a person who follows the link: one button that posts the one-click request."""
     tenant_id, contact_id, kind = _unsubscribe_owner(request, token)
-    with get_engine(request).connect() as conn:
-        if page_contact(conn, tenant_id, contact_id) is None:
-            raise HTTPException(404, NOT_VALID)
-    more = preference_url(get_settings(request), tenant_id, contact_id)
-    return _page(
-        "Unsubscribe",
-        f"<p>Stop receiving <b>{escape(kind)}</b> messages by email?</p>"
-        f'<form method="post"><input type="hidden" name="List-Unsubscribe" value="One-Click">'
-        f'<button type="submit">Unsubscribe</button></form>'
-        f'<p><a href="{escape(more)}">Choose all your notifications</a></p>',
-    )
+    return _page(request, tenant_id, contact_id, kind, done=False)
 
 
 @router.post("/u/{token}", response_class=HTMLResponse)
@@ -230,9 +279,4 @@ async def unsubscribe(request: Request, token: Token) -> Response:
         off = Preference(kind, "email", False, SetBy.CONTACT)
         now = get_clock(request)()
         replace_rules(conn, tenant_id, contact_id, [*kept, off], set_by=SetBy.CONTACT, now=now)
-    more = preference_url(get_settings(request), tenant_id, contact_id)
-    return _page(
-        "Unsubscribed",
-        f"<p>You will no longer receive <b>{escape(kind)}</b> messages by email.</p>"
-        f'<p><a href="{escape(more)}">Choose all your notifications</a></p>',
-    )
+    return _page(request, tenant_id, contact_id, kind, done=True)
