@@ -605,3 +605,31 @@ def test_an_https_url_is_reached_at_its_checked_address_with_its_name_for_tls() 
     assert where.host_header == "localhost"
     assert where.extensions == {"sni_hostname": "localhost"}
     assert target("https://localhost:8443/", networks).host_header == "localhost:8443"
+
+
+def test_two_workers_side_by_side_post_each_delivery_once(
+    engine: Engine, settings: Settings, alice: Caller, clock: ManualClock, receiver: Receiver
+) -> None:
+    endpoint = add_endpoint(alice, receiver.url)
+    for _ in range(30):
+        alice.post(f"/v1/webhooks/{endpoint['id']}/test")
+    small = settings.model_copy(update={"webhook_batch_size": 3})
+    made = [WebhookDeliverer(engine, small, clock=clock, worker_id=f"w{n}") for n in range(2)]
+
+    def work(worker: WebhookDeliverer) -> None:
+        while worker.run_once():
+            pass
+
+    threads = [threading.Thread(target=work, args=(worker,)) for worker in made]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+    finally:
+        for worker in made:
+            worker.close()
+    ids = [r.headers["webhook-id"] for r in receiver.requests]
+    assert len(ids) == len(set(ids)) == 30
+    statuses = {d["status"] for d in deliveries(alice, endpoint["id"], limit=100)}
+    assert statuses == {"delivered"}
