@@ -11,7 +11,7 @@ and reset leaves an audit row saying who and why. Counts are raised with
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -108,36 +108,8 @@ def record_errors(conn: Connection, errors: Sequence[AddressError], now: datetim
     errors = [e for e in errors if e.address]
     if not errors:
         return []
-    errors = [
-        AddressError(
-            e.tenant_id,
-            normalise(e.address),
-            e.source,
-            e.code,
-            e.status,
-            e.text,
-            e.message_id,
-            e.counted,
-        )
-        for e in errors
-    ]
-    conn.execute(
-        insert(address_errors),
-        [
-            {
-                "tenant_id": e.tenant_id,
-                "address": e.address,
-                "at": now,
-                "message_id": e.message_id,
-                "source": e.source,
-                "code": e.code,
-                "status": e.status,
-                "text": e.text,
-                "counted": e.counted,
-            }
-            for e in errors
-        ],
-    )
+    errors = [replace(e, address=normalise(e.address)) for e in errors]
+    conn.execute(insert(address_errors), [{**asdict(e), "at": now} for e in errors])
     counted: dict[tuple[int, str], list[AddressError]] = {}
     for e in errors:
         if e.counted:
