@@ -34,11 +34,9 @@ BCC = ["archive@alpha.example"]
 
 
 @pytest.fixture
-def signer(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> LinkSigner:
-    """The installation's link signer, as a worker gives it to the follow-ups."""
-    made = LinkSigner(settings.signing_key(), settings.base_url)
-    monkeypatch.setattr(followups, "_default_signer", made)
-    return made
+def signer(settings: Settings) -> LinkSigner:
+    """The installation's link signer: the worker's own makes the same links."""
+    return LinkSigner(settings.signing_key(), settings.base_url)
 
 
 def a_message(**changes: Any) -> dict[str, Any]:

@@ -21,9 +21,11 @@ from courrier.api.auth import AppClock, CurrentTenant, DbEngine
 from courrier.api.fields import Email, Name, no_nul
 from courrier.api.models import (
     AttachmentOut,
+    FollowUpOut,
     MessageDetail,
     MessagePage,
     MessageSummary,
+    ReadingOut,
     SubjectRef,
     TimelineEntryOut,
 )
@@ -34,7 +36,7 @@ from courrier.engine.wakeup import notify_due
 from courrier.errors import NotFoundError, ValidationError
 from courrier.render.mime import new_message_id
 from courrier.store.contacts import get_contact
-from courrier.store.history import MessageFilter, get_message, list_messages
+from courrier.store.history import MessageFilter, follow_ups_of, get_message, list_messages
 from courrier.store.planning import insert_messages
 from courrier.store.schema import contact_addresses, messages
 from courrier.store.tenants import Tenant
@@ -171,6 +173,7 @@ def read_message(
         if row is None:
             raise NotFoundError(f"no message {message_id}")
         timeline = timeline_of(conn, message_id)
+        follow_ups = follow_ups_of(conn, tenant.id, message_id)
     data = summary(row)
     data["attachments"] = [
         AttachmentOut(
@@ -180,8 +183,34 @@ def read_message(
         )
         for a in row["attachments"] or []
     ]
+    data["cc"] = list(row["cc_addrs"] or [])
+    data["bcc"] = list(row["bcc_addrs"] or [])
+    for name in ("follow_up", "follow_up_of", "follow_up_index"):
+        data[name] = row[name]
+    data["follow_ups"] = [FollowUpOut.model_validate(f) for f in follow_ups]
+    data["reading"] = reading(timeline)
     data["timeline"] = [TimelineEntryOut.model_validate(entry) for entry in timeline]
     return MessageDetail.model_validate(data)
+
+
+def reading(timeline: list[dict[str, Any]]) -> ReadingOut:
+    """What the timeline tells of delivery and reading: first times and counts."""
+    first: dict[str, datetime] = {}
+    counts: dict[str, int] = {}
+    for entry in timeline:
+        name = entry["entry"]
+        first.setdefault(name, entry["at"])
+        counts[name] = counts.get(name, 0) + 1
+    return ReadingOut(
+        delivered_at=first.get("delivered"),
+        opened_at=first.get("opened"),
+        opens=counts.get("opened", 0),
+        clicked_at=first.get("clicked"),
+        clicks=counts.get("clicked", 0),
+        accessed_at=first.get("accessed"),
+        read="accessed" in first,
+        bounced_at=first.get("bounced"),
+    )
 
 
 def _recipient(conn: Connection, tenant: Tenant, to: DirectRecipient) -> dict[str, Any]:

@@ -164,8 +164,42 @@ class TimelineEntryOut(BaseModel):
     data: dict[str, Any] | None
 
 
+class FollowUpOut(BaseModel):
+    """A follow-up planned for an important message."""
+
+    id: int
+    follow_up_index: int
+    status: str
+    status_reason: str | None
+    due_at: datetime
+    sent_at: datetime | None
+
+
+class ReadingOut(BaseModel):
+    """Whether the message arrived and was read, from its timeline.
+
+    ``opened_at`` is a weak signal (mail clients and filters fetch images by
+    themselves); ``accessed_at`` (the signed original page was followed) is
+    the proof of reading, and ``read`` says whether there is that proof.
+    """
+
+    delivered_at: datetime | None
+    opened_at: datetime | None
+    opens: int
+    clicked_at: datetime | None
+    clicks: int
+    accessed_at: datetime | None
+    read: bool
+    bounced_at: datetime | None
+
+
 class MessageDetail(MessageSummary):
-    """One message with its rendered content and its timeline, oldest step first."""
+    """One message with its rendered content and its timeline, oldest step first.
+
+    ``follow_up`` is the message's follow-up policy (null: none);
+    ``follow_up_of`` names the original when the message is itself a
+    follow-up; ``follow_ups`` lists those planned for it.
+    """
 
     message_id_header: str
     locale: str
@@ -176,6 +210,13 @@ class MessageDetail(MessageSummary):
     body_text: str
     body_html: str | None
     attachments: list[AttachmentOut]
+    cc: list[str]
+    bcc: list[str]
+    follow_up: dict[str, Any] | None
+    follow_up_of: int | None
+    follow_up_index: int | None
+    follow_ups: list[FollowUpOut]
+    reading: ReadingOut
     timeline: list[TimelineEntryOut]
 
 

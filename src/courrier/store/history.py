@@ -47,6 +47,11 @@ CONTENT_COLUMNS = (
     messages.c.body_text,
     messages.c.body_html,
     messages.c.attachments,
+    messages.c.cc_addrs,
+    messages.c.bcc_addrs,
+    messages.c.follow_up,
+    messages.c.follow_up_of,
+    messages.c.follow_up_index,
 )
 
 
@@ -129,6 +134,23 @@ def get_message(conn: Connection, tenant_id: int, message_id: int) -> dict[str, 
     )
     row = conn.execute(query).first()
     return dict(row._mapping) if row is not None else None
+
+
+def follow_ups_of(conn: Connection, tenant_id: int, message_id: int) -> list[dict[str, Any]]:
+    """The follow-ups planned for a message, first one first."""
+    query = (
+        select(
+            messages.c.id,
+            messages.c.follow_up_index,
+            messages.c.status,
+            messages.c.status_reason,
+            messages.c.due_at,
+            messages.c.sent_at,
+        )
+        .where(messages.c.tenant_id == tenant_id, messages.c.follow_up_of == message_id)
+        .order_by(messages.c.follow_up_index, messages.c.id)
+    )
+    return [dict(row._mapping) for row in conn.execute(query)]
 
 
 def count_by_status(conn: Connection) -> dict[str, int]:
