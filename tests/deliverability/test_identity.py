@@ -8,13 +8,18 @@ import dkim
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from hypothesis import HealthCheck, given
+from hypothesis import settings as settings_
+from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from courrier.clock import ManualClock
 from courrier.engine.dispatcher import Dispatcher
 from courrier.engine.outgoing import Outgoing
+from courrier.render.dkim import DkimSigner, load_private_key, public_key_record
 from courrier.render.links import LinkSigner
+from courrier.render.mime import OutgoingMail, build_mime
 from courrier.settings import Settings
 from courrier.store.schema import messages
 from tests.api.conftest import Caller, member
@@ -163,3 +168,32 @@ def test_a_subject_cannot_add_a_header_or_a_recipient(
     assert "\n" not in str(received.message["Subject"])
     head = received.raw.partition(b"\r\n\r\n")[0]
     assert b"\r\nBcc:" not in head
+
+
+@settings_(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    subject=st.text(max_size=200),
+    to_name=st.text(max_size=80),
+    text=st.text(max_size=2000),
+    html=st.one_of(st.none(), st.text(max_size=2000)),
+)
+def test_any_mail_courrier_builds_carries_a_signature_dkimpy_verifies(
+    private_key: str, subject: str, to_name: str, text: str, html: str | None
+) -> None:
+    key = load_private_key(private_key)
+    mail = OutgoingMail(
+        message_id="<1@alpha.example>",
+        date=datetime(2026, 3, 1, 9, tzinfo=UTC),
+        from_addr="noreply@alpha.example",
+        to_addr="camille@example.org",
+        to_name=to_name,
+        subject=subject,
+        text=text,
+        html=html,
+        headers=(("List-Unsubscribe", "<http://courrier.test/u/abc>"),),
+    )
+    signed = DkimSigner(key, "alpha.example", "s1").sign(build_mime(mail))
+    lookup = dns_for({"s1._domainkey.alpha.example": public_key_record(key)})
+    assert dkim.verify(signed, dnsfunc=lookup)

@@ -12,6 +12,8 @@ from starlette.testclient import TestClient
 from courrier.api.tracking import original_page
 from courrier.clock import ManualClock
 from courrier.engine.dispatcher import Dispatcher
+from courrier.render.links import LinkSigner
+from courrier.render.tracking import track_html
 from courrier.store.schema import webhook_deliveries, webhook_endpoints
 from tests.api.conftest import Caller
 from tests.deliverability.conftest import html_part, sent_mail
@@ -172,8 +174,6 @@ def test_downloading_moves_a_sent_message_to_clicked(
     client: TestClient,
     settings: Any,
 ) -> None:
-    from courrier.render.links import LinkSigner
-
     message, _ = sent_mail(club, clock, dispatcher, smtp_server)
     url = LinkSigner(settings.signing_key(), BASE).download(message["id"], 0)
     response = client.get(url.removeprefix(BASE), headers=BROWSER)
@@ -192,8 +192,6 @@ def test_forged_or_altered_tracking_tokens_are_404_and_change_nothing(
     client: TestClient,
     settings: Any,
 ) -> None:
-    from courrier.render.links import LinkSigner
-
     message, received = sent_mail(club, clock, dispatcher, smtp_server)
     html = html_part(received.message)
     foreign = LinkSigner("another-secret", BASE)
@@ -275,3 +273,27 @@ def test_each_status_change_is_queued_once_for_the_tenants_webhooks(
     types = [event_type for event_type, _ in queued]
     assert types == ["message.sent", "message.opened", "message.clicked"]
     assert RESET_LINK in str(queued[-1].payload)
+
+
+def test_the_rewrite_keeps_courriers_own_links_and_reads_html_entities_back() -> None:
+    signer = LinkSigner("k", BASE)
+    body = (
+        '<html><BODY class="x"><A class="b" HREF=\'https://a.example/?x=1&amp;y=2\'>a</A>'
+        f'<a href="{BASE}/preferences/tok">prefs</a><a href="mailto:desk@alpha.example">m</a>'
+        '<link href="https://fonts.example/css"></body></html>'
+    )
+    tracked = track_html(body, 7, signer, "nl")
+    [click] = re.findall(r"HREF='([^']+)'", tracked)
+    assert signer.verify("click", click.rpartition("/")[2]) == [7, "https://a.example/?x=1&y=2"]
+    assert f'href="{BASE}/preferences/tok"' in tracked
+    assert 'href="mailto:desk@alpha.example"' in tracked
+    assert '<link href="https://fonts.example/css">' in tracked  # only links people follow
+    assert "Dit bericht online bekijken" in tracked
+    assert tracked.index("<BODY") < tracked.index("/t/v/") < tracked.index("/t/o/")
+    assert tracked.endswith("</body></html>")
+
+
+def test_a_fragment_without_body_tags_gets_the_link_first_and_the_pixel_last() -> None:
+    tracked = track_html("<p>Hello</p>", 7, LinkSigner("k", BASE))
+    assert tracked.startswith("<p style=") and "View this message online" in tracked
+    assert tracked.endswith('height:1px">')
