@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import dkim
@@ -197,3 +199,38 @@ def test_any_mail_courrier_builds_carries_a_signature_dkimpy_verifies(
     signed = DkimSigner(key, "alpha.example", "s1").sign(build_mime(mail))
     lookup = dns_for({"s1._domainkey.alpha.example": public_key_record(key)})
     assert dkim.verify(signed, dnsfunc=lookup)
+
+
+def test_envelopes_built_from_many_threads_while_batches_load_are_all_whole_and_signed(
+    club: Caller, clock: ManualClock, engine: Engine, settings: Settings, private_key: str
+) -> None:
+    """build() runs in the send threads while the next claim may call load()."""
+    response = club.patch(
+        "/v1/tenant", json={"dkim_selector": "s1", "dkim_private_key": private_key}
+    )
+    record = response.json()["dkim"]["public_key_dns_record"]
+    message, _ = _planned(club, clock)
+    with engine.connect() as conn:
+        row = dict(conn.execute(select(messages).where(messages.c.id == message)).one()._mapping)
+    outgoing = Outgoing(settings)
+    with engine.connect() as conn:
+        outgoing.load(conn, [club.tenant.id])
+    stop = threading.Event()
+
+    def reload() -> None:
+        while not stop.is_set():
+            with engine.connect() as conn:
+                outgoing.load(conn, [club.tenant.id])
+
+    loader = threading.Thread(target=reload)
+    loader.start()
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            built = list(pool.map(lambda _: outgoing.build(row, clock()), range(64)))
+    finally:
+        stop.set()
+        loader.join()
+    lookup = dns_for({"s1._domainkey.alpha.example": record})
+    assert {e.sender for e in built} == {built[0].sender}
+    assert all(dkim.verify(e.data, dnsfunc=lookup) for e in built)
+    assert all(b"List-Unsubscribe-Post" in e.data for e in built)
