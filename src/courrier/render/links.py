@@ -12,12 +12,12 @@ local part): the message id and the first 12 hex digits of an HMAC-SHA256.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
+import json
 import re
 from typing import Any
-
-from itsdangerous import BadSignature, URLSafeSerializer
 
 __all__ = ["LinkSigner"]
 
@@ -26,17 +26,20 @@ VERP_TOKEN = re.compile(r"^(\d{1,19})-([0-9a-f]{12})$")
 
 
 class LinkSigner:
-    """Makes and checks the signed links of one installation (``base_url`` without a slash)."""
+    """Makes and checks the signed links of one installation (``base_url`` without a slash).
+
+    A token is ``<base64url of the JSON payload>.<base64url of the first 16
+    bytes of its HMAC-SHA256>``, keyed per purpose with a key derived once
+    (a token costs a few microseconds; tracking makes several a mail).
+    """
 
     def __init__(self, secret: str, base_url: str) -> None:
         self.base_url = base_url.rstrip("/")
         self._secret = secret.encode()
-        self._serializers = {
-            purpose: URLSafeSerializer(
-                secret,
-                salt=f"courrier.{purpose}",
-                signer_kwargs={"digest_method": hashlib.sha256},
-            )
+        self._keys = {
+            purpose: hashlib.sha256(
+                b"courrier.link:" + purpose.encode() + b":" + self._secret
+            ).digest()
             for purpose in PURPOSES
         }
 
@@ -44,15 +47,27 @@ class LinkSigner:
 
     def token(self, purpose: str, payload: list[Any]) -> str:
         """The signed token carrying ``payload`` (a short JSON list) for ``purpose``."""
-        return str(self._serializers[purpose].dumps(payload))
+        body = _b64(json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode())
+        return f"{body}.{self._mac_of(purpose, body)}"
 
     def verify(self, purpose: str, token: str) -> list[Any] | None:
         """The payload of a genuine token of ``purpose``; None for anything else."""
+        body, dot, mac = token.rpartition(".")
+        if not dot or purpose not in self._keys:
+            return None
+        if not hmac.compare_digest(
+            mac.encode("ascii", "replace"), self._mac_of(purpose, body).encode()
+        ):
+            return None
         try:
-            payload = self._serializers[purpose].loads(token)
-        except (BadSignature, UnicodeError, ValueError):
+            payload = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+        except (ValueError, UnicodeError):
             return None
         return payload if isinstance(payload, list) else None
+
+    def _mac_of(self, purpose: str, body: str) -> str:
+        digest = hmac.new(self._keys[purpose], body.encode(), hashlib.sha256).digest()
+        return _b64(digest[:16])
 
     # -- links -------------------------------------------------------------
 
@@ -87,6 +102,10 @@ class LinkSigner:
             return None
         return int(found.group(1))
 
-    def _mac(self, text: str) -> str:
+    def _mac(self, text: str) -> str:  # VERP
         digest = hmac.new(self._secret, b"courrier.verp:" + text.encode(), hashlib.sha256)
         return digest.hexdigest()[:12]
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
