@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import select, text
 from sqlalchemy.engine import Engine
 
-from courrier.store.migrate import current_revision, head_revision
-from courrier.store.schema import metadata
+from courrier.store.migrate import alembic_config, current_revision, head_revision, migrate
+from courrier.store.schema import bounce_reports, inbound_mails, metadata
+
+RECEIVED = datetime(2026, 11, 1, 9, 30, tzinfo=UTC)
 
 
 def test_migrated_database_is_at_the_newest_revision(engine: Engine) -> None:
@@ -20,3 +26,38 @@ def test_migrations_match_the_declared_schema(engine: Engine) -> None:
         context = MigrationContext.configure(conn, opts={"compare_type": False})
         diff = compare_metadata(context, metadata)
     assert diff == []
+
+
+def test_mail_filed_before_the_deliverability_upgrade_is_not_applied_again(engine: Engine) -> None:
+    """Upgrading to 0004 marks old inbox mail as applied: no old bounce blocks an address."""
+    config = alembic_config()
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0003")
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO tenants (id, name, from_email, timezone, locale, created_at)"
+                " VALUES (1, 'Club', 'club@club.example', 'UTC', 'en', :at)"
+            ),
+            {"at": RECEIVED},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO inbound_mails (id, tenant_id, content_hash, kind, to_addrs, cc_addrs,"
+                " received_at, size, headers, defects) VALUES (1, 1, 'h', 'bounce', '[]', '[]',"
+                " :at, 10, '[]', '[]')"
+            ),
+            {"at": RECEIVED},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO bounce_reports (id, tenant_id, inbound_mail_id, recipient, action)"
+                " VALUES (1, 1, 1, 'gone@example.org', 'failed')"
+            )
+        )
+    migrate(engine)
+    with engine.connect() as conn:
+        assert conn.execute(select(inbound_mails.c.feedback_at)).scalar_one() == RECEIVED
+        assert conn.execute(select(bounce_reports.c.applied_at)).scalar_one() == RECEIVED
+    assert current_revision(engine) == head_revision()

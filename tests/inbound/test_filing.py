@@ -10,7 +10,6 @@ from sqlalchemy.engine import Engine
 
 from courrier.inbound.filing import assign_mail
 from courrier.settings import Settings
-from courrier.store.inbound import mark_bounces_applied, pending_bounce_reports
 from courrier.store.schema import (
     bounce_reports,
     documents,
@@ -162,13 +161,12 @@ def test_a_bounce_is_stored_with_its_failed_recipient_and_linked_to_the_sent_mai
     assert "User unknown" in report["diagnostic"]
 
 
-def test_bounce_reports_wait_for_deliverability_until_marked_applied(
+def test_each_failed_recipient_of_a_bounce_is_filed_for_the_feedback_loop(
     engine: Engine,
     inbound_settings: Settings,
     tenant: Tenant,
     dovecot: Dovecot,
     mailbox_user: MailboxUser,
-    clock: Any,
 ) -> None:
     dovecot.append(
         mailbox_user,
@@ -176,12 +174,13 @@ def test_bounce_reports_wait_for_deliverability_until_marked_applied(
         mails.delivery_report("<b@club.example>", "two@club.example", status="5.2.2"),
     )
     read_once(engine, inbound_settings, add_mailbox(engine, inbound_settings, tenant, mailbox_user))
-    with engine.begin() as conn:
-        pending = pending_bounce_reports(conn)
-        assert [(r["recipient"], r["status"]) for r in pending] == [
-            ("one@club.example", "5.1.1"),
-            ("two@club.example", "5.2.2"),
-        ]
-        mark_bounces_applied(conn, [pending[0]["id"]], now=clock())
     with engine.connect() as conn:
-        assert [r["recipient"] for r in pending_bounce_reports(conn)] == ["two@club.example"]
+        query = select(
+            bounce_reports.c.recipient, bounce_reports.c.status, bounce_reports.c.applied_at
+        ).order_by(bounce_reports.c.id)
+        assert [tuple(r) for r in conn.execute(query)] == [
+            ("one@club.example", "5.1.1", None),
+            ("two@club.example", "5.2.2", None),
+        ]
+        waiting = select(inbound_mails.c.id).where(inbound_mails.c.feedback_at.is_(None))
+        assert len(conn.execute(waiting).all()) == 2  # the feedback loop applies them

@@ -292,21 +292,6 @@ def remember_address(conn: Connection, tenant_id: int, contact_id: int, address:
     return True
 
 
-def pending_bounce_reports(conn: Connection, *, limit: int = 500) -> list[dict[str, Any]]:
-    """Failed recipients read from bounces and not yet applied to address health, oldest first.
-
-    The hand-over to deliverability: it counts each against its address (and
-    its message), then calls :func:`mark_bounces_applied`.
-    """
-    query = (
-        select(bounce_reports)
-        .where(bounce_reports.c.applied_at.is_(None))
-        .order_by(bounce_reports.c.id)
-        .limit(limit)
-    )
-    return [dict(r._mapping) for r in conn.execute(query)]
-
-
 def mark_bounces_applied(conn: Connection, report_ids: Sequence[int], *, now: datetime) -> None:
     if report_ids:
         conn.execute(

@@ -59,6 +59,13 @@ def upgrade() -> None:
     with op.batch_alter_table("inbound_mails") as batch_op:
         batch_op.add_column(sa.Column("feedback_at", When, nullable=True))
         batch_op.create_index("ix_inbound_mails_feedback_at", ["feedback_at"])
+    # Mail filed before this upgrade is history, not news: applying it now would bounce old
+    # messages, block addresses and post old webhooks. Only mail read from now on is applied.
+    op.execute("UPDATE inbound_mails SET feedback_at = received_at WHERE feedback_at IS NULL")
+    op.execute(
+        "UPDATE bounce_reports SET applied_at = (SELECT m.received_at FROM inbound_mails m"
+        " WHERE m.id = bounce_reports.inbound_mail_id) WHERE applied_at IS NULL"
+    )
 
     op.create_table(
         "address_health",
