@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from courrier import metrics
@@ -33,10 +33,9 @@ from courrier.clock import Clock, utcnow
 from courrier.domain.retry import retry_delay
 from courrier.domain.status import MessageStatus
 from courrier.engine import followups, health
+from courrier.engine.claimchecks import defer_limited, result_events, withdraw_stale
 from courrier.engine.outgoing import Outgoing, mail_of
-from courrier.engine.ratelimit import rate_limited
 from courrier.engine.results import SendResult
-from courrier.engine.sendcheck import Verdict, stale_messages
 from courrier.engine.wakeup import Wakeup
 from courrier.errors import (
     DeliveryError,
@@ -60,8 +59,6 @@ log = logging.getLogger(__name__)
 S = MessageStatus
 #: an enhanced status code at the start of a reply's text (RFC 3463)
 ENHANCED_STATUS = re.compile(r"[245]\.\d{1,3}\.\d{1,3}(?=\s|$)")
-#: what a recorded outcome tells the integrator's webhooks
-RESULT_EVENTS = {S.SENT: "message.sent", S.FAILED: "message.failed"}
 CHANNEL = "email"
 #: Pauses between tries to record a batch's outcomes when the database is unreachable.
 RECORD_PAUSES = (0.5, 1.0, 2.0)
@@ -143,79 +140,14 @@ class Dispatcher:
                 channel=CHANNEL,
             )
             timeline.record(conn, [self._claim_entry(message, now) for message in claimed])
-            claimed = self._withdraw_stale(conn, claimed, now)
-            claimed = self._defer_limited(conn, claimed, now)
+            claimed = withdraw_stale(conn, claimed, now, self.worker_id)
+            claimed = defer_limited(conn, claimed, now, self.worker_id, self.settings)
             self.outgoing.load(conn, {int(message.row["tenant_id"]) for message in claimed})
         taken_over = sum(1 for message in claimed if message.taken_over)
         if taken_over:
             metrics.leases_taken_over.inc(taken_over)
             log.warning("took over %d messages whose lease had expired", taken_over)
         return claimed
-
-    def _withdraw_stale(
-        self, conn: Connection, claimed: list[ClaimedMessage], now: datetime
-    ) -> list[ClaimedMessage]:
-        """Cancel, in the claim's transaction, what the subject's current state no longer wants."""
-        verdicts = stale_messages(conn, claimed)
-        withdrawn = {v.message_id for v in verdicts}
-        verdicts += followups.stale_follow_ups(
-            conn, [message for message in claimed if message.id not in withdrawn]
-        )
-        withdrawn = {v.message_id for v in verdicts}
-        verdicts += health.blocked_verdicts(
-            conn, [message for message in claimed if message.id not in withdrawn], now
-        )
-        if not verdicts:
-            return claimed
-        outcomes = [
-            Outcome(v.message_id, v.status, reason=v.reason, attempts_delta=-1) for v in verdicts
-        ]
-        record_outcomes(conn, outcomes, worker_id=self.worker_id, now=now)
-        timeline.record(
-            conn,
-            [
-                timeline.TimelineEntry(
-                    message_id=v.message_id,
-                    at=now,
-                    status=v.status.value,
-                    entry="checked",
-                    reason=v.reason,
-                )
-                for v in verdicts
-            ],
-        )
-        webhooks.enqueue(conn, _verdict_events(claimed, verdicts), now)
-        withdrawn = {v.message_id for v in verdicts}
-        return [message for message in claimed if message.id not in withdrawn]
-
-    def _defer_limited(
-        self, conn: Connection, claimed: list[ClaimedMessage], now: datetime
-    ) -> list[ClaimedMessage]:
-        """Give back, in the claim's transaction, what is over a rate limit this minute."""
-        deferrals = rate_limited(conn, claimed, now, self.settings)
-        if not deferrals:
-            return claimed
-        outcomes = [
-            Outcome(d.message_id, S.DUE, reason=d.reason, due_at=d.due_at, attempts_delta=-1)
-            for d in deferrals
-        ]
-        record_outcomes(conn, outcomes, worker_id=self.worker_id, now=now)
-        timeline.record(
-            conn,
-            [
-                timeline.TimelineEntry(
-                    message_id=d.message_id,
-                    at=now,
-                    status=S.DUE.value,
-                    entry="rate_limited",
-                    reason=d.reason,
-                    data={"retry_at": d.due_at.isoformat()},
-                )
-                for d in deferrals
-            ],
-        )
-        held = {d.message_id for d in deferrals}
-        return [message for message in claimed if message.id not in held]
 
     def _claim_entry(self, message: ClaimedMessage, now: datetime) -> timeline.TimelineEntry:
         data = {"worker": self.worker_id, "attempt": message.attempts}
@@ -304,7 +236,7 @@ class Dispatcher:
             if mine:
                 health.note_send_results(conn, mine, now)
                 followups.plan_follow_ups(conn, mine, now, signer=self.outgoing.links)
-                webhooks.enqueue(conn, _result_events(mine), now)
+                webhooks.enqueue(conn, result_events(mine), now)
         return recorded
 
     def _decide(
@@ -403,43 +335,3 @@ class Dispatcher:
     def close(self) -> None:
         """Wait for sends in flight and free the threads."""
         self._executor.shutdown(wait=True)
-
-
-def _verdict_events(
-    claimed: Sequence[ClaimedMessage], verdicts: Sequence[Verdict]
-) -> list[webhooks.WebhookEvent]:
-    """Webhook events for claimed messages suppressed at send time (cancelled ones tell nothing)."""
-    rows = {message.id: message.row for message in claimed}
-    return [
-        webhooks.WebhookEvent(
-            tenant_id=int(rows[v.message_id]["tenant_id"]),
-            type="message.suppressed",
-            message_id=v.message_id,
-            data=_event_data(rows[v.message_id], v.status.value, v.reason),
-        )
-        for v in verdicts
-        if v.status == S.SUPPRESSED and v.message_id in rows
-    ]
-
-
-def _result_events(results: Sequence[SendResult]) -> list[webhooks.WebhookEvent]:
-    return [
-        webhooks.WebhookEvent(
-            tenant_id=int(r.message.row["tenant_id"]),
-            type=RESULT_EVENTS[r.outcome.status],
-            message_id=r.message.id,
-            data=_event_data(r.message.row, r.outcome.status.value, r.outcome.reason or r.reply),
-        )
-        for r in results
-        if r.outcome.status in RESULT_EVENTS
-    ]
-
-
-def _event_data(row: dict[str, Any], status: str, reason: str | None) -> dict[str, Any]:
-    return {
-        "status": status,
-        "reason": reason,
-        "kind": row["kind"],
-        "channel": row["channel"],
-        "address": row["address"],
-    }
