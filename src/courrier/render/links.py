@@ -42,6 +42,7 @@ class LinkSigner:
             ).digest()
             for purpose in PURPOSES
         }
+        self._macs = {p: hmac.new(key, digestmod=hashlib.sha256) for p, key in self._keys.items()}
 
     # -- tokens ------------------------------------------------------------
 
@@ -66,8 +67,9 @@ class LinkSigner:
         return payload if isinstance(payload, list) else None
 
     def _mac_of(self, purpose: str, body: str) -> str:
-        digest = hmac.new(self._keys[purpose], body.encode(), hashlib.sha256).digest()
-        return _b64(digest[:16])
+        mac = self._macs[purpose].copy()  # keyed once; a copy is never shared between threads
+        mac.update(body.encode())
+        return _b64(mac.digest()[:16])
 
     # -- links -------------------------------------------------------------
 
