@@ -18,6 +18,7 @@ from courrier.channels.email import SmtpSender
 from courrier.engine.background import BackgroundLoops
 from courrier.engine.dispatcher import Dispatcher
 from courrier.engine.wakeup import Wakeup
+from courrier.heap import settle_heap
 from courrier.inbound.reader import MailboxReaders
 from courrier.settings import Settings
 
@@ -58,6 +59,7 @@ class Embedded:
         log.info("dispatcher started", smtp=repr(target))
         self.readers = MailboxReaders(self.engine, self.settings).start()
         self.loops = BackgroundLoops(self.engine, self.settings).start()
+        settle_heap()
 
     def close(self) -> None:
         """Stop the dispatcher (it finishes or releases what it holds), the sender, the capture."""

@@ -21,6 +21,7 @@ from courrier.engine.background import BackgroundLoops
 from courrier.engine.dispatcher import Dispatcher
 from courrier.engine.wakeup import Wakeup
 from courrier.errors import ConfigurationError
+from courrier.heap import settle_heap
 from courrier.settings import Settings
 from courrier.store.db import check_connection, create_db_engine
 
@@ -52,6 +53,7 @@ def run_worker(settings: Settings, *, stop: threading.Event | None = None) -> No
         sender.check()
         _on_signals(stop, wakeup)
         loops = BackgroundLoops(engine, settings).start()  # inbox feedback, webhooks
+        settle_heap()
         log.info("courrier worker %s ready", dispatcher.worker_id)
         dispatcher.run(stop)
         log.info("courrier worker %s stopped", dispatcher.worker_id)
