@@ -15,7 +15,7 @@ from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from courrier.errors import ConfigurationError
-from courrier.inbound.allowed_hosts import IPNetwork, parse_networks
+from courrier.netcheck import IPNetwork, parse_networks
 
 
 class SmtpTarget:
@@ -229,21 +229,20 @@ class Settings(BaseSettings):
     @classmethod
     def _known_networks(cls, value: str, info: ValidationInfo) -> str:
         try:
-            parse_networks(value)
+            parse_networks(value, f"COURRIER_{(info.field_name or '').upper()}")
         except ConfigurationError as exc:
-            setting = f"COURRIER_{(info.field_name or '').upper()}"
-            raise ValueError(str(exc).replace("COURRIER_IMAP_ALLOWED_NETWORKS", setting)) from exc
+            raise ValueError(str(exc)) from exc
         return value
 
     @property
     def imap_networks(self) -> tuple[IPNetwork, ...]:
         """The parsed ``COURRIER_IMAP_ALLOWED_NETWORKS``: internal networks mailboxes may reach."""
-        return parse_networks(self.imap_allowed_networks)
+        return parse_networks(self.imap_allowed_networks, "COURRIER_IMAP_ALLOWED_NETWORKS")
 
     @property
     def webhook_networks(self) -> tuple[IPNetwork, ...]:
         """The parsed ``COURRIER_WEBHOOK_ALLOWED_NETWORKS``: internal networks webhooks may reach."""
-        return parse_networks(self.webhook_allowed_networks)
+        return parse_networks(self.webhook_allowed_networks, "COURRIER_WEBHOOK_ALLOWED_NETWORKS")
 
     @property
     def smtp(self) -> SmtpTarget | None:

@@ -170,3 +170,9 @@ def test_api_refuses_a_database_behind_the_code(tmp_path: Path) -> None:
 def smtp_url(settings: Settings) -> str:
     assert settings.smtp_url is not None
     return settings.smtp_url.get_secret_value()
+
+
+@pytest.mark.parametrize("setting", ["imap_allowed_networks", "webhook_allowed_networks"])
+def test_a_bad_allowed_network_names_its_own_setting(database_url: str, setting: str) -> None:
+    result = run("worker", database_url=database_url, **{setting: "10.0.0.0/8, the office"})
+    assert_one_line_error(*result, f"COURRIER_{setting.upper()}", "'the office'")

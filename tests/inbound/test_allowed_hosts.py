@@ -103,7 +103,7 @@ def test_link_local_unique_local_and_multicast_addresses_are_refused(host: str) 
 
 
 def test_a_listed_network_is_allowed_and_mapped_forms_follow_it() -> None:
-    loopback = parse_networks("10.0.0.0/8, 127.0.0.0/8")
+    loopback = parse_networks("10.0.0.0/8, 127.0.0.0/8", "COURRIER_IMAP_ALLOWED_NETWORKS")
     assert allowed_address("127.0.0.1", 143, loopback) == "127.0.0.1"
     mapped = allowed_address("::ffff:10.1.2.3", 143, loopback)
     assert ipaddress.ip_address(mapped) == ipaddress.ip_address("::ffff:10.1.2.3")

@@ -10,19 +10,19 @@ endpoint is created; the deliverer checks again before every post (DNS
 answers change) and connects to the address it checked, never to a second
 lookup, with the host name kept for the ``Host`` header and for TLS.
 
-The same judgement as the mailbox reader's (inbound/allowed_hosts.py); it
-lives here because the engine does not import the inbound layer.
+The judgement of an address is the mailbox reader's too
+(:mod:`courrier.netcheck`).
 """
 
 from __future__ import annotations
 
-import ipaddress
-import socket
 from dataclasses import dataclass, field
 from urllib.parse import SplitResult, urlsplit
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+from courrier.netcheck import IPNetwork, describe, is_allowed, resolve
+
+__all__ = ["IPNetwork", "Target", "UrlNotAllowed", "check_form", "target"]
+
 ALLOWED_NETWORKS_SETTING = "COURRIER_WEBHOOK_ALLOWED_NETWORKS"
 MAX_URL = 2000
 
@@ -60,31 +60,6 @@ def check_form(url: str) -> SplitResult:
     return parts
 
 
-def _unmapped(address: IPAddress) -> IPAddress:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    return address
-
-
-def _describe(address: IPAddress) -> str:
-    plain = _unmapped(address)
-    kinds = (
-        (plain.is_loopback, "a loopback address"),
-        (plain.is_unspecified, "an unspecified address"),
-        (plain.is_link_local, "a link-local address"),
-        (plain.is_multicast, "a multicast address"),
-        (plain.is_private, "a private address"),
-    )
-    return next((words for found, words in kinds if found), "not a public address")
-
-
-def _allowed(address: IPAddress, networks: tuple[IPNetwork, ...]) -> bool:
-    plain = _unmapped(address)
-    if any(plain in network or address in network for network in networks):
-        return True
-    return plain.is_global and not plain.is_multicast
-
-
 def target(url: str, networks: tuple[IPNetwork, ...]) -> Target:
     """Where to connect for ``url``, once every address its host resolves to is allowed.
 
@@ -95,18 +70,15 @@ def target(url: str, networks: tuple[IPNetwork, ...]) -> Target:
     host = str(parts.hostname)
     port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
-        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        addresses = resolve(host, port)
     except (OSError, UnicodeError) as exc:
         raise UrlNotAllowed(f"{host} does not resolve ({exc})") from exc
-    addresses: list[IPAddress] = []
-    for info in found:
-        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
-        if not _allowed(address, networks):
+    for address in addresses:
+        if not is_allowed(address, networks):
             raise UrlNotAllowed(
-                f"{host} resolves to {address}, {_describe(address)}; "
+                f"{host} resolves to {address}, {describe(address)}; "
                 f"an operator can allow it with {ALLOWED_NETWORKS_SETTING}"
             )
-        addresses.append(address)
     checked = addresses[0]
     literal = f"[{checked}]" if checked.version == 6 else str(checked)
     connect = parts._replace(netloc=f"{literal}:{port}").geturl()
