@@ -112,6 +112,12 @@ class Settings(BaseSettings):
         le=65535,
         description="Port of the local mail capture (only when no SMTP URL is set); 0 picks a free one.",
     )
+    metrics_port: int = Field(
+        default=0,
+        ge=0,
+        le=65535,
+        description="Port on which `courrier worker` serves Prometheus metrics at /metrics (on COURRIER_HOST); 0: not served.",
+    )
     smtp_pool_size: int = Field(
         default=4, ge=1, le=64, description="SMTP connections a worker keeps open."
     )

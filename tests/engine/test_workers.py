@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+import urllib.request
 from collections import Counter
 from pathlib import Path
 
@@ -141,3 +143,35 @@ def test_a_worker_that_cannot_reach_its_smtp_server_says_so_in_one_line(
         f"courrier worker: cannot reach the SMTP server at 127.0.0.1:{port}: connection refused"
         in worker.output().splitlines()
     )
+
+
+def test_a_worker_serves_its_own_send_counters_to_prometheus(
+    engine: Engine, database_url: str, smtp_server: SmtpServer, tmp_path: Path
+) -> None:
+    ids = factories.seed(engine, 2, now=utcnow())
+    port = free_port()
+    worker = WorkerProcess(
+        tmp_path,
+        "metrics",
+        {"database_url": database_url, "smtp_url": smtp_server.url, "metrics_port": str(port)},
+    )
+    try:
+        wait_until_all(engine, "sent", len(ids), timeout=20)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
+            text = answer.read().decode()
+    finally:
+        assert worker.stop() == 0
+    assert 'courrier_messages_sent_total{channel="email"} 2.0' in text.splitlines()
+
+
+def test_a_taken_metrics_port_is_one_line(database_url: str, tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        worker = WorkerProcess(
+            tmp_path, "taken", {"database_url": database_url, "metrics_port": str(port)}
+        )
+        assert worker.process.wait(20) == 2
+    [line] = [line for line in worker.output().splitlines() if "COURRIER_METRICS_PORT" in line]
+    assert line.startswith(f"courrier worker: cannot serve metrics on 127.0.0.1:{port}")

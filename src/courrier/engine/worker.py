@@ -14,7 +14,11 @@ import signal
 import sys
 import threading
 from types import FrameType
+from wsgiref.simple_server import WSGIServer
 
+from prometheus_client import start_http_server
+
+from courrier import metrics
 from courrier.channels.capture import LocalCapture
 from courrier.channels.email import SmtpSender
 from courrier.engine.background import BackgroundLoops
@@ -49,7 +53,9 @@ def run_worker(settings: Settings, *, stop: threading.Event | None = None) -> No
     wakeup = Wakeup()
     dispatcher = Dispatcher(engine, settings, sender, wakeup=wakeup)
     loops: BackgroundLoops | None = None
+    exporter: WSGIServer | None = None
     try:
+        exporter = _serve_metrics(settings)
         sender.check()
         _on_signals(stop, wakeup)
         loops = BackgroundLoops(engine, settings).start()  # inbox feedback, webhooks
@@ -58,6 +64,9 @@ def run_worker(settings: Settings, *, stop: threading.Event | None = None) -> No
         dispatcher.run(stop)
         log.info("courrier worker %s stopped", dispatcher.worker_id)
     finally:
+        if exporter is not None:
+            exporter.shutdown()
+            exporter.server_close()
         if loops is not None:
             loops.stop()
         wakeup.close()
@@ -66,6 +75,23 @@ def run_worker(settings: Settings, *, stop: threading.Event | None = None) -> No
         if capture is not None:
             capture.stop()
         engine.dispose()
+
+
+def _serve_metrics(settings: Settings) -> WSGIServer | None:
+    """Prometheus metrics of this worker on ``COURRIER_METRICS_PORT`` (none when 0)."""
+    if not settings.metrics_port:
+        return None
+    try:
+        server, _thread = start_http_server(
+            settings.metrics_port, addr=settings.host, registry=metrics.registry
+        )
+    except OSError as exc:
+        raise ConfigurationError(
+            f"cannot serve metrics on {settings.host}:{settings.metrics_port} ({exc.strerror}): "
+            "choose another COURRIER_METRICS_PORT"
+        ) from exc
+    log.info("metrics on http://%s:%d/metrics", settings.host, settings.metrics_port)
+    return server
 
 
 def _on_signals(stop: threading.Event, wakeup: Wakeup) -> None:
