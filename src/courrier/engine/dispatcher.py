@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import os
 import random
-import re
 import secrets
 import socket
 import threading
@@ -57,8 +56,6 @@ __all__ = ["Dispatcher", "mail_of"]
 
 log = logging.getLogger(__name__)
 S = MessageStatus
-#: an enhanced status code at the start of a reply's text (RFC 3463)
-ENHANCED_STATUS = re.compile(r"[245]\.\d{1,3}\.\d{1,3}(?=\s|$)")
 CHANNEL = "email"
 #: Pauses between tries to record a batch's outcomes when the database is unreachable.
 RECORD_PAUSES = (0.5, 1.0, 2.0)
@@ -247,9 +244,9 @@ class Dispatcher:
         data: dict[str, Any] = {"worker": self.worker_id, "attempt": n}
         if attempt.code is not None:
             data["code"] = attempt.code
-            enhanced = ENHANCED_STATUS.match(attempt.reply)
+            enhanced = health.enhanced_status(attempt.reply)
             if enhanced is not None:
-                data["status"] = enhanced.group(0)  # RFC 3463, e.g. 5.1.1 or 4.2.2
+                data["status"] = enhanced  # RFC 3463, e.g. 5.1.1 or 4.2.2
         reply = f"{attempt.code} {attempt.reply}" if attempt.code else attempt.reply
 
         def entry(status: MessageStatus, name: str, reason: str | None) -> timeline.TimelineEntry:
