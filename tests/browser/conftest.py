@@ -1,6 +1,6 @@
 """Browser tests: Courrier's pages served over real HTTP on loopback, clicked in Chromium.
 
-One Chromium for the session and a new context (cookies, storage) per test.
+One Chromium for all of them and a new context (cookies, storage) per test.
 Each test gets its own server on its own database, listening on a socket
 bound first, so ``settings.base_url`` (and every link in a mail) points at
 it. The API fixtures (tenants with keys, the manual clock) and the scenario
@@ -34,9 +34,9 @@ if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
-    """Debian's Chromium, headless, started once for the session."""
+    """Debian's Chromium, headless: started once, and closed when the browser tests are done."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
