@@ -29,6 +29,7 @@ from courrier.store.schema import (
     webhook_deliveries,
 )
 from tests.support import factories
+from tests.support.dispatching import dispatcher_for
 from tests.support.smtp import SmtpServer
 
 ADDRESS = "gone@example.test"
@@ -42,12 +43,8 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def dispatcher(engine: Engine, settings: Settings, clock: ManualClock) -> Iterator[Dispatcher]:
-    assert settings.smtp is not None
-    sender = SmtpSender(settings.smtp, pool_size=2, timeout=5)
-    dispatcher = Dispatcher(engine, settings, sender, clock=clock, worker_id="w")
-    yield dispatcher
-    dispatcher.close()
-    sender.close()
+    with dispatcher_for(engine, settings, clock, "w", pool_size=2) as worker:
+        yield worker
 
 
 @pytest.fixture

@@ -41,6 +41,7 @@ from courrier.store.schema import (
 from courrier.store.tenants import Tenant, create_api_key, create_tenant
 from tests.inbound.conftest import add_mailbox, read_once
 from tests.support import factories
+from tests.support.dispatching import dispatcher_for
 from tests.support.dovecot import Dovecot, MailboxUser
 from tests.support.postfix import Postfix
 from tests.support.smtp import SmtpServer
@@ -100,12 +101,8 @@ def tenant(engine: Engine, clock: ManualClock) -> Tenant:
 def dispatcher(
     engine: Engine, feedback_settings: Settings, clock: ManualClock
 ) -> Iterator[Dispatcher]:
-    assert feedback_settings.smtp is not None
-    sender = SmtpSender(feedback_settings.smtp, pool_size=2, timeout=5)
-    dispatcher = Dispatcher(engine, feedback_settings, sender, clock=clock, worker_id="w")
-    yield dispatcher
-    dispatcher.close()
-    sender.close()
+    with dispatcher_for(engine, feedback_settings, clock, "w", pool_size=2) as worker:
+        yield worker
 
 
 def sent_message(engine: Engine, tenant: Tenant, clock: ManualClock, address: str) -> int:

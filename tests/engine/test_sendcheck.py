@@ -10,7 +10,6 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 
-from courrier.channels.email import SmtpSender
 from courrier.clock import ManualClock
 from courrier.engine.dispatcher import Dispatcher
 from courrier.engine.intake import EventInput, Intake
@@ -18,6 +17,7 @@ from courrier.settings import Settings
 from courrier.store import schema, timeline
 from courrier.store.contacts import ContactData, upsert_contact
 from courrier.store.tenants import Tenant, create_tenant
+from tests.support.dispatching import dispatcher_for
 from tests.support.smtp import SmtpServer
 
 START = datetime(2026, 3, 28, 9, 0, tzinfo=UTC)
@@ -40,12 +40,8 @@ def tenant(engine: Engine, clock: ManualClock) -> Tenant:
 
 @pytest.fixture
 def dispatcher(engine: Engine, settings: Settings, clock: ManualClock) -> Iterator[Dispatcher]:
-    assert settings.smtp is not None
-    sender = SmtpSender(settings.smtp, pool_size=1, timeout=5)
-    dispatcher = Dispatcher(engine, settings, sender, clock=clock, worker_id="w")
-    yield dispatcher
-    dispatcher.close()
-    sender.close()
+    with dispatcher_for(engine, settings, clock, "w") as worker:
+        yield worker
 
 
 def booking(kind: str, key: str, clock: ManualClock, **changes: Any) -> EventInput:

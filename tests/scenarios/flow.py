@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import Engine
 
-from courrier.channels.email import SmtpSender
 from courrier.clock import ManualClock
 from courrier.engine.dispatcher import Dispatcher
 from courrier.settings import Settings
 from tests.api.conftest import Caller, member
+from tests.support.dispatching import dispatcher_for
 from tests.support.smtp import SmtpServer
 
 #: external id -> (name, email, staff profiles, booking copy)
@@ -33,12 +33,8 @@ def email_of(contact: str) -> str:
 
 @pytest.fixture
 def dispatcher(settings: Settings, engine: Engine, clock: ManualClock) -> Iterator[Dispatcher]:
-    assert settings.smtp is not None
-    sender = SmtpSender(settings.smtp, pool_size=1, timeout=5.0)
-    worker = Dispatcher(engine, settings, sender, clock=clock, worker_id="scenario")
-    yield worker
-    worker.close()
-    sender.close()
+    with dispatcher_for(engine, settings, clock, "scenario") as worker:
+        yield worker
 
 
 @pytest.fixture

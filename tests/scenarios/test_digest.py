@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy.engine import Engine
 
-from courrier.channels.email import SmtpSender
 from courrier.clock import ManualClock
 from courrier.engine.digest import digest_day
 from courrier.engine.dispatcher import Dispatcher
-from courrier.settings import Settings
 from tests.api.conftest import Caller, booking, member
 from tests.support.smtp import SmtpServer
 
@@ -24,16 +20,6 @@ PARIS = "Europe/Paris"
 def clock() -> ManualClock:
     """Tuesday 10 March 2026, 09:00 in Paris."""
     return ManualClock(datetime(2026, 3, 10, 8, 0, tzinfo=UTC))
-
-
-@pytest.fixture
-def dispatcher(settings: Settings, engine: Engine, clock: ManualClock) -> Iterator[Dispatcher]:
-    assert settings.smtp is not None
-    sender = SmtpSender(settings.smtp, pool_size=1, timeout=5.0)
-    worker = Dispatcher(engine, settings, sender, clock=clock)
-    yield worker
-    worker.close()
-    sender.close()
 
 
 def book(caller: Caller, booking_id: str, received: datetime, clock: ManualClock) -> None:

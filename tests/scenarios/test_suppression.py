@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from sqlalchemy.engine import Engine
 
-from courrier.channels.email import SmtpSender
 from courrier.clock import ManualClock
 from courrier.console.preferences import preference_url
 from courrier.engine.dispatcher import Dispatcher
@@ -25,16 +23,6 @@ BY_CONTACT = "switched off by the contact on the preference page"
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock(datetime(2026, 3, 1, 9, 0, tzinfo=UTC))
-
-
-@pytest.fixture
-def dispatcher(settings: Settings, engine: Engine, clock: ManualClock) -> Iterator[Dispatcher]:
-    assert settings.smtp is not None
-    sender = SmtpSender(settings.smtp, pool_size=1, timeout=5.0)
-    worker = Dispatcher(engine, settings, sender, clock=clock)
-    yield worker
-    worker.close()
-    sender.close()
 
 
 def messages(caller: Caller, kind: str) -> list[dict[str, Any]]:

@@ -11,7 +11,6 @@ icalendar (one UID per subject, rising SEQUENCE, REQUEST or CANCEL).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -22,10 +21,8 @@ import pytest
 from sqlalchemy.engine import Engine
 from starlette.testclient import TestClient
 
-from courrier.channels.email import SmtpSender
 from courrier.clock import ManualClock
 from courrier.engine.dispatcher import Dispatcher
-from courrier.settings import Settings
 from courrier.store.tenants import create_api_key, create_tenant
 from tests.api.conftest import Caller, member
 from tests.support.smtp import SmtpServer
@@ -311,16 +308,6 @@ CASES = [
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock(NOW)
-
-
-@pytest.fixture
-def dispatcher(settings: Settings, engine: Engine, clock: ManualClock) -> Iterator[Dispatcher]:
-    assert settings.smtp is not None
-    sender = SmtpSender(settings.smtp, pool_size=1, timeout=5.0)
-    worker = Dispatcher(engine, settings, sender, clock=clock)
-    yield worker
-    worker.close()
-    sender.close()
 
 
 @pytest.fixture
