@@ -28,6 +28,7 @@ from bench.results import ScenarioResult, cpu_seconds, peak_rss_mib
 from bench.stages import AllThreadsProfile, ThreadSafeStageClock, instrumented
 from bench.workload import VENUE_ZONE, Booking, Venue
 from courrier.channels.email import SmtpSender
+from courrier.channels.smtp_transaction import Accepted
 from courrier.engine.dispatcher import Dispatcher
 from courrier.engine.intake import EventInput, Intake
 from courrier.heap import settle_heap
@@ -51,7 +52,7 @@ STAGES = [
 
 
 class MeasuredSender:
-    """Stands in for the dispatcher's sender: times each ``send`` and counts the bytes."""
+    """Stands in for the dispatcher's sender: times each ``deliver`` and counts the bytes."""
 
     def __init__(self, sender: Any, clock: ThreadSafeStageClock) -> None:
         self._sender = sender
@@ -59,12 +60,12 @@ class MeasuredSender:
         self._lock = threading.Lock()
         self.bytes_sent = 0
 
-    def send(self, envelope_from: str, recipients: Sequence[str], data: bytes) -> str:
+    def deliver(self, envelope_from: str, recipients: Sequence[str], data: bytes) -> Accepted:
         with self._clock.timed_call("smtp"):
-            reply: str = self._sender.send(envelope_from, recipients, data)
+            accepted: Accepted = self._sender.deliver(envelope_from, recipients, data)
         with self._lock:
             self.bytes_sent += len(data)
-        return reply
+        return accepted
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._sender, name)

@@ -20,6 +20,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from courrier.channels.smtp_transaction import (
+    Accepted,
     StaleConnection,
     delivery_error,
     describe,
@@ -160,7 +161,11 @@ class SmtpSender:
             self._give_back(conn)
 
     def send(self, envelope_from: str, recipients: Sequence[str], data: bytes) -> str:
-        """Send one mail; return the server's reply to DATA (e.g. ``250 2.0.0 Ok: queued``).
+        """Send one mail; return the server's reply to DATA (e.g. ``250 2.0.0 Ok: queued``)."""
+        return self.deliver(envelope_from, recipients, data).reply
+
+    def deliver(self, envelope_from: str, recipients: Sequence[str], data: bytes) -> Accepted:
+        """Send one mail; the server's reply to DATA and the recipients it refused.
 
         A reused connection that turns out dead before the mail was offered
         is replaced once, so an idle timeout on the server costs no retry.

@@ -16,10 +16,18 @@ import smtplib
 import socket
 import ssl
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from courrier.errors import PermanentDeliveryError, TransientDeliveryError
 
-__all__ = ["StaleConnection", "delivery_error", "describe", "quoted_address", "send_mail"]
+__all__ = [
+    "Accepted",
+    "StaleConnection",
+    "delivery_error",
+    "describe",
+    "quoted_address",
+    "send_mail",
+]
 
 _LEADING_DOT = re.compile(rb"(?m)^\.")
 _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
@@ -27,6 +35,18 @@ _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _PLAIN_ADDRESS = re.compile(rf"{_ATOM}(?:\.{_ATOM})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*")
 
 Refusal = TransientDeliveryError | PermanentDeliveryError
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """A mail the server took: its reply to DATA, and the recipients it refused meanwhile.
+
+    A server may refuse some recipients of a mail and take it for the
+    others; each refused one is kept with its error, for the address's health.
+    """
+
+    reply: str
+    refused: tuple[tuple[str, Refusal], ...] = ()
 
 
 class StaleConnection(Exception):
@@ -62,8 +82,8 @@ def describe(exc: BaseException) -> str:
 
 def send_mail(
     conn: smtplib.SMTP, envelope_from: str, recipients: Sequence[str], data: bytes, *, where: str
-) -> str:
-    """Run one transaction; the server's reply to the end of DATA (``250 ...``).
+) -> Accepted:
+    """Run one transaction; the server's reply to the end of DATA (``250 ...``) and refusals.
 
     Raises :class:`StaleConnection` when the connection is found dead before
     the mail's content was sent (safe to retry on a new one), a refusal
@@ -72,9 +92,9 @@ def send_mail(
     options = _mail_options(conn, envelope_from, recipients, data)
     try:
         if conn.has_extn("pipelining"):
-            code, reply = _pipelined(conn, envelope_from, recipients, data, options)
+            code, reply, refused = _pipelined(conn, envelope_from, recipients, data, options)
         else:
-            code, reply = _stepwise(conn, envelope_from, recipients, data, options)
+            code, reply, refused = _stepwise(conn, envelope_from, recipients, data, options)
     except smtplib.SMTPResponseException as exc:
         raise _reset(conn, delivery_error(exc.smtp_code, exc.smtp_error)) from exc
     except (OSError, smtplib.SMTPServerDisconnected) as exc:
@@ -85,7 +105,7 @@ def send_mail(
         ) from exc
     if code != 250:
         raise _reset(conn, delivery_error(code, reply))
-    return f"{code} {' '.join(reply.decode('utf-8', 'replace').split())}"
+    return Accepted(f"{code} {' '.join(reply.decode('utf-8', 'replace').split())}", refused)
 
 
 def _mail_options(
@@ -126,7 +146,7 @@ def _stepwise(
     recipients: Sequence[str],
     data: bytes,
     options: list[str],
-) -> tuple[int, bytes]:
+) -> tuple[int, bytes, tuple[tuple[str, Refusal], ...]]:
     """MAIL, each RCPT, DATA, one round trip each."""
     try:
         conn.putcmd("mail", f"FROM:{quoted_address(envelope_from)}{_joined(options)}")
@@ -139,10 +159,11 @@ def _stepwise(
     for recipient in recipients:
         code, reply = conn.rcpt(recipient)
         if code not in (250, 251):
-            refused.append(delivery_error(code, reply))
+            refused.append((recipient, delivery_error(code, reply)))
     if len(refused) == len(recipients):
-        raise _reset(conn, _worst(refused))
-    return conn.data(data)
+        raise _reset(conn, _worst([error for _, error in refused]))
+    code, reply = conn.data(data)
+    return code, reply, tuple(refused)
 
 
 def _pipelined(
@@ -151,7 +172,7 @@ def _pipelined(
     recipients: Sequence[str],
     data: bytes,
     options: list[str],
-) -> tuple[int, bytes]:
+) -> tuple[int, bytes, tuple[tuple[str, Refusal], ...]]:
     """MAIL, every RCPT and DATA in one write; then the content if DATA was accepted."""
     commands = [f"MAIL FROM:{quoted_address(envelope_from)}{_joined(options)}"]
     commands += [f"RCPT TO:{quoted_address(r)}" for r in recipients]
@@ -180,7 +201,13 @@ def _pipelined(
     if data_code != 354:
         raise _reset(conn, delivery_error(data_code, data_reply))
     conn.send(_dot_stuffed(data))
-    return conn.getreply()
+    code, reply = conn.getreply()
+    refused = tuple(
+        (recipient, delivery_error(c, r))
+        for recipient, (c, r) in zip(recipients, rcpt_replies, strict=True)
+        if c not in (250, 251)
+    )
+    return code, reply, refused
 
 
 def _dot_stuffed(data: bytes) -> bytes:

@@ -34,7 +34,7 @@ from courrier.domain.status import MessageStatus
 from courrier.engine import followups, health
 from courrier.engine.claimchecks import defer_limited, result_events, withdraw_stale
 from courrier.engine.outgoing import Outgoing, mail_of
-from courrier.engine.results import SendResult
+from courrier.engine.results import Refused, SendResult
 from courrier.engine.wakeup import Wakeup
 from courrier.errors import (
     DeliveryError,
@@ -68,6 +68,7 @@ class _Attempt:
     kind: Literal["sent", "transient", "permanent", "release"]
     reply: str = ""
     code: int | None = None
+    refused: tuple[Refused, ...] = ()  # sent: the recipients the server refused meanwhile
 
 
 def _default_worker_id() -> str:
@@ -168,7 +169,7 @@ class Dispatcher:
         started = time.perf_counter()
         try:
             envelope = self.outgoing.build(message.row, self.clock())
-            reply = self.sender.send(envelope.sender, envelope.recipients, envelope.data)
+            accepted = self.sender.deliver(envelope.sender, envelope.recipients, envelope.data)
         except ValidationError as exc:
             return _Attempt("permanent", f"cannot build the mail: {exc.message}")
         except DeliveryError as exc:
@@ -181,7 +182,11 @@ class Dispatcher:
             return _Attempt("transient", f"internal error: {exc.__class__.__name__}: {exc}")
         finally:
             metrics.send_seconds.labels(CHANNEL).observe(time.perf_counter() - started)
-        return _Attempt("sent", reply)
+        refused = tuple(
+            Refused(address, error.code, error.reply, isinstance(error, PermanentDeliveryError))
+            for address, error in accepted.refused
+        )
+        return _Attempt("sent", accepted.reply, refused=refused)
 
     # -- outcomes ----------------------------------------------------------
 
@@ -193,7 +198,7 @@ class Dispatcher:
             for message, attempt in zip(claimed, attempts, strict=True)
         ]
         results = [
-            SendResult(message, outcome, attempt.kind, attempt.code, attempt.reply)
+            SendResult(message, outcome, attempt.kind, attempt.code, attempt.reply, attempt.refused)
             for message, attempt, (outcome, _) in zip(claimed, attempts, decided, strict=True)
         ]
         for pause in (*RECORD_PAUSES, None):
@@ -260,6 +265,11 @@ class Dispatcher:
             )
 
         if attempt.kind == "sent":
+            if attempt.refused:  # the mail left, but not to everyone
+                data["refused"] = [
+                    {"address": r.address, "code": r.code, "reply": r.reply}
+                    for r in attempt.refused
+                ]
             return Outcome(message.id, S.SENT, sent_at=now), entry(S.SENT, "sent", attempt.reply)
         if attempt.kind == "release":
             outcome = Outcome(message.id, S.DUE, attempts_delta=-1)

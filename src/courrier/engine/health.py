@@ -82,21 +82,43 @@ def _address_word(channel: str) -> str:
 
 
 def note_send_results(conn: Connection, results: Sequence[SendResult], now: datetime) -> None:
-    """Count permanent SMTP refusals (5xx) against their address; block past the threshold."""
+    """Count permanent SMTP refusals (5xx) against their address; block past the threshold.
+
+    Those of a mail refused outright count against its main address; those
+    of single recipients of a mail the server took for the others (a bad Cc
+    or Bcc, or the To beside an accepted Cc) against each such recipient.
+    """
     errors = [
-        store.AddressError(
-            tenant_id=int(r.message.row["tenant_id"]),
-            address=str(r.message.row["address"]),
-            source="smtp",
-            code=r.code,
-            status=enhanced_status(r.reply),
-            text=r.reply,
-            message_id=r.message.id,
-        )
+        _smtp_error(r, str(r.message.row["address"]), r.code, r.reply)
         for r in results
-        if r.kind == "permanent" and r.code is not None and 500 <= r.code < 600
+        if r.kind == "permanent" and _is_5xx(r.code)
+    ]
+    errors += [
+        _smtp_error(r, refused.address, refused.code, refused.reply)
+        for r in results
+        if r.kind == "sent"
+        for refused in r.refused
+        if _is_5xx(refused.code)
     ]
     store.record_errors(conn, errors, now)
+
+
+def _is_5xx(code: int | None) -> bool:
+    return code is not None and 500 <= code < 600
+
+
+def _smtp_error(
+    result: SendResult, address: str, code: int | None, reply: str
+) -> store.AddressError:
+    return store.AddressError(
+        tenant_id=int(result.message.row["tenant_id"]),
+        address=address,
+        source="smtp",
+        code=code,
+        status=enhanced_status(reply),
+        text=reply,
+        message_id=result.message.id,
+    )
 
 
 def blocked_verdicts(

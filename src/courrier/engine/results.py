@@ -6,7 +6,17 @@ from dataclasses import dataclass
 
 from courrier.store.queue import ClaimedMessage, Outcome
 
-__all__ = ["SendResult"]
+__all__ = ["Refused", "SendResult"]
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A recipient the server refused while taking the mail for the others (a bad Cc)."""
+
+    address: str
+    code: int | None
+    reply: str
+    permanent: bool
 
 
 @dataclass(frozen=True)
@@ -15,7 +25,8 @@ class SendResult:
 
     ``kind`` is sent, transient, permanent or release; ``code`` the SMTP
     reply code when there was one; ``reply`` the reply text (with its
-    enhanced status code, e.g. ``5.1.1 User unknown``).
+    enhanced status code, e.g. ``5.1.1 User unknown``); ``refused`` the
+    recipients refused by a server that took the mail for the others.
     """
 
     message: ClaimedMessage
@@ -23,3 +34,4 @@ class SendResult:
     kind: str
     code: int | None
     reply: str
+    refused: tuple[Refused, ...] = ()
