@@ -33,7 +33,7 @@ from courrier.domain.retry import retry_delay
 from courrier.domain.status import MessageStatus
 from courrier.engine import followups, health
 from courrier.engine.claimchecks import defer_limited, result_events, withdraw_stale
-from courrier.engine.outgoing import Outgoing, mail_of
+from courrier.engine.outgoing import Envelope, Outgoing, mail_of
 from courrier.engine.results import Refused, SendResult
 from courrier.engine.wakeup import Wakeup
 from courrier.errors import (
@@ -109,8 +109,19 @@ class Dispatcher:
         return len(claimed)
 
     def _send(self, claimed: Sequence[ClaimedMessage]) -> list[_Attempt]:
-        """Send a batch through the pool, renewing its leases while it takes long."""
-        futures = [self._executor.submit(self._attempt, message) for message in claimed]
+        """Send a batch through the pool, renewing its leases while it takes long.
+
+        The mails are built here, one after the other, and only the SMTP
+        exchanges run in the pool: building is pure Python, which threads
+        cannot run side by side, and building it in the pool made them
+        fight over the interpreter lock (about 0.1 ms of CPU a message more).
+        """
+        now = self.clock()
+        built = [self._build(message, now) for message in claimed]
+        futures = [
+            self._executor.submit(self._attempt, message, envelope)
+            for message, envelope in zip(claimed, built, strict=True)
+        ]
         renew_every = self.settings.lease_seconds / 3
         while wait(futures, timeout=renew_every).not_done:
             self._renew([message.id for message in claimed])
@@ -162,16 +173,25 @@ class Dispatcher:
             message_id=message.id, at=now, status=S.SENDING.value, entry="claimed", data=data
         )
 
-    def _attempt(self, message: ClaimedMessage) -> _Attempt:
-        """Build and send one message (in a pool thread); never raises."""
-        if self._stop.is_set():
-            return _Attempt("release")
-        started = time.perf_counter()
+    def _build(self, message: ClaimedMessage, now: datetime) -> Envelope | _Attempt:
+        """The envelope of one message, or the permanent failure of a mail that cannot be built."""
         try:
-            envelope = self.outgoing.build(message.row, self.clock())
-            accepted = self.sender.deliver(envelope.sender, envelope.recipients, envelope.data)
+            return self.outgoing.build(message.row, now)
         except ValidationError as exc:
             return _Attempt("permanent", f"cannot build the mail: {exc.message}")
+        except Exception as exc:
+            log.exception("unexpected error building message %s", message.id)
+            return _Attempt("transient", f"internal error: {exc.__class__.__name__}: {exc}")
+
+    def _attempt(self, message: ClaimedMessage, envelope: Envelope | _Attempt) -> _Attempt:
+        """Send one built message (in a pool thread); never raises."""
+        if self._stop.is_set():
+            return _Attempt("release")
+        if isinstance(envelope, _Attempt):
+            return envelope
+        started = time.perf_counter()
+        try:
+            accepted = self.sender.deliver(envelope.sender, envelope.recipients, envelope.data)
         except DeliveryError as exc:
             kind: Literal["transient", "permanent"] = (
                 "permanent" if isinstance(exc, PermanentDeliveryError) else "transient"
