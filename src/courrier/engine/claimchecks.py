@@ -24,6 +24,7 @@ from courrier.engine.results import SendResult
 from courrier.engine.sendcheck import Verdict, stale_messages
 from courrier.settings import Settings
 from courrier.store import timeline, webhooks
+from courrier.store.kinds import Catalogues
 from courrier.store.queue import ClaimedMessage, Outcome, record_outcomes
 
 __all__ = ["defer_limited", "result_events", "withdraw_stale"]
@@ -34,12 +35,16 @@ RESULT_EVENTS = {S.SENT: "message.sent", S.FAILED: "message.failed"}
 
 
 def withdraw_stale(
-    conn: Connection, claimed: list[ClaimedMessage], now: datetime, worker_id: str
+    conn: Connection,
+    claimed: list[ClaimedMessage],
+    now: datetime,
+    worker_id: str,
+    catalogues: Catalogues,
 ) -> list[ClaimedMessage]:
     """Withdraw what must not leave any more; the claimed messages that may go."""
-    verdicts = stale_messages(conn, claimed)
+    verdicts = stale_messages(conn, claimed, catalogues=catalogues)
     verdicts += followups.stale_follow_ups(conn, _without(claimed, verdicts))
-    verdicts += health.blocked_verdicts(conn, _without(claimed, verdicts), now)
+    verdicts += health.blocked_verdicts(conn, _without(claimed, verdicts), now, catalogues)
     if not verdicts:
         return claimed
     outcomes = [

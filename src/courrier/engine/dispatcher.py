@@ -29,6 +29,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from courrier import metrics
 from courrier.channels.email import SmtpSender
 from courrier.clock import Clock, utcnow
+from courrier.domain.kinds import DEFAULT_CATALOGUE
 from courrier.domain.retry import retry_delay
 from courrier.domain.status import MessageStatus
 from courrier.engine import followups, health
@@ -43,6 +44,7 @@ from courrier.errors import (
 )
 from courrier.settings import Settings
 from courrier.store import timeline, webhooks
+from courrier.store.kinds import Catalogues
 from courrier.store.queue import (
     ClaimedMessage,
     Outcome,
@@ -149,9 +151,11 @@ class Dispatcher:
                 channel=CHANNEL,
             )
             timeline.record(conn, [self._claim_entry(message, now) for message in claimed])
-            claimed = withdraw_stale(conn, claimed, now, self.worker_id)
+            catalogues = Catalogues(conn, DEFAULT_CATALOGUE)  # read once for every check
+            claimed = withdraw_stale(conn, claimed, now, self.worker_id, catalogues)
             claimed = defer_limited(conn, claimed, now, self.worker_id, self.settings)
-            self.outgoing.load(conn, {int(message.row["tenant_id"]) for message in claimed})
+            tenant_ids = {int(message.row["tenant_id"]) for message in claimed}
+            self.outgoing.load(conn, tenant_ids, catalogues)
         taken_over = sum(1 for message in claimed if message.taken_over)
         if taken_over:
             metrics.leases_taken_over.inc(taken_over)

@@ -22,7 +22,7 @@ from courrier.domain.status import MessageStatus
 from courrier.engine.results import SendResult
 from courrier.engine.sendcheck import Verdict
 from courrier.store import health as store
-from courrier.store.kinds import TenantCatalogue, tenant_catalogue
+from courrier.store.kinds import Catalogues, TenantCatalogue
 from courrier.store.queue import ClaimedMessage
 from courrier.store.schema import contacts
 
@@ -122,9 +122,15 @@ def _smtp_error(
 
 
 def blocked_verdicts(
-    conn: Connection, claimed: Sequence[ClaimedMessage], now: datetime
+    conn: Connection,
+    claimed: Sequence[ClaimedMessage],
+    now: datetime,
+    catalogues: Catalogues | None = None,
 ) -> list[Verdict]:
-    """The claimed messages whose address is blocked: suppressed, with the reason (and fallback)."""
+    """The claimed messages whose address is blocked: suppressed, with the reason (and fallback).
+
+    ``catalogues`` shares the tenants' catalogues read once in the claim's transaction.
+    """
     keys = {
         m.id: (int(m.row["tenant_id"]), store.normalise(str(m.row["address"]))) for m in claimed
     }
@@ -133,14 +139,11 @@ def blocked_verdicts(
         return []
     hit = [m for m in claimed if keys[m.id] in blocked]
     phones = _phones(conn, [m.row.get("contact_id") for m in hit])
-    catalogues: dict[int, TenantCatalogue] = {}
+    catalogues = catalogues or Catalogues(conn, DEFAULT_CATALOGUE)
     verdicts = []
     for message in hit:
         health = blocked[keys[message.id]]
-        tenant_id = keys[message.id][0]
-        if tenant_id not in catalogues:
-            catalogues[tenant_id] = tenant_catalogue(conn, tenant_id, DEFAULT_CATALOGUE)
-        reason = _reason(message.row, health, catalogues[tenant_id], phones)
+        reason = _reason(message.row, health, catalogues.of(keys[message.id][0]), phones)
         verdicts.append(Verdict(message.id, MessageStatus.SUPPRESSED, reason))
     return verdicts
 

@@ -41,7 +41,7 @@ from courrier.render.mime import MailAttachment, OutgoingMail, build_mime
 from courrier.render.tracking import track_html
 from courrier.secretbox import SecretBox
 from courrier.settings import Settings
-from courrier.store.kinds import tenant_catalogue
+from courrier.store.kinds import Catalogues
 from courrier.store.tenants import Tenant, tenants_by_id
 
 __all__ = ["Envelope", "Outgoing", "mail_of"]
@@ -133,11 +133,17 @@ class Outgoing:
         self._keys: dict[tuple[int, str], RSAPrivateKey] = {}
         self._lock = threading.Lock()
 
-    def load(self, conn: Connection, tenant_ids: Iterable[int]) -> None:
-        """Read (in the claim's transaction) what the batch's tenants send with."""
+    def load(
+        self, conn: Connection, tenant_ids: Iterable[int], catalogues: Catalogues | None = None
+    ) -> None:
+        """Read (in the claim's transaction) what the batch's tenants send with.
+
+        ``catalogues`` shares the tenants' catalogues the claim's checks read already.
+        """
+        catalogues = catalogues or Catalogues(conn, DEFAULT_CATALOGUE)
         identities = dict(self._identities)
         for tenant in tenants_by_id(conn, tenant_ids).values():
-            kinds = tenant_catalogue(conn, tenant.id, DEFAULT_CATALOGUE)
+            kinds = catalogues.of(tenant.id)
             identities[tenant.id] = Identity(
                 tracking=tenant.tracking,
                 bounce_domain=tenant.bounce_domain,

@@ -23,7 +23,7 @@ from courrier.domain.conditions import failed_condition
 from courrier.domain.kinds import DEFAULT_CATALOGUE, Catalogue, NotificationKind
 from courrier.domain.planning import anchor_date, send_key_part
 from courrier.domain.status import MessageStatus
-from courrier.store.kinds import TenantCatalogue, tenant_catalogue
+from courrier.store.kinds import Catalogues
 from courrier.store.preferences import switched_off_rows
 from courrier.store.queue import ClaimedMessage
 from courrier.store.schema import subjects
@@ -79,34 +79,33 @@ def stale_messages(
     claimed: Sequence[ClaimedMessage],
     *,
     base: Catalogue | None = None,
+    catalogues: Catalogues | None = None,
 ) -> list[Verdict]:
     """The claimed messages that must not be sent, each with its reason (a few queries).
 
     Those the subject no longer wants are cancelled; of the others, those the
-    recipient's preferences now stop are suppressed.
+    recipient's preferences now stop are suppressed. ``catalogues`` shares
+    the tenants' catalogues read once in the claim's transaction.
     """
-    verdicts = _subject_verdicts(conn, claimed, base)
+    catalogues = catalogues or Catalogues(conn, base or DEFAULT_CATALOGUE)
+    verdicts = _subject_verdicts(conn, claimed, catalogues)
     withdrawn = {v.message_id for v in verdicts}
     rows = [m.row for m in claimed if m.id not in withdrawn]
-    stopped = switched_off_rows(conn, rows, base or DEFAULT_CATALOGUE)
+    stopped = switched_off_rows(conn, rows, catalogues.base, catalogues)
     verdicts += [Verdict(i, MessageStatus.SUPPRESSED, reason) for i, reason in stopped]
     return verdicts
 
 
 def _subject_verdicts(
-    conn: Connection, claimed: Sequence[ClaimedMessage], base: Catalogue | None
+    conn: Connection, claimed: Sequence[ClaimedMessage], catalogues: Catalogues
 ) -> list[Verdict]:
     bound = [m for m in claimed if m.row.get("subject_id") is not None]
     if not bound:
         return []
     states = _states(conn, [m.row["subject_id"] for m in bound])
-    catalogues: dict[int, TenantCatalogue] = {}
     verdicts: list[Verdict] = []
     for message in bound:
-        tenant_id = int(message.row["tenant_id"])
-        if tenant_id not in catalogues:
-            catalogues[tenant_id] = tenant_catalogue(conn, tenant_id, base or DEFAULT_CATALOGUE)
-        found = catalogues[tenant_id].get(message.row["kind"])
+        found = catalogues.of(int(message.row["tenant_id"])).get(message.row["kind"])
         state = states.get(message.row["subject_id"])
         if found is None or state is None:
             continue  # a kind or subject Courrier no longer knows: nothing to check against

@@ -98,6 +98,21 @@ def tenant_catalogue(conn: Connection, tenant_id: int, base: Catalogue) -> Tenan
     return TenantCatalogue(tuple(kinds))
 
 
+class Catalogues:
+    """Each tenant's catalogue read once for one transaction (a claim checks it several times)."""
+
+    def __init__(self, conn: Connection, base: Catalogue) -> None:
+        self.conn = conn
+        self.base = base
+        self._read: dict[int, TenantCatalogue] = {}
+
+    def of(self, tenant_id: int) -> TenantCatalogue:
+        found = self._read.get(tenant_id)
+        if found is None:
+            found = self._read[tenant_id] = tenant_catalogue(self.conn, tenant_id, self.base)
+        return found
+
+
 def save_tenant_kind(
     conn: Connection,
     tenant_id: int,

@@ -23,6 +23,7 @@ from sqlalchemy import Connection, delete, insert, select, update
 from courrier.domain.kinds import DEFAULT_CATALOGUE, Catalogue, NotificationKind
 from courrier.domain.preferences import Preference, SetBy, suppression_reason
 from courrier.domain.status import MessageStatus
+from courrier.store.kinds import Catalogues
 from courrier.store.kinds import tenant_catalogue as tenant_kinds
 from courrier.store.schema import contact_preferences, contacts
 
@@ -181,20 +182,25 @@ def suppressed_reasons(
 
 
 def switched_off_rows(
-    conn: Connection, rows: Sequence[Mapping[str, Any]], base: Catalogue = DEFAULT_CATALOGUE
+    conn: Connection,
+    rows: Sequence[Mapping[str, Any]],
+    base: Catalogue = DEFAULT_CATALOGUE,
+    catalogues: Catalogues | None = None,
 ) -> list[tuple[int, str]]:
     """The stored messages (``id``, ``tenant_id``, ``contact_id``, ``kind``, ``channel``) that
     preferences now stop, each with the reason: the check at send time, a few queries a batch.
 
     A message of a kind its tenant no longer has is left alone (nothing to check against).
+    ``catalogues`` shares the tenants' catalogues already read in this transaction.
     """
+    catalogues = catalogues or Catalogues(conn, base)
     by_tenant: dict[int, list[Mapping[str, Any]]] = {}
     for row in rows:
         if row.get("contact_id") is not None:
             by_tenant.setdefault(int(row["tenant_id"]), []).append(row)
     stopped: list[tuple[int, str]] = []
     for tenant_id, mine in by_tenant.items():
-        kinds = tenant_kinds(conn, tenant_id, base)
+        kinds = catalogues.of(tenant_id)
         known = [(r, tk.kind) for r in mine if (tk := kinds.get(r["kind"])) is not None]
         reasons = suppressed_reasons(
             conn, tenant_id, [(r["contact_id"], kind, r["channel"]) for r, kind in known]
