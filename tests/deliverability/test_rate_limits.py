@@ -216,3 +216,62 @@ def test_no_query_is_made_when_no_limit_applies(
         finally:
             event.remove(engine, "before_cursor_execute", count)
     assert statements == []
+
+
+def test_copies_count_against_their_own_domains(
+    engine: Engine, workers: Any, clock: ManualClock, smtp_server: SmtpServer
+) -> None:
+    """A Cc or Bcc at a provider spends that provider's minute, in the batch and after it."""
+    venue = tenant(engine, clock, domain_rate_per_minute=1)
+    [copied] = add(
+        engine, venue, 1, clock, address="ana@one.test", cc_addrs=["Bo@Two.TEST"], bcc_addrs=None
+    )
+    [direct] = add(engine, venue, 1, clock, address="cy@two.test")
+    worker = workers()
+    drain(worker)
+    assert factories.message(engine, copied)["status"] == "sent"
+    row = factories.message(engine, direct)
+    assert (row["status"], row["due_at"]) == ("due", clock() + timedelta(seconds=60))
+    assert row["status_reason"] == "domain rate limit: 1 messages a minute to two.test"
+
+    # A later batch reads the minute from the database: the Bcc of a sent mail counts there.
+    clock.advance(timedelta(seconds=60))
+    drain(worker)
+    assert factories.message(engine, direct)["status"] == "sent"
+    clock.advance(timedelta(seconds=61))
+    [blind] = add(engine, venue, 1, clock, address="di@three.test", bcc_addrs=["eve@four.test"])
+    drain(worker)
+    assert factories.message(engine, blind)["status"] == "sent"
+    clock.advance(timedelta(seconds=1))
+    [late] = add(engine, venue, 1, clock, address="fay@four.test")
+    drain(workers("worker-b"))
+    row = factories.message(engine, late)
+    assert row["status"] == "due"
+    assert row["status_reason"] == "domain rate limit: 1 messages a minute to four.test"
+    # The mail to four.test waits for the blind copy's minute to end, not for a fresh one.
+    assert row["due_at"] == clock() - timedelta(seconds=1) + timedelta(seconds=60)
+
+
+def test_a_message_over_two_domain_limits_waits_for_both(
+    engine: Engine, workers: Any, clock: ManualClock
+) -> None:
+    venue = tenant(engine, clock, domain_rate_per_minute=1)
+    first = add(engine, venue, 1, clock, address="a@one.test")
+    clock.advance(timedelta(seconds=20))
+    second = add(engine, venue, 1, clock, address="b@two.test")
+    drain(workers())
+    assert sent(engine, first + second) == 2
+    [both] = add(engine, venue, 1, clock, address="c@one.test", cc_addrs=["d@two.test"])
+    drain(workers())
+    row = factories.message(engine, both)
+    assert row["status_reason"] == (
+        "domain rate limit: 1 messages a minute to one.test; "
+        "domain rate limit: 1 messages a minute to two.test"
+    )
+    assert row["due_at"] == clock() + timedelta(seconds=60)  # two.test's send was the later one
+    clock.advance(timedelta(seconds=40))
+    drain(workers())
+    assert factories.message(engine, both)["status"] == "due"  # due when two.test has room too
+    clock.advance(timedelta(seconds=20))
+    drain(workers())
+    assert factories.message(engine, both)["status"] == "sent"

@@ -5,7 +5,10 @@ nobody else's, so one venue cannot get the whole service throttled (or its
 shared IP blocklisted by a mailbox provider) while the others' mail waits.
 A message is counted when it was sent in the last 60 seconds
 (``messages.sent_at``, the same rows for every worker) or passed earlier in
-this batch. What is over a limit goes back to the queue, due when the
+this batch. A message counts once against its tenant's limit and once
+against each recipient domain it goes to, Cc and Bcc included: a mail to
+one address at a provider with a copy to another spends one of that
+provider's minute, not two. What is over a limit goes back to the queue, due when the
 window next has room: the k-th message over a limit of L waits for the
 (k mod L)-th oldest send of the window to leave it, plus one minute per full
 round of L, so a burst drains at the limit's pace without being claimed
@@ -26,8 +29,9 @@ import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, func, or_, select
+from sqlalchemy import ColumnElement, Connection, Text, and_, cast, func, or_, select
 from sqlalchemy.engine import Engine
 
 from courrier.domain.status import MessageStatus
@@ -91,6 +95,16 @@ def _domain(address: str | None) -> str:
     return (address or "").rpartition("@")[2].lower()
 
 
+def _domains(address: str | None, cc: Any, bcc: Any) -> frozenset[str]:
+    """The recipient domains of a message: its address's, its Cc's and its Bcc's."""
+    return frozenset(_domain(a) for a in (address, *(cc or ()), *(bcc or ())) if a)
+
+
+def _copied(column: Any) -> ColumnElement[bool]:
+    """Rows whose Cc or Bcc list holds something (SQL NULL and JSON null both mean none)."""
+    return func.coalesce(cast(column, Text), "null") != "null"
+
+
 def _own_limits(conn: Connection, tenant_ids: set[int]) -> dict[int, Own]:
     """Each tenant's own limits, from the cache when fresh, else in one query."""
     clock = time.monotonic()
@@ -129,39 +143,51 @@ class _Windows:
         for message in claimed:
             tenant_id = int(message.row["tenant_id"])
             if self.limits[tenant_id][1] and tenant_id not in whole:
-                domains.setdefault(tenant_id, set()).add(_domain(message.row["address"]))
+                domains.setdefault(tenant_id, set()).update(_message_domains(message))
         wanted: list[ColumnElement[bool]] = [messages.c.tenant_id.in_(whole)] if whole else []
         address = func.lower(messages.c.address)
         for tenant_id, names in domains.items():
-            matches = [address.like(f"%@{_escaped(name)}", escape="\\") for name in names]
+            matches: list[ColumnElement[bool]] = [
+                address.like(f"%@{_escaped(name)}", escape="\\") for name in names
+            ]
+            # copies are rare: read them all and let their domains be counted here
+            matches += [_copied(messages.c.cc_addrs), _copied(messages.c.bcc_addrs)]
             wanted.append(and_(messages.c.tenant_id == tenant_id, or_(*matches)))
         rows = conn.execute(
-            select(messages.c.tenant_id, messages.c.address, messages.c.sent_at)
+            select(
+                messages.c.tenant_id,
+                messages.c.address,
+                messages.c.cc_addrs,
+                messages.c.bcc_addrs,
+                messages.c.sent_at,
+            )
             .where(messages.c.sent_at > self.now - WINDOW, or_(*wanted))
             .order_by(messages.c.sent_at)
         ).all()
         for row in rows:
-            self._note(int(row.tenant_id), row.address, row.sent_at)
+            found = _domains(row.address, row.cc_addrs, row.bcc_addrs)
+            self._note(int(row.tenant_id), found, row.sent_at)
 
-    def _note(self, tenant_id: int, address: str | None, at: datetime) -> None:
-        for key in self._keys(tenant_id, address):
+    def _note(self, tenant_id: int, domains: frozenset[str], at: datetime) -> None:
+        for key in self._keys(tenant_id, domains):
             self.sent.setdefault(key, []).append(at)
 
-    def _keys(self, tenant_id: int, address: str | None) -> Iterable[Key]:
+    def _keys(self, tenant_id: int, domains: frozenset[str]) -> Iterable[Key]:
         rate, domain_rate = self.limits[tenant_id]
         if rate:
             yield tenant_id, None
         if domain_rate:
-            yield tenant_id, _domain(address)
+            for domain in sorted(domains):
+                yield tenant_id, domain
 
     def admit(self, message: ClaimedMessage) -> list[Key]:
         """Count the message in if every limit has room (``[]``); else the limits that are full."""
         tenant_id = int(message.row["tenant_id"])
-        address = message.row["address"]
-        keys = list(self._keys(tenant_id, address))
+        domains = _message_domains(message)
+        keys = list(self._keys(tenant_id, domains))
         full = [key for key in keys if len(self.sent.get(key, [])) >= self._limit(key)]
         if not full:
-            self._note(tenant_id, address, self.now)
+            self._note(tenant_id, domains, self.now)
         return full
 
     def load_waiting(self, conn: Connection, full: set[Key]) -> None:
@@ -180,12 +206,12 @@ class _Windows:
             )
         ).all()
         for row in rows:
-            reason = str(row.status_reason)
             keys: list[Key] = []
-            if reason.startswith(TENANT_REASON):
-                keys.append((int(row.tenant_id), None))
-            if DOMAIN_REASON in reason:
-                keys.append((int(row.tenant_id), _domain(row.address)))
+            for part in str(row.status_reason).split("; "):
+                if part.startswith(TENANT_REASON):
+                    keys.append((int(row.tenant_id), None))
+                elif part.startswith(DOMAIN_REASON):  # "... a minute to <domain>"
+                    keys.append((int(row.tenant_id), part.rpartition(" to ")[2]))
             for key in keys:
                 if key in full:
                     self.deferred[key] = self.deferred.get(key, 0) + 1
@@ -212,6 +238,11 @@ class _Windows:
         if key[1] is None:
             return f"{TENANT_REASON}{limit} messages a minute"
         return f"{DOMAIN_REASON}{limit} messages a minute to {key[1]}"
+
+
+def _message_domains(message: ClaimedMessage) -> frozenset[str]:
+    row = message.row
+    return _domains(row["address"], row.get("cc_addrs"), row.get("bcc_addrs"))
 
 
 def _escaped(text: str) -> str:
