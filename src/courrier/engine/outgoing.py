@@ -15,14 +15,14 @@ What ``build`` adds to the mail of :func:`mail_of`:
   (RFC 8058) on a message to a contact of a kind the contact may switch off,
   never on a password reset;
 * with tracking on (the default): signed click redirects, an open pixel and
-  a "view this message online" link in the HTML part;
+  a "view this message online" link in the HTML part, and the same link on
+  the last line of the text part;
 * a DKIM signature with ``d=`` the From domain when the tenant has a key.
 """
 
 from __future__ import annotations
 
 import base64
-import dataclasses
 import logging
 import threading
 from collections.abc import Iterable
@@ -38,7 +38,7 @@ from courrier.errors import ConfigurationError, ValidationError
 from courrier.render.dkim import DkimSigner, load_private_key
 from courrier.render.links import LinkSigner
 from courrier.render.mime import MailAttachment, OutgoingMail, build_mime
-from courrier.render.tracking import track_html
+from courrier.render.tracking import track_html, track_text
 from courrier.secretbox import SecretBox
 from courrier.settings import Settings
 from courrier.store.kinds import Catalogues
@@ -78,6 +78,17 @@ def mail_of(row: dict[str, Any], date: datetime) -> OutgoingMail:
     ``messages.attachments`` holds ``{"filename", "content_type", "content",
     "params"?: [[k, v]...], "method"?, "encoding"?}`` items.
     """
+    return _mail(row, date, row["body_text"], row["body_html"], ())
+
+
+def _mail(
+    row: dict[str, Any],
+    date: datetime,
+    text: str,
+    html: str | None,
+    extra_headers: tuple[tuple[str, str], ...],
+) -> OutgoingMail:
+    """The mail of a row with its bodies and extra headers as given (by :meth:`Outgoing.build`)."""
     attachments = tuple(
         MailAttachment(
             filename=item["filename"],
@@ -97,10 +108,10 @@ def mail_of(row: dict[str, Any], date: datetime) -> OutgoingMail:
         reply_to=row["reply_to"],
         cc=tuple(row.get("cc_addrs") or ()),
         subject=row["subject_line"],
-        text=row["body_text"],
-        html=row["body_html"],
+        text=text,
+        html=html,
         attachments=attachments,
-        headers=(("X-Courrier-Message", str(row["id"])),),
+        headers=(("X-Courrier-Message", str(row["id"])), *extra_headers),
     )
 
 
@@ -184,19 +195,23 @@ class Outgoing:
 
     def build(self, row: dict[str, Any], date: datetime) -> Envelope:
         """The envelope and bytes of one message row (called from the send threads)."""
+        message_id = int(row["id"])
         identity = self._identities.get(int(row["tenant_id"]), Identity())
-        mail = mail_of(row, date)
-        changes: dict[str, Any] = {}
+        extra: tuple[tuple[str, str], ...] = ()
         if row.get("contact_id") is not None and row["kind"] in identity.switchable_kinds:
             url = self.links.unsubscribe(int(row["tenant_id"]), int(row["contact_id"]), row["kind"])
-            changes["headers"] = (*mail.headers, ("List-Unsubscribe", f"<{url}>"), ONE_CLICK)
-        if identity.tracking and mail.html:
-            changes["html"] = track_html(mail.html, int(row["id"]), self.links, row["locale"])
-        data = build_mime(dataclasses.replace(mail, **changes) if changes else mail)
+            extra = (("List-Unsubscribe", f"<{url}>"), ONE_CLICK)
+        text, html = row["body_text"], row["body_html"]
+        if identity.tracking:
+            original = self.links.original(message_id)
+            text = track_text(text, original, row["locale"])
+            if html:
+                html = track_html(html, message_id, self.links, row["locale"], original=original)
+        data = build_mime(_mail(row, date, text, html, extra))
         from_domain = _domain(row["from_addr"])
         if identity.dkim_key is not None and identity.dkim_selector:
             data = DkimSigner(identity.dkim_key, from_domain, identity.dkim_selector).sign(data)
         bounce_domain = identity.bounce_domain or from_domain
-        sender = f"bounces+{self.links.verp_token(int(row['id']))}@{bounce_domain}"
+        sender = f"bounces+{self.links.verp_token(message_id)}@{bounce_domain}"
         recipients = [row["address"], *(row.get("cc_addrs") or ()), *(row.get("bcc_addrs") or ())]
         return Envelope(sender, list(dict.fromkeys(recipients)), data)
