@@ -191,6 +191,10 @@ class Settings(BaseSettings):
         default="",
         description="Comma-separated CIDRs of internal networks webhook URLs may point to (e.g. 10.0.0.0/8 for a receiver on the LAN). Empty: only public addresses.",
     )
+    webhook_ca_file: str = Field(
+        default="",
+        description="PEM file of extra CA certificates webhook receivers' TLS certificates may chain to (a private CA), trusted besides the usual public ones. Empty: only the public ones.",
+    )
     webhook_timeout: float = Field(
         default=10.0, gt=0, description="Seconds a webhook receiver has to answer one request."
     )

@@ -1,20 +1,17 @@
 # ruff: noqa: F811  (the API fixtures are imported by name, then asked for)
 """Outbound webhooks end to end: endpoints over the API, a real HTTP receiver, real sends.
 
-The receiver is a threaded ``http.server`` on 127.0.0.1 that records every
-request and answers scripted status codes; 127.0.0.0/8 is allowed through
+The receiver (:mod:`tests.support.webhooks`) is a threaded
+``http.server`` on 127.0.0.1 that records every request and answers
+scripted status codes; 127.0.0.0/8 is allowed through
 ``COURRIER_WEBHOOK_ALLOWED_NETWORKS`` as an operator would allow a LAN.
 """
 
 from __future__ import annotations
 
-import json
 import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from ipaddress import ip_network
 from typing import Any
 
@@ -39,57 +36,7 @@ from tests.scenarios.flow import dispatcher  # noqa: F401
 from tests.support import factories
 from tests.support.services import free_port
 from tests.support.smtp import SmtpServer
-
-
-@dataclass
-class Request:
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-    @property
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-class Receiver:
-    """An HTTP server that records POSTs and answers the scripted codes, then 200."""
-
-    def __init__(self) -> None:
-        self.requests: list[Request] = []
-        self.codes: list[int] = []
-        self.delay = 0.0
-        self.lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length", 0)))
-                with receiver.lock:
-                    receiver.requests.append(
-                        Request(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
-                    )
-                    code = receiver.codes.pop(0) if receiver.codes else 200
-                time.sleep(receiver.delay)
-                self.send_response(code)
-                self.send_header("content-length", "4")
-                self.end_headers()
-                self.wfile.write(b"boom" if code >= 300 else b"okay")
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hooks/courrier"
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join()
+from tests.support.webhooks import Receiver, add_endpoint, deliveries
 
 
 @pytest.fixture
@@ -105,8 +52,7 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    server = Receiver()
-    server.thread.start()
+    server = Receiver().start()
     yield server
     server.stop()
 
@@ -116,18 +62,6 @@ def deliverer(engine: Engine, settings: Settings, clock: ManualClock) -> Iterato
     worker = WebhookDeliverer(engine, settings, clock=clock, worker_id="hooks-a")
     yield worker
     worker.close()
-
-
-def add_endpoint(caller: Caller, url: str, **body: Any) -> dict[str, Any]:
-    response = caller.post("/v1/webhooks", json={"url": url, **body})
-    assert response.status_code == 201, response.text
-    return dict(response.json())
-
-
-def deliveries(caller: Caller, endpoint_id: int, **params: Any) -> list[dict[str, Any]]:
-    response = caller.get(f"/v1/webhooks/{endpoint_id}/deliveries", params=params)
-    assert response.status_code == 200, response.text
-    return list(response.json()["items"])
 
 
 def send_one(engine: Engine, caller: Caller, clock: ManualClock, dispatcher: Dispatcher) -> int:

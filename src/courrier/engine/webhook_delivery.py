@@ -5,10 +5,16 @@ posted and its attempt recorded in a transaction of its own, so a crash
 loses at most the post in flight, which is made again once the lease runs
 out (at-least-once: ``webhook-id`` stays the same, so the receiver can drop
 the copy). A 2xx answer delivers; anything else (another status, a
-redirect, a timeout, a refused connection, an address no longer allowed)
-waits about 5 s, 5 min, 30 min, 2 h, 5 h, then 10 h, each ±20 % so that
-endpoints coming back from an outage are not hit by every retry at once,
-until ``COURRIER_WEBHOOK_MAX_ATTEMPTS`` marks the delivery failed.
+redirect, a timeout, a refused connection, a TLS certificate that does not
+verify, an address no longer allowed) waits about 5 s, 5 min, 30 min, 2 h,
+5 h, then 10 h, each ±20 % so that endpoints coming back from an outage are
+not hit by every retry at once, until ``COURRIER_WEBHOOK_MAX_ATTEMPTS``
+marks the delivery failed.
+
+An ``https://`` receiver must show a certificate for the URL's host name
+that chains to a public CA (certifi's bundle, as httpx trusts by default) or
+to one in ``COURRIER_WEBHOOK_CA_FILE``; there is no switch to skip the
+check, and a refused certificate is never a reason to post in clear.
 """
 
 from __future__ import annotations
@@ -17,8 +23,10 @@ import json
 import logging
 import os
 import random
+import re
 import secrets
 import socket
+import ssl
 import threading
 import time
 from datetime import timedelta
@@ -43,12 +51,46 @@ JITTER = 0.2
 #: how much of a receiver's answer is kept with a failed attempt
 ANSWER_CHARS = 200
 USER_AGENT = "Courrier-Webhooks/1"
+CA_FILE_SETTING = "COURRIER_WEBHOOK_CA_FILE"
+#: OpenSSL's "[SSL: CODE] words (_ssl.c:1006)" around the words worth keeping
+_OPENSSL_NOISE = re.compile(r"^\[[^]]*\]\s*|\s*\(_ssl\.c:\d+\)$")
 
 
 def retry_delay(failed_attempts: int, rng: random.Random) -> timedelta:
     """How long to wait after ``failed_attempts`` failures: the schedule, ±20 %."""
     base = RETRY_DELAYS[min(failed_attempts, len(RETRY_DELAYS)) - 1]
     return timedelta(seconds=base * rng.uniform(1 - JITTER, 1 + JITTER))
+
+
+def tls_context(ca_file: str) -> ssl.SSLContext:
+    """What a receiver's certificate is checked against: httpx's default trust, plus ``ca_file``.
+
+    Read once, when the deliverer starts; a file that cannot be read or holds
+    no certificate is a ConfigurationError naming the setting.
+    """
+    context = httpx.create_ssl_context(trust_env=False)
+    if ca_file:
+        try:
+            context.load_verify_locations(cafile=ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            words = exc.strerror or _OPENSSL_NOISE.sub("", str(exc))
+            raise ConfigurationError(
+                f"{CA_FILE_SETTING}: cannot load CA certificates from {ca_file}: {words}"
+            ) from exc
+    return context
+
+
+def _tls_failure(exc: BaseException) -> str | None:
+    """Why TLS failed, in words, if it is what made ``exc`` (httpx wraps the ssl error)."""
+    cause: BaseException | None = exc
+    while cause is not None and not isinstance(cause, ssl.SSLError):
+        cause = cause.__cause__ or cause.__context__
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        why = str(cause.verify_message or "").rstrip(".")
+        return "TLS: certificate verify failed" + (f": {why[:1].lower()}{why[1:]}" if why else "")
+    if isinstance(cause, ssl.SSLError):
+        return f"TLS: {_OPENSSL_NOISE.sub('', str(cause.args[-1]))}"
+    return None
 
 
 class WebhookDeliverer:
@@ -77,6 +119,7 @@ class WebhookDeliverer:
         # one made (and its TLS certificate checked) for one host name must not carry a post
         # for another name on the same address.
         self._client = httpx.Client(
+            verify=tls_context(settings.webhook_ca_file),
             timeout=settings.webhook_timeout,
             follow_redirects=False,
             trust_env=False,
@@ -151,7 +194,8 @@ class WebhookDeliverer:
         except httpx.TimeoutException:
             return None, f"no answer within {self.settings.webhook_timeout:g} s"
         except httpx.HTTPError as exc:
-            return None, f"could not post: {exc.__class__.__name__}: {exc}"
+            tls = _tls_failure(exc)
+            return None, tls or f"could not post: {exc.__class__.__name__}: {exc}"
         code = response.status_code
         if 200 <= code < 300:
             return code, None
