@@ -182,7 +182,7 @@ def test_a_certificate_that_does_not_verify_is_a_failed_attempt_retried_never_po
     ]
     retry_in = (datetime.fromisoformat(delivery["next_attempt_at"]) - clock()).total_seconds()
     assert 240 <= retry_in <= 360  # then 5 min ±20 %
-    assert len(receiver.tls_errors) == 2  # two handshakes, both broken off by Courrier
+    assert len(receiver.handshakes_refused(2)) == 2  # two handshakes, both broken off
     assert receiver.requests == []  # nothing was sent over the connection, in clear or not
 
 

@@ -127,6 +127,14 @@ class Receiver:
         scheme = "https" if self.tls is not None else "http"
         return f"{scheme}://{host}:{self.port}{path}"
 
+    def handshakes_refused(self, count: int, timeout: float = 5.0) -> list[str]:
+        """The TLS errors seen, once there are ``count`` (a refused handshake ends in the
+        server's thread a moment after the client gave up)."""
+        deadline = time.monotonic() + timeout
+        while len(self.tls_errors) < count and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return list(self.tls_errors)
+
     def start(self) -> Receiver:
         self.thread.start()
         return self
