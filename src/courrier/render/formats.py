@@ -14,6 +14,13 @@ Babel/CLDR pattern such as ``"EEEE d MMMM"``):
 * ``{{ start|time("short") }}``
 * ``{{ amount|money("EUR") }}``
 
+A language's ``strings`` file names its phrases for an instant with the
+``moment_phrase`` global: ``{% set when = moment_phrase("full", " à ", "short") %}``
+makes ``s.when(start)`` write the date, ``" à "`` and the time. A phrase is
+a Python callable rather than a Jinja macro because every booking message
+calls several: a macro call costs a new frame and a context, and a phrase
+remembers what it wrote for the few instants a batch repeats.
+
 Instants may be aware datetimes or ISO 8601 strings; naive ones are refused.
 """
 
@@ -29,8 +36,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_datetime, format_time
 from babel.numbers import format_currency
-from jinja2 import pass_context
+from jinja2 import pass_context, pass_eval_context
+from jinja2.nodes import EvalContext
 from jinja2.runtime import Context
+from markupsafe import Markup
 
 CONTEXT_KEY = "_format"
 
@@ -138,13 +147,64 @@ def time_filter(context: Context, value: Any, format: str = "short", tz: str | N
 @pass_context
 def money_filter(context: Context, amount: Any, currency: str) -> str:
     """An amount in ``currency`` (ISO 4217), e.g. ``12,50 €`` in French."""
+    text = str(amount)
     try:
-        number = Decimal(str(amount))
+        Decimal(text)
     except InvalidOperation as exc:
         raise ValueError(f"not an amount: {amount!r}") from exc
-    return str(format_currency(number, currency, locale=_settings(context).locale))
+    return _format_money(text, currency, _settings(context).locale)
 
 
+@lru_cache(maxsize=1024)
+def _format_money(amount: str, currency: str, locale: Locale) -> str:
+    """Cached: Babel's currency formatting costs a sixth of a booking message, and prices recur."""
+    return str(format_currency(Decimal(amount), currency, locale=locale))
+
+
+class MomentPhrase:
+    """``s.when(start)``: an instant's date, then a joiner and its time (when given a time format).
+
+    Written as the macro ``{{ moment|date(...) }}{joiner}{{ moment|time(...) }}``
+    would be, and like a macro it is markup when called from an HTML template.
+    """
+
+    _KEPT = 1024  # instants remembered per phrase, a bound for long-running workers
+
+    def __init__(
+        self, settings: FormatSettings, date_format: str, joiner: str, time_format: str | None
+    ) -> None:
+        self._settings = settings
+        self._formats = (date_format, joiner, time_format)
+        self._written: dict[Any, str] = {}
+
+    @pass_eval_context
+    def __call__(self, eval_context: EvalContext, moment: Any) -> str:
+        text = self._written.get(moment)
+        if text is None:
+            if len(self._written) >= self._KEPT:
+                self._written.clear()
+            text = self._written[moment] = self._write(moment)
+        # as a macro does: markup in HTML (Babel's words for a date, not the caller's text)
+        return Markup(text) if eval_context.autoescape else text  # noqa: S704
+
+    def _write(self, moment: Any) -> str:
+        date_format, joiner, time_format = self._formats
+        zone, locale = self._settings.zone, self._settings.locale
+        text = _format_instant("date", moment, date_format, zone, locale)
+        if time_format is None:
+            return text
+        return text + joiner + _format_instant("time", moment, time_format, zone, locale)
+
+
+@pass_context
+def moment_phrase(
+    context: Context, date_format: str, joiner: str = "", time_format: str | None = None
+) -> MomentPhrase:
+    """The ``strings`` files' phrases for an instant (see :class:`MomentPhrase`)."""
+    return MomentPhrase(_settings(context), date_format, joiner, time_format)
+
+
+GLOBALS = {"moment_phrase": moment_phrase}
 FILTERS = {
     "datetime": datetime_filter,
     "date": date_filter,

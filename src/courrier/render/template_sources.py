@@ -26,16 +26,20 @@ from types import MappingProxyType
 from jinja2 import BaseLoader, Environment, StrictUndefined, TemplateNotFound
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from courrier.render.formats import FILTERS
+from courrier.render.formats import FILTERS, GLOBALS
 
 PARTS = ("subject.txt", "body.txt", "body.html")
 MESSAGE = "message.jinja"
-#: what each part of a message file becomes (``{m}``: the message file's name)
-_MADE_PARTS = {
-    "subject.txt": "{{{{ m.subject_line }}}}",
-    "body.txt": '{{% include "message.txt" %}}',
-    "body.html": '{{% include "message.html" %}}',
+#: the source of the subject part made for each message file
+SUBJECT_LINE = "{{ m.subject_line }}"
+#: the sources of the body parts made for each message file, and the shared body each includes
+#: (the renderer renders that body directly: the same text, without an include's extra context)
+INCLUDED_BODIES = {
+    '{% include "message.txt" %}': "message.txt",
+    '{% include "message.html" %}': "message.html",
 }
+#: what each part of a message file becomes
+_MADE_PARTS = dict(zip(PARTS, (SUBJECT_LINE, *INCLUDED_BODIES), strict=True))
 
 
 @lru_cache(maxsize=1)
@@ -46,7 +50,7 @@ def default_sources() -> Mapping[str, str]:
     for name in [n for n in found if n.endswith("/" + MESSAGE)]:
         folder = name.rpartition("/")[0]
         for part, source in _MADE_PARTS.items():
-            found.setdefault(f"{folder}/{part}", source.format(m=name))
+            found.setdefault(f"{folder}/{part}", source)
     return MappingProxyType(found)
 
 
@@ -95,6 +99,7 @@ def _environment(sources: Mapping[str, str], *, sandboxed: bool) -> Environment:
         cache_size=-1,
     )
     env.filters.update(FILTERS)
+    env.globals.update(GLOBALS)
     return env
 
 

@@ -51,7 +51,7 @@ message file, evaluated once per rendering and shared by the three parts).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
@@ -61,8 +61,10 @@ from jinja2 import Environment, TemplateSyntaxError
 from courrier.errors import TemplateError
 from courrier.render.formats import CONTEXT_KEY, FormatSettings, babel_locale, time_zone
 from courrier.render.template_sources import (
+    INCLUDED_BODIES,
     MESSAGE,
     PARTS,
+    SUBJECT_LINE,
     complete_sets,
     default_environment,
     default_sources,
@@ -89,7 +91,7 @@ __all__ = [
 FALLBACK_LOCALE = "en"
 _BREAKS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 _SPACES = re.compile(" {2,}")
-_STRINGS_KEPT = 512
+_FORMATS_KEPT = 512
 #: what the renderer itself puts in every context, besides the caller's values
 DEFAULTS: Mapping[str, Any] = MappingProxyType(
     {
@@ -133,8 +135,8 @@ class TemplateRenderer:
             self._env = default_environment()
         self._sources = sources
         self._available = complete_sets(sources)
-        #: the strings files' variables by (file, formatting): see :meth:`_strings`
-        self._strings_modules: dict[tuple[str, FormatSettings], Mapping[str, Any]] = {}
+        #: formatting settings and strings by (locale, language, zone): see :meth:`_formatting`
+        self._formats: dict[tuple[str, str, str], tuple[FormatSettings, Mapping[str, Any]]] = {}
         self._languages = frozenset(
             n.removeprefix("strings/").removesuffix(".jinja")
             for n in sources
@@ -153,9 +155,24 @@ class TemplateRenderer:
     def render(self, kind: str, locale: str, context: Mapping[str, Any]) -> RenderedMessage:
         """Subject, text and HTML of ``kind`` for a recipient speaking ``locale``."""
         values = self.values(kind, locale, context)
-        language = values["language"]
-        subject, text, html = (self._render(f"{kind}/{language}/{part}", values) for part in PARTS)
+        folder = f"{kind}/{values['language']}"
+        subject, text, html = (self._render_part(f"{folder}/{part}", values) for part in PARTS)
         return RenderedMessage(subject=one_line(subject), text=text, html=html)
+
+    def _render_part(self, name: str, values: Mapping[str, Any]) -> str:
+        """One part; a part made from the message file is rendered without its wrapper template.
+
+        Its subject is the message file's ``subject_line``, its bodies are the
+        shared ``message.txt`` and ``message.html`` it includes: rendered
+        directly they write the same text, at half the cost for the subject.
+        """
+        source = self._sources.get(name)
+        if source == SUBJECT_LINE and "m" in values:
+            try:
+                return str(self._env.getattr(values["m"], "subject_line"))
+            except Exception as exc:  # as the template would: StrictUndefined when it is missing
+                raise TemplateError(f"{name}: {exc}") from exc
+        return self._render(name, values, INCLUDED_BODIES.get(source or "", name))
 
     def values(
         self, kind: str, locale: str, context: Mapping[str, Any], language: str | None = None
@@ -169,43 +186,47 @@ class TemplateRenderer:
         values = {
             **DEFAULTS,
             **context,
-            CONTEXT_KEY: self._format_settings(locale, language, context),
             "language": language,
             "venue_timezone": venue_timezone(context),
             "contact_email": _field(tenant, "reply_to") or _field(tenant, "from_email") or "",
             "tenant_address": _field(tenant, "address"),
             "tenant_logo": _field(tenant, "logo_url"),
         }
-        values["s"] = self._strings(language, values)
+        values[CONTEXT_KEY], values["s"] = self._formatting(locale, language, values)
         message = f"{kind}/{language}/{MESSAGE}"
         if message in self._sources and self._uses_message(kind, language):
             values["m"] = self._module(message, values)
         return values
 
-    def _strings(self, language: str, values: Mapping[str, Any]) -> Mapping[str, Any]:
-        """The words of ``language``'s strings file, evaluated once per locale and zone.
+    def _formatting(
+        self, locale: str, language: str, values: dict[str, Any]
+    ) -> tuple[FormatSettings, Mapping[str, Any]]:
+        """The formatting settings and the words of the strings file, once per locale and zone.
 
-        A strings file only sets words and macros whose dates and times
+        A strings file only sets words and phrases whose dates and times
         depend on nothing but the formatting settings, so its module is
-        shared by every rendering with the same ones.
+        shared by every rendering for the same recipient locale, template
+        language and venue zone.
         """
-        name = f"strings/{self._strings_language(language)}.jinja"
-        key = (name, values[CONTEXT_KEY])
-        found = self._strings_modules.get(key)
+        key = (locale, language, values["venue_timezone"])
+        found = self._formats.get(key)
         if found is None:
-            if len(self._strings_modules) >= _STRINGS_KEPT:
-                self._strings_modules.clear()  # a bound for odd locales and zones; rebuilt cheaply
-            found = self._strings_modules[key] = self._module(name, values)
+            settings = self._format_settings(locale, language, key[2])
+            name = f"strings/{self._strings_language(language)}.jinja"
+            words = self._module(name, {**values, CONTEXT_KEY: settings})
+            if len(self._formats) >= _FORMATS_KEPT:
+                self._formats.clear()  # a bound for odd locales and zones; rebuilt cheaply
+            found = self._formats[key] = (settings, words)
         return found
 
     def _uses_message(self, kind: str, language: str) -> bool:
         """False when the tenant replaced all three parts (the message file is then unused)."""
         return any(f"{kind}/{language}/{part}" not in self._overrides for part in PARTS)
 
-    def _module(self, name: str, values: Mapping[str, Any]) -> _Names:
+    def _module(self, name: str, values: dict[str, Any]) -> _Names:
         """The variables a template sets (a message or strings file), evaluated once."""
         try:
-            module = self._env.get_template(name).make_module(dict(values))
+            module = self._env.get_template(name).make_module(values)
         except TemplateSyntaxError as exc:
             raise TemplateSourceError(f"{name}: {exc.message}", exc.lineno) from exc
         except Exception as exc:  # anything a template or a filter raises is the template's fault
@@ -257,22 +278,21 @@ class TemplateRenderer:
                 return candidate
         return FALLBACK_LOCALE
 
-    def _format_settings(
-        self, locale: str, language: str, context: Mapping[str, Any]
-    ) -> FormatSettings:
+    def _format_settings(self, locale: str, language: str, zone_name: str) -> FormatSettings:
         wanted = babel_locale(locale) if locale else None
         template = babel_locale(language) or babel_locale(FALLBACK_LOCALE)
         assert template is not None  # Babel always knows English
         chosen = wanted if wanted is not None and wanted.language == template.language else template
         try:
-            zone = time_zone(venue_timezone(context))
+            zone = time_zone(zone_name)
         except ValueError as exc:
             raise TemplateError(str(exc)) from exc
         return FormatSettings(locale=chosen, zone=zone)
 
-    def _render(self, name: str, values: Mapping[str, Any]) -> str:
+    def _render(self, name: str, values: Mapping[str, Any], template: str) -> str:
+        """Template ``template`` rendered, any fault reported as in part ``name``."""
         try:
-            return self._env.get_template(name).render(values)
+            return self._env.get_template(template).render(values)
         except TemplateSyntaxError as exc:
             raise TemplateSourceError(f"{name}: {exc.message}", exc.lineno) from exc
         except Exception as exc:  # anything a template or a filter raises is the template's fault
@@ -283,18 +303,15 @@ class _Names(dict[str, Any]):
     """A module's variables: a mapping whose keys also read as attributes.
 
     Templates write ``m.title``; Jinja tries the attribute before the item,
-    and on a plain dict that costs a raised AttributeError per lookup.
-    Attribute-first lookup finds dict methods first either way, so templates
-    see exactly what a dict gave them.
+    and on a plain dict that costs a raised AttributeError per lookup. Each
+    key is also an attribute of the instance, found by Python's own lookup,
+    except a key named like a dict method (``items``): that attribute stays
+    the method, so templates see exactly what a dict gave them.
     """
 
-    __slots__ = ()
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(name) from None
+    def __init__(self, names: Iterable[tuple[str, Any]]) -> None:
+        super().__init__(names)
+        vars(self).update((k, v) for k, v in self.items() if not hasattr(dict, k))
 
 
 def template_overrides(kind: str, templates: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
