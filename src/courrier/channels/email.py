@@ -4,7 +4,9 @@ Measured on this machine kind against Postfix's ``smtp-sink`` (2,000 mails of
 ~4 KB): four smtplib connections in threads sent 6,500-8,600 mails/s,
 aiosmtplib over four connections 5,600 mails/s, so the dispatcher sends
 from a thread pool. The transaction itself (pipelined where the server
-allows) is in :mod:`courrier.channels.smtp_transaction`; every failure from
+allows) is in :mod:`courrier.channels.smtp_transaction`, and a group of mails
+pipelined on one connection, one round trip a mail, in
+:mod:`courrier.channels.smtp_group`; every failure from
 smtplib or the socket becomes :class:`TransientDeliveryError` (4xx,
 timeouts, dropped or refused connections) or :class:`PermanentDeliveryError`
 (5xx, every recipient refused), keeping the server's code and reply.
@@ -16,9 +18,10 @@ import smtplib
 import socket
 import ssl
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
+from courrier.channels.smtp_group import Mail, Result, send_group
 from courrier.channels.smtp_transaction import (
     Accepted,
     StaleConnection,
@@ -29,7 +32,7 @@ from courrier.channels.smtp_transaction import (
 from courrier.errors import ConfigurationError, PermanentDeliveryError, TransientDeliveryError
 from courrier.settings import SmtpTarget
 
-__all__ = ["SmtpSender", "delivery_error"]
+__all__ = ["Mail", "Result", "SmtpSender", "delivery_error"]
 
 
 class SmtpSender:
@@ -158,7 +161,10 @@ class SmtpSender:
             self._forget(conn)
             raise
         else:
-            self._give_back(conn)
+            if conn.sock is None:  # closed on the way: a dropped connection, a 421
+                self._forget(conn)
+            else:
+                self._give_back(conn)
 
     def send(self, envelope_from: str, recipients: Sequence[str], data: bytes) -> str:
         """Send one mail; return the server's reply to DATA (e.g. ``250 2.0.0 Ok: queued``)."""
@@ -186,6 +192,53 @@ class SmtpSender:
             except StaleConnection:
                 continue
         raise TransientDeliveryError(f"cannot reach {self.where}: connection dropped by the server")
+
+    def deliver_many(
+        self, mails: Sequence[Mail], *, stop: Callable[[], bool] | None = None
+    ) -> list[Result]:
+        """Send ``mails`` on one connection, pipelined across mails; one result per mail.
+
+        A result is :class:`Accepted`, the mail's refusal or failure (a
+        :class:`TransientDeliveryError` for one whose end of data was sent
+        but never acknowledged), or None for a mail not offered because
+        ``stop`` said so (see :mod:`courrier.channels.smtp_group`). Mails
+        not offered because the connection died go on a new one, as long as
+        each connection carries at least one of them (or was an idle one found
+        dead, replaced once, as :meth:`deliver` does).
+        """
+        results: list[Result] = [None] * len(mails)
+        todo = list(range(len(mails)))
+        stale = 0
+        while todo:
+            try:
+                with self._connection() as (conn, reused):
+                    group = send_group(conn, [mails[k] for k in todo], where=self.where, stop=stop)
+            except TransientDeliveryError as exc:  # no connection: each gets why
+                for k in todo:
+                    results[k] = exc
+                break
+            left = []
+            for k, result in zip(todo, group.results, strict=True):
+                results[k] = result
+                if result is None:
+                    left.append(k)
+            if group.failure is None or not left:  # done, or stopped: the rest stays None
+                break
+            if len(left) == len(todo):  # nothing went on this connection
+                error = None
+                if not reused:
+                    error = TransientDeliveryError(f"sending to {self.where}: {group.failure}")
+                elif stale:
+                    error = TransientDeliveryError(
+                        f"cannot reach {self.where}: connection dropped by the server"
+                    )
+                if error is not None:
+                    for k in left:
+                        results[k] = error
+                    break
+                stale += 1
+            todo = left
+        return results
 
     def check(self) -> None:
         """Connect and greet once; one line saying what is wrong when that fails."""

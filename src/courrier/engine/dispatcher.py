@@ -28,6 +28,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from courrier import metrics
 from courrier.channels.email import SmtpSender
+from courrier.channels.smtp_transaction import Accepted
 from courrier.clock import Clock, utcnow
 from courrier.domain.kinds import DEFAULT_CATALOGUE
 from courrier.domain.retry import retry_delay
@@ -71,6 +72,22 @@ class _Attempt:
     reply: str = ""
     code: int | None = None
     refused: tuple[Refused, ...] = ()  # sent: the recipients the server refused meanwhile
+
+
+def _attempt_of(result: Accepted | DeliveryError | None) -> _Attempt:
+    """What one mail of a group became: sent, refused or failed, or not offered (released)."""
+    if result is None:
+        return _Attempt("release")
+    if isinstance(result, DeliveryError):
+        kind: Literal["transient", "permanent"] = (
+            "permanent" if isinstance(result, PermanentDeliveryError) else "transient"
+        )
+        return _Attempt(kind, result.reply, result.code)
+    refused = tuple(
+        Refused(address, error.code, error.reply, isinstance(error, PermanentDeliveryError))
+        for address, error in result.refused
+    )
+    return _Attempt("sent", result.reply, refused=refused)
 
 
 def _default_worker_id() -> str:
@@ -117,17 +134,27 @@ class Dispatcher:
         exchanges run in the pool: building is pure Python, which threads
         cannot run side by side, and building it in the pool made them
         fight over the interpreter lock (about 0.1 ms of CPU a message more).
+        Each pool thread takes every ``pool_size``-th mail (so the first,
+        most urgent ones leave first on every connection) and sends them on
+        one connection, pipelined across mails: one round trip a mail.
         """
         now = self.clock()
         built = [self._build(message, now) for message in claimed]
+        attempts: list[_Attempt | None] = [b if isinstance(b, _Attempt) else None for b in built]
+        ready = [k for k, envelope in enumerate(built) if not isinstance(envelope, _Attempt)]
+        groups = [ready[first :: self.sender.pool_size] for first in range(self.sender.pool_size)]
+        groups = [group for group in groups if group]
         futures = [
-            self._executor.submit(self._attempt, message, envelope)
-            for message, envelope in zip(claimed, built, strict=True)
+            self._executor.submit(self._attempt_group, [built[k] for k in group])
+            for group in groups
         ]
         renew_every = self.settings.lease_seconds / 3
         while wait(futures, timeout=renew_every).not_done:
             self._renew([message.id for message in claimed])
-        return [future.result() for future in futures]
+        for group, future in zip(groups, futures, strict=True):
+            for k, attempt in zip(group, future.result(), strict=True):
+                attempts[k] = attempt
+        return [attempt or _Attempt("release") for attempt in attempts]
 
     def _renew(self, message_ids: list[int]) -> None:
         """Keep the batch's leases alive while a slow server holds it past a third of the lease."""
@@ -187,30 +214,27 @@ class Dispatcher:
             log.exception("unexpected error building message %s", message.id)
             return _Attempt("transient", f"internal error: {exc.__class__.__name__}: {exc}")
 
-    def _attempt(self, message: ClaimedMessage, envelope: Envelope | _Attempt) -> _Attempt:
-        """Send one built message (in a pool thread); never raises."""
+    def _attempt_group(self, envelopes: Sequence[Envelope | _Attempt]) -> list[_Attempt]:
+        """Send built messages on one connection (in a pool thread); never raises.
+
+        A mail not offered because the worker is stopping is released.
+        """
         if self._stop.is_set():
-            return _Attempt("release")
-        if isinstance(envelope, _Attempt):
-            return envelope
+            return [_Attempt("release") for _ in envelopes]
+        mails = [(e.sender, e.recipients, e.data) for e in envelopes if isinstance(e, Envelope)]
         started = time.perf_counter()
         try:
-            accepted = self.sender.deliver(envelope.sender, envelope.recipients, envelope.data)
-        except DeliveryError as exc:
-            kind: Literal["transient", "permanent"] = (
-                "permanent" if isinstance(exc, PermanentDeliveryError) else "transient"
-            )
-            return _Attempt(kind, exc.reply, exc.code)
+            results = self.sender.deliver_many(mails, stop=self._stop.is_set)
         except Exception as exc:
-            log.exception("unexpected error sending message %s", message.id)
-            return _Attempt("transient", f"internal error: {exc.__class__.__name__}: {exc}")
+            log.exception("unexpected error sending %d messages", len(mails))
+            failed = _Attempt("transient", f"internal error: {exc.__class__.__name__}: {exc}")
+            return [failed for _ in envelopes]
         finally:
-            metrics.send_seconds.labels(CHANNEL).observe(time.perf_counter() - started)
-        refused = tuple(
-            Refused(address, error.code, error.reply, isinstance(error, PermanentDeliveryError))
-            for address, error in accepted.refused
-        )
-        return _Attempt("sent", accepted.reply, refused=refused)
+            each = (time.perf_counter() - started) / max(len(mails), 1)
+            histogram = metrics.send_seconds.labels(CHANNEL)
+            for _ in mails:
+                histogram.observe(each)
+        return [_attempt_of(result) for result in results]
 
     # -- outcomes ----------------------------------------------------------
 
