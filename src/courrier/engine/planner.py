@@ -25,7 +25,7 @@ from courrier.domain.timing import parse_aware
 from courrier.engine.composer import MessageComposer, Occasion
 from courrier.engine.replan import reconcile
 from courrier.errors import ValidationError
-from courrier.store.contacts import contacts_by_external_id
+from courrier.store.contacts import recipients_by_external_id
 from courrier.store.directory import bookers_on_resource, staff_directory
 from courrier.store.planning import (
     UNAVAILABLE,
@@ -92,17 +92,6 @@ class Planned:
     contact: str | None
 
 
-def _recipient(contact: Mapping[str, Any]) -> Recipient:
-    return Recipient(
-        contact=contact["external_id"],
-        name=contact["name"],
-        email=contact["email"],
-        phone=contact["phone"],
-        locale=contact["locale"],
-        timezone=contact["timezone"],
-    )
-
-
 class BatchPlanner:
     """Plans one batch of one tenant's events inside intake's transaction."""
 
@@ -151,7 +140,7 @@ class BatchPlanner:
             wanted.update(c for ids in by_role.values() for c in ids)
             if item.state["type"] == "booking":
                 wanted.add(item.state["booker"])
-        contacts = contacts_by_external_id(self.conn, self.tenant.id, wanted)
+        contacts = recipients_by_external_id(self.conn, self.tenant.id, wanted)
         for item in items:
             if item.state["type"] == "booking" and item.state["booker"] not in contacts:
                 where = f"event {item.position}: " if len(items) > 1 else ""
@@ -181,11 +170,13 @@ class BatchPlanner:
         return Directory(directory.staff_by_profile, directory.booking_copy, bookers)
 
     def _plan(
-        self, item: PlanItem, ids: Mapping[str, list[str]], contacts: Mapping[str, Any]
+        self,
+        item: PlanItem,
+        ids: Mapping[str, list[str]],
+        contacts: Mapping[str, tuple[int, Recipient]],
     ) -> list[PlannedMessage]:
         by_role = {
-            role: [_recipient(contacts[c]) for c in found if c in contacts]
-            for role, found in ids.items()
+            role: [contacts[c][1] for c in found if c in contacts] for role, found in ids.items()
         }
         planned = plan(self.kinds_for(item), item.facts, item.state, by_role, self.now)
         return [m for m in planned if m.channel in SENDING_CHANNELS]
@@ -252,11 +243,11 @@ class BatchPlanner:
 @dataclass
 class _Resolved:
     per_item: list[dict[str, list[str]]]
-    contacts: dict[str, dict[str, Any]]
+    contacts: dict[str, tuple[int, Recipient]]  # external id -> (row id, recipient)
 
     @property
     def contact_ids(self) -> dict[str, int]:
-        return {external: c["id"] for external, c in self.contacts.items()}
+        return {external: c[0] for external, c in self.contacts.items()}
 
 
 def _pending(message_id: int, subject_id: int, row: Mapping[str, Any]) -> PendingMessage:

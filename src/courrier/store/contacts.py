@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, select, update
+from sqlalchemy import Connection, Table, and_, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from courrier.domain.planning import Recipient
 from courrier.errors import ValidationError
 from courrier.store.schema import contact_addresses, contacts
 
@@ -195,6 +196,43 @@ def contacts_by_external_id(
                 addresses[cid].append((address, bool(is_primary)))
         for cid, row in by_id.items():
             found[row.external_id] = _as_dict(row, addresses[cid])
+    return found
+
+
+def recipients_by_external_id(
+    conn: Connection, tenant_id: int, external_ids: Iterable[str]
+) -> dict[str, tuple[int, Recipient]]:
+    """The tenant's contacts among ``external_ids`` as recipients (primary address), with row ids.
+
+    What planning needs of :func:`contacts_by_external_id`, in one query a
+    chunk: no known addresses, roles or JSON columns to read for each of
+    thousands of recipients.
+    """
+    wanted = sorted(set(external_ids))
+    primary = and_(
+        contact_addresses.c.contact_id == contacts.c.id, contact_addresses.c.is_primary == true()
+    )
+    found: dict[str, tuple[int, Recipient]] = {}
+    for start in range(0, len(wanted), 500):
+        query = (
+            select(
+                contacts.c.id,
+                contacts.c.external_id,
+                contacts.c.name,
+                contact_addresses.c.address,
+                contacts.c.phone,
+                contacts.c.locale,
+                contacts.c.timezone,
+            )
+            .outerjoin(contact_addresses, primary)
+            .where(
+                contacts.c.tenant_id == tenant_id,
+                contacts.c.external_id.in_(wanted[start : start + 500]),
+            )
+            .order_by(contact_addresses.c.id.desc())  # the first primary address wins
+        )
+        for row_id, external_id, name, email, phone, locale, zone in conn.execute(query):
+            found[external_id] = (row_id, Recipient(external_id, name, email, phone, locale, zone))
     return found
 
 
