@@ -1,10 +1,13 @@
-"""Adding many rows at once: ``COPY`` on PostgreSQL, an executemany elsewhere.
+"""Adding many rows at once: ``COPY`` on PostgreSQL, the driver's executemany on SQLite.
 
 psycopg's executemany binds and sends every row as a statement of its own;
 ``COPY ... FROM STDIN`` streams them, for about half the client CPU a row.
-The values still go through their columns' types (UTC instants, JSON), so
-the conversions stay where the schema declares them, and a column a row
-leaves out takes its Python-side default, as in an INSERT.
+On SQLite, SQLAlchemy's executemany builds a parameter dictionary per row
+before the driver sees it, about as costly as the insert itself; the rows
+go to the driver as tuples instead. Either way the values still go through
+their columns' types (UTC instants, JSON), so the conversions stay where
+the schema declares them, and a column a row leaves out takes its
+Python-side default, as in an INSERT.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
         return
     if conn.dialect.name == "postgresql":
         _copy_rows(conn, table, rows)
+    elif conn.dialect.name == "sqlite" and conn.dialect.paramstyle == "qmark":
+        _executemany_rows(conn, table, rows)
     else:
         conn.execute(insert(table), list(rows))
 
@@ -37,7 +42,10 @@ def _python_default(column: Column[Any]) -> Any:
     return default.arg(None) if default.is_callable else default.arg
 
 
-def _copy_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+def _columns(
+    conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]
+) -> tuple[list[str], dict[str, Any], list[Any]]:
+    """The columns given (the first row's keys), those defaulted, and each one's converter."""
     dialect = conn.dialect
     given = list(rows[0])
     defaulted = {
@@ -45,6 +53,33 @@ def _copy_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]
     }
     columns = [*given, *defaulted]
     converters = [table.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in columns]
+    return given, defaulted, converters
+
+
+def _executemany_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    dialect = conn.dialect
+    given, defaulted, converters = _columns(conn, table, rows)
+    quote = dialect.identifier_preparer.quote
+    names = ", ".join(quote(c) for c in [*given, *defaulted])
+    marks = ", ".join("?" * len(converters))
+    # names from the table's definition, never from data: the values are all bound
+    statement = f"INSERT INTO {quote(table.name)} ({names}) VALUES ({marks})"  # noqa: S608
+    convert = [(i, f) for i, f in enumerate(converters) if f is not None]
+    fixed = [*defaulted.values()]
+    params = []
+    for row in rows:
+        values = [*(row[c] for c in given), *fixed]
+        for i, f in convert:  # None too, as SQLAlchemy does: JSON writes it as null
+            values[i] = f(values[i])
+        params.append(tuple(values))
+    # through SQLAlchemy's cursor hooks, so statement listeners and error wrapping still apply
+    conn.exec_driver_sql(statement, params)
+
+
+def _copy_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    dialect = conn.dialect
+    given, defaulted, converters = _columns(conn, table, rows)
+    columns = [*given, *defaulted]
     statement = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
     raw = cast(psycopg.Connection[Any], conn.connection.dbapi_connection)
     try:

@@ -1,7 +1,7 @@
 """Subjects (bookings, visits, requests...): their latest state and every version of it.
 
 Intake works on batches, so the writes here take lists and go to the
-database in one round trip each (executemany).
+database in one round trip each (:func:`courrier.store.bulk.insert_rows`, or an executemany).
 """
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, select, update
 
+from courrier.store.bulk import insert_rows
 from courrier.store.schema import subject_versions, subjects
 
 SubjectKey = tuple[str, str]  # (type, external id)
@@ -82,8 +83,8 @@ def insert_subjects(
         }
         for s in new
     ]
-    # A plain executemany, then one query for the ids (faster than RETURNING on PostgreSQL).
-    conn.execute(insert(subjects), rows)
+    # One bulk insert, then one query for the ids (faster than RETURNING on PostgreSQL).
+    insert_rows(conn, subjects, rows)
     ids: dict[SubjectKey, int] = {}
     for subject_type, external_ids in _by_type((s.type, s.external_id) for s in new).items():
         for start in range(0, len(external_ids), 500):
@@ -118,14 +119,14 @@ def record_versions(
     now: datetime,
 ) -> None:
     """Keep versions, each ``(subject id, version, state, event id)``."""
-    if versions:
-        conn.execute(
-            insert(subject_versions),
-            [
-                {"subject_id": s, "version": v, "state": st, "event_id": e, "recorded_at": now}
-                for s, v, st, e in versions
-            ],
-        )
+    insert_rows(
+        conn,
+        subject_versions,
+        [
+            {"subject_id": s, "version": v, "state": st, "event_id": e, "recorded_at": now}
+            for s, v, st, e in versions
+        ],
+    )
 
 
 def versions_of(conn: Connection, subject_id: int) -> list[dict[str, Any]]:
