@@ -17,11 +17,12 @@ renders the shipped templates beside it in the sandbox too.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, MutableMapping
 from functools import lru_cache
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 from types import MappingProxyType
+from typing import Any
 
 from jinja2 import BaseLoader, Environment, StrictUndefined, TemplateNotFound
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -86,8 +87,29 @@ class _NamedLoader(BaseLoader):
         return sorted(self.sources)
 
 
+class _PlainGlobals(Environment):
+    """Each template's globals as a plain dict rather than Jinja's ``ChainMap``.
+
+    Every rendering copies the globals into its context, and copying a
+    ``ChainMap`` runs Python code per name: a quarter of what an empty
+    template costs. The globals are set once, before any template is
+    loaded, so a template's copy never goes stale.
+    """
+
+    def make_globals(self, d: MutableMapping[str, Any] | None) -> MutableMapping[str, Any]:
+        return {**self.globals, **(d or {})}
+
+
+class _Shipped(_PlainGlobals):
+    """The environment of the shipped templates (trusted, not sandboxed)."""
+
+
+class _Sandboxed(_PlainGlobals, ImmutableSandboxedEnvironment):
+    """The environment of a tenant's templates: Jinja2's immutable sandbox."""
+
+
 def _environment(sources: Mapping[str, str], *, sandboxed: bool) -> Environment:
-    kind = ImmutableSandboxedEnvironment if sandboxed else Environment
+    kind = _Sandboxed if sandboxed else _Shipped
     env = kind(
         loader=_NamedLoader(dict(sources)),
         autoescape=lambda name: name is not None and name.endswith(".html"),
