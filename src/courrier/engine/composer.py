@@ -238,8 +238,11 @@ def mentioned(data: Mapping[str, Any], fields: tuple[str, ...]) -> set[str]:
     found: set[str] = set()
     for name in fields:
         value = data.get(name)
-        values = value if isinstance(value, list) else [value]
-        found.update(v for v in values if isinstance(v, str) and v)
+        if isinstance(value, str):
+            if value:
+                found.add(value)
+        elif isinstance(value, list):
+            found.update(v for v in value if isinstance(v, str) and v)
     return found
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy.engine import Connection
@@ -58,8 +59,9 @@ class PlanItem:
     state: Mapping[str, Any]
     existed: bool  # the subject was known before this batch
 
-    @property
+    @cached_property
     def facts(self) -> EventFacts:
+        """Read a few times per message: made (and its dates parsed) once."""
         return EventFacts(
             self.type,
             self.occurred_at,
@@ -70,7 +72,7 @@ class PlanItem:
             parse_aware(self.state.get("created_at")),
         )
 
-    @property
+    @cached_property
     def occasion(self) -> Occasion:
         return Occasion(
             self.event_id,
@@ -108,9 +110,26 @@ class BatchPlanner:
         self.catalogue = catalogue
         self.composer = composer
         self.now = now
+        # per (event type, subject type): the batch's events are mostly of one or two types
+        self._kinds: dict[tuple[str, str], tuple[NotificationKind, ...]] = {}
+        self._roles: dict[tuple[str, str], list[str]] = {}
 
     def kinds_for(self, item: PlanItem) -> tuple[NotificationKind, ...]:
-        return self.catalogue.for_subject_event(item.type, item.state["type"])
+        key = (item.type, item.state["type"])
+        kinds = self._kinds.get(key)
+        if kinds is None:
+            kinds = self._kinds[key] = self.catalogue.for_subject_event(*key)
+        return kinds
+
+    def roles_for(self, item: PlanItem) -> list[str]:
+        """The roles the item's kinds send to or leave out, each once, in order."""
+        key = (item.type, item.state["type"])
+        roles = self._roles.get(key)
+        if roles is None:
+            kinds = self.kinds_for(item)
+            roles = list(dict.fromkeys(r for k in kinds for r in (*k.recipients, *k.exclude)))
+            self._roles[key] = roles
+        return roles
 
     def run(self, items: Sequence[PlanItem]) -> list[list[Planned]]:
         """Plan, move and cancel the batch's messages; what each event planned, in order."""
@@ -124,9 +143,7 @@ class BatchPlanner:
     # -- recipients --------------------------------------------------------
 
     def _resolve(self, items: Sequence[PlanItem]) -> _Resolved:
-        roles = {
-            r for item in items for k in self.kinds_for(item) for r in (*k.recipients, *k.exclude)
-        }
+        roles = {r for item in items for r in self.roles_for(item)}
         directory = (
             staff_directory(self.conn, self.tenant.id)
             if needs_directory(roles)
@@ -152,8 +169,7 @@ class BatchPlanner:
         return _Resolved(per_item, contacts)
 
     def _roles_of(self, item: PlanItem, directory: Directory) -> dict[str, list[str]]:
-        kinds = self.kinds_for(item)
-        roles = list(dict.fromkeys(r for k in kinds for r in (*k.recipients, *k.exclude)))
+        roles = self.roles_for(item)
         if "resource_bookers" in roles:
             directory = self._with_bookers(item, directory)
         return recipients_of(roles, (), item.state, item.payload, directory)

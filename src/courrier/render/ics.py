@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Literal
 
 from courrier.errors import ValidationError
@@ -93,13 +94,19 @@ def _people(
     organizer_email: str, organizer_name: str | None, attendees: Sequence[tuple[str, str | None]]
 ) -> list[str]:
     """The ORGANIZER line and one ATTENDEE line per attendee, each awaiting an answer."""
-    lines = [f"ORGANIZER{_common_name(organizer_name)}:{_mailto(organizer_email, 'organizer')}"]
+    lines = [_organizer(organizer_email, organizer_name)]
     for email, name in attendees:
         lines.append(
             f"ATTENDEE{_common_name(name)};ROLE=REQ-PARTICIPANT;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:"
             + _mailto(email, "attendees")
         )
     return lines
+
+
+@lru_cache(maxsize=64)
+def _organizer(email: str, name: str | None) -> str:
+    """The ORGANIZER line: the same for every mail of a tenant, so checked and written once."""
+    return f"ORGANIZER{_common_name(name)}:{_mailto(email, 'organizer')}"
 
 
 def _check_times(start: datetime, end: datetime, dtstamp: datetime) -> None:

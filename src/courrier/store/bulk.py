@@ -12,7 +12,7 @@ Python-side default, as in an INSERT.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, cast
 
 import psycopg
@@ -64,16 +64,43 @@ def _executemany_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str
     marks = ", ".join("?" * len(converters))
     # names from the table's definition, never from data: the values are all bound
     statement = f"INSERT INTO {quote(table.name)} ({names}) VALUES ({marks})"  # noqa: S608
-    convert = [(i, f) for i, f in enumerate(converters) if f is not None]
-    fixed = [*defaulted.values()]
-    params = []
-    for row in rows:
-        values = [*(row[c] for c in given), *fixed]
-        for i, f in convert:  # None too, as SQLAlchemy does: JSON writes it as null
-            values[i] = f(values[i])
-        params.append(tuple(values))
+    params = list(_converted(rows, given, [*defaulted.values()], converters, none_too=True))
     # through SQLAlchemy's cursor hooks, so statement listeners and error wrapping still apply
     conn.exec_driver_sql(statement, params)
+
+
+def _converted(
+    rows: Sequence[Mapping[str, Any]],
+    given: list[str],
+    fixed: list[Any],
+    converters: list[Any],
+    *,
+    none_too: bool,
+) -> Iterator[tuple[Any, ...]]:
+    """Each row's values through their columns' converters, as a tuple.
+
+    A batch's rows share many values (the batch's ``now`` in every
+    timestamp column): a value that is the very object converted for the
+    row before takes that result again. ``none_too``: None goes through
+    the converter as well (SQLAlchemy's way: a JSON column writes it as
+    ``null``); else it stays None (SQL NULL).
+    """
+    convert = [(i, f) for i, f in enumerate(converters) if f is not None]
+    last_in: list[Any] = [None] * len(converters)
+    last_out: list[Any] = [None] * len(converters)
+    if none_too:  # "None seen before" must not skip the converter of None itself
+        sentinel = object()
+        last_in = [sentinel] * len(converters)
+    for row in rows:
+        values = [*(row[c] for c in given), *fixed]
+        for i, f in convert:
+            value = values[i]
+            if value is last_in[i]:
+                values[i] = last_out[i]
+            elif value is not None or none_too:
+                last_in[i], last_out[i] = value, f(value)
+                values[i] = last_out[i]
+        yield tuple(values)
 
 
 def _copy_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -84,13 +111,9 @@ def _copy_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]
     raw = cast(psycopg.Connection[Any], conn.connection.dbapi_connection)
     try:
         with raw.cursor() as cursor, cursor.copy(statement) as copy:
-            for row in rows:
-                values = [*(row[c] for c in given), *defaulted.values()]
-                copy.write_row(
-                    [
-                        value if convert is None or value is None else convert(value)
-                        for convert, value in zip(converters, values, strict=True)
-                    ]
-                )
+            for values in _converted(
+                rows, given, [*defaulted.values()], converters, none_too=False
+            ):
+                copy.write_row(values)
     except psycopg.Error as exc:  # the same exceptions as any other statement's
         raise DBAPIError.instance(statement, None, exc, psycopg.Error, dialect=dialect) from exc
