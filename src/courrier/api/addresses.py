@@ -148,14 +148,14 @@ def reset_address(
 ) -> AddressDetail:
     """Count back to 0 and unblocked; the audit keeps who (``by`` and the API key) and why."""
     with engine.begin() as conn:
-        actor = f"{body.by or 'staff'} (key {_key_name(conn, tenant.id, bearer_key(request))})"
+        actor = f"{body.by or 'staff'} (key {key_name(conn, tenant.id, bearer_key(request))})"
         done = health.reset(conn, tenant.id, address, actor=actor, reason=body.reason, now=clock())
         if done is None:
             raise NotFoundError(f"no record of the address {address!r}")
         return _detail(conn, tenant.id, address)
 
 
-def _key_name(conn: Connection, tenant_id: int, key: str) -> str:
+def key_name(conn: Connection, tenant_id: int, key: str) -> str:
     """The key's label when it has one, else its prefix (never the key)."""
     prefix = key[len(KEY_PREFIX) : len(KEY_PREFIX) + PREFIX_LENGTH]
     label = conn.execute(

@@ -23,7 +23,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Connection, select
 
-from courrier.api.addresses import Name, Text, _key_name
+from courrier.api.addresses import Name, Text, key_name
 from courrier.api.auth import AppClock, CurrentTenant, DbEngine, bearer_key
 from courrier.api.errors import error_response
 from courrier.api.messages import read_message
@@ -63,7 +63,7 @@ class Refused(Exception):
 
 
 def _actor(conn: Connection, request: Request, tenant_id: int, by: str | None) -> str:
-    return f"{by or 'staff'} (key {_key_name(conn, tenant_id, bearer_key(request))})"
+    return f"{by or 'staff'} (key {key_name(conn, tenant_id, bearer_key(request))})"
 
 
 def _conflict(exc: Refused) -> JSONResponse:

@@ -44,7 +44,17 @@ ALLOWED_MOVES: dict[MessageStatus, frozenset[MessageStatus]] = {
 #: Statuses a worker may claim once their due time has come.
 CLAIMABLE: frozenset[MessageStatus] = frozenset({S.PLANNED, S.DUE})
 
-#: Statuses from which a message never moves again.
+#: Moves only a person makes, through the API, never the engine: an ended
+#: message sent again (back to due, as the same mail), a waiting one withdrawn.
+STAFF_MOVES: dict[MessageStatus, frozenset[MessageStatus]] = {
+    S.FAILED: frozenset({S.DUE}),
+    S.BOUNCED: frozenset({S.DUE}),
+    S.SUPPRESSED: frozenset({S.DUE}),
+    S.PLANNED: frozenset({S.CANCELLED}),
+    S.DUE: frozenset({S.CANCELLED}),
+}
+
+#: Statuses from which the engine never moves a message (staff may: :data:`STAFF_MOVES`).
 FINAL: frozenset[MessageStatus] = frozenset(
     {S.CANCELLED, S.SUPPRESSED, S.FAILED, S.BOUNCED, S.ACCESSED}
 )

@@ -10,9 +10,9 @@ apart. Whoever comes second finds the status changed and does nothing.
 Who acted and why go to the message's timeline (``data.by``, ``reason``)
 and to its status reason, so the history says it as any other step.
 
-These moves are staff moves, outside the dispatcher's table in
-:mod:`courrier.domain.status` (which keeps failed, bounced and suppressed
-final for the engine): only a person may put an ended message back.
+These moves are the staff moves of :mod:`courrier.domain.status`
+(``STAFF_MOVES``), outside the engine's table, which keeps failed, bounced
+and suppressed final: only a person may put an ended message back.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select, update
 
-from courrier.domain.status import MessageStatus
+from courrier.domain.status import STAFF_MOVES, MessageStatus
 from courrier.store import timeline
 from courrier.store.schema import messages
 
@@ -32,9 +32,11 @@ m = messages
 S = MessageStatus
 
 #: Ended without reaching the recipient: staff may send these again.
-REQUEUEABLE: frozenset[MessageStatus] = frozenset({S.FAILED, S.BOUNCED, S.SUPPRESSED})
+REQUEUEABLE: frozenset[MessageStatus] = frozenset(s for s, to in STAFF_MOVES.items() if S.DUE in to)
 #: Still waiting for a worker: staff may withdraw these.
-CANCELLABLE: frozenset[MessageStatus] = frozenset({S.PLANNED, S.DUE})
+CANCELLABLE: frozenset[MessageStatus] = frozenset(
+    s for s, to in STAFF_MOVES.items() if S.CANCELLED in to
+)
 
 
 def find(conn: Connection, tenant_id: int, message_id: int) -> dict[str, Any] | None:
