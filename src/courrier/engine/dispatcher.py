@@ -19,28 +19,23 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from courrier import metrics
 from courrier.channels.email import SmtpSender
-from courrier.channels.smtp_transaction import Accepted
 from courrier.clock import Clock, utcnow
 from courrier.domain.kinds import DEFAULT_CATALOGUE
-from courrier.domain.retry import retry_delay
 from courrier.domain.status import MessageStatus
 from courrier.engine import followups, health
+from courrier.engine.attempts import Attempt, attempt_of, decide
 from courrier.engine.claimchecks import defer_limited, result_events, withdraw_stale
 from courrier.engine.outgoing import Envelope, Outgoing, mail_of
-from courrier.engine.results import Refused, SendResult
+from courrier.engine.results import SendResult
 from courrier.engine.wakeup import Wakeup
 from courrier.errors import (
-    DeliveryError,
-    PermanentDeliveryError,
     ValidationError,
 )
 from courrier.settings import Settings
@@ -62,32 +57,6 @@ S = MessageStatus
 CHANNEL = "email"
 #: Pauses between tries to record a batch's outcomes when the database is unreachable.
 RECORD_PAUSES = (0.5, 1.0, 2.0)
-
-
-@dataclass(frozen=True)
-class _Attempt:
-    """What one send attempt gave: sent, transient, permanent, or not started (release)."""
-
-    kind: Literal["sent", "transient", "permanent", "release"]
-    reply: str = ""
-    code: int | None = None
-    refused: tuple[Refused, ...] = ()  # sent: the recipients the server refused meanwhile
-
-
-def _attempt_of(result: Accepted | DeliveryError | None) -> _Attempt:
-    """What one mail of a group became: sent, refused or failed, or not offered (released)."""
-    if result is None:
-        return _Attempt("release")
-    if isinstance(result, DeliveryError):
-        kind: Literal["transient", "permanent"] = (
-            "permanent" if isinstance(result, PermanentDeliveryError) else "transient"
-        )
-        return _Attempt(kind, result.reply, result.code)
-    refused = tuple(
-        Refused(address, error.code, error.reply, isinstance(error, PermanentDeliveryError))
-        for address, error in result.refused
-    )
-    return _Attempt("sent", result.reply, refused=refused)
 
 
 def _default_worker_id() -> str:
@@ -127,7 +96,7 @@ class Dispatcher:
             self._record(claimed, self._send(claimed))
         return len(claimed)
 
-    def _send(self, claimed: Sequence[ClaimedMessage]) -> list[_Attempt]:
+    def _send(self, claimed: Sequence[ClaimedMessage]) -> list[Attempt]:
         """Send a batch through the pool, renewing its leases while it takes long.
 
         The mails are built here, one after the other, and only the SMTP
@@ -140,8 +109,8 @@ class Dispatcher:
         """
         now = self.clock()
         built = [self._build(message, now) for message in claimed]
-        attempts: list[_Attempt | None] = [b if isinstance(b, _Attempt) else None for b in built]
-        ready = [k for k, envelope in enumerate(built) if not isinstance(envelope, _Attempt)]
+        attempts: list[Attempt | None] = [b if isinstance(b, Attempt) else None for b in built]
+        ready = [k for k, envelope in enumerate(built) if not isinstance(envelope, Attempt)]
         groups = [ready[first :: self.sender.pool_size] for first in range(self.sender.pool_size)]
         groups = [group for group in groups if group]
         futures = [
@@ -154,7 +123,7 @@ class Dispatcher:
         for group, future in zip(groups, futures, strict=True):
             for k, attempt in zip(group, future.result(), strict=True):
                 attempts[k] = attempt
-        return [attempt or _Attempt("release") for attempt in attempts]
+        return [attempt or Attempt("release") for attempt in attempts]
 
     def _renew(self, message_ids: list[int]) -> None:
         """Keep the batch's leases alive while a slow server holds it past a third of the lease."""
@@ -204,45 +173,45 @@ class Dispatcher:
             message_id=message.id, at=now, status=S.SENDING.value, entry="claimed", data=data
         )
 
-    def _build(self, message: ClaimedMessage, now: datetime) -> Envelope | _Attempt:
+    def _build(self, message: ClaimedMessage, now: datetime) -> Envelope | Attempt:
         """The envelope of one message, or the permanent failure of a mail that cannot be built."""
         try:
             return self.outgoing.build(message.row, now)
         except ValidationError as exc:
-            return _Attempt("permanent", f"cannot build the mail: {exc.message}")
+            return Attempt("permanent", f"cannot build the mail: {exc.message}")
         except Exception as exc:
             log.exception("unexpected error building message %s", message.id)
-            return _Attempt("transient", f"internal error: {exc.__class__.__name__}: {exc}")
+            return Attempt("transient", f"internal error: {exc.__class__.__name__}: {exc}")
 
-    def _attempt_group(self, envelopes: Sequence[Envelope | _Attempt]) -> list[_Attempt]:
+    def _attempt_group(self, envelopes: Sequence[Envelope | Attempt]) -> list[Attempt]:
         """Send built messages on one connection (in a pool thread); never raises.
 
         A mail not offered because the worker is stopping is released.
         """
         if self._stop.is_set():
-            return [_Attempt("release") for _ in envelopes]
+            return [Attempt("release") for _ in envelopes]
         mails = [(e.sender, e.recipients, e.data) for e in envelopes if isinstance(e, Envelope)]
         started = time.perf_counter()
         try:
             results = self.sender.deliver_many(mails, stop=self._stop.is_set)
         except Exception as exc:
             log.exception("unexpected error sending %d messages", len(mails))
-            failed = _Attempt("transient", f"internal error: {exc.__class__.__name__}: {exc}")
+            failed = Attempt("transient", f"internal error: {exc.__class__.__name__}: {exc}")
             return [failed for _ in envelopes]
         finally:
             each = (time.perf_counter() - started) / max(len(mails), 1)
             histogram = metrics.send_seconds.labels(CHANNEL)
             for _ in mails:
                 histogram.observe(each)
-        return [_attempt_of(result) for result in results]
+        return [attempt_of(result) for result in results]
 
     # -- outcomes ----------------------------------------------------------
 
-    def _record(self, claimed: Sequence[ClaimedMessage], attempts: Sequence[_Attempt]) -> None:
+    def _record(self, claimed: Sequence[ClaimedMessage], attempts: Sequence[Attempt]) -> None:
         """Write every outcome of the batch in one transaction."""
         now = self.clock()
         decided = [
-            self._decide(message, attempt, now)
+            decide(message, attempt, now, self.worker_id, self.settings, self._rng)
             for message, attempt in zip(claimed, attempts, strict=True)
         ]
         results = [
@@ -289,57 +258,8 @@ class Dispatcher:
                 webhooks.enqueue(conn, result_events(mine), now)
         return recorded
 
-    def _decide(
-        self, message: ClaimedMessage, attempt: _Attempt, now: datetime
-    ) -> tuple[Outcome, timeline.TimelineEntry]:
-        """The outcome and timeline entry for one attempt."""
-        n = message.attempts
-        data: dict[str, Any] = {"worker": self.worker_id, "attempt": n}
-        if attempt.code is not None:
-            data["code"] = attempt.code
-            enhanced = health.enhanced_status(attempt.reply)
-            if enhanced is not None:
-                data["status"] = enhanced  # RFC 3463, e.g. 5.1.1 or 4.2.2
-        reply = f"{attempt.code} {attempt.reply}" if attempt.code else attempt.reply
-
-        def entry(status: MessageStatus, name: str, reason: str | None) -> timeline.TimelineEntry:
-            return timeline.TimelineEntry(
-                message_id=message.id,
-                at=now,
-                status=status.value,
-                entry=name,
-                reason=reason,
-                data=data,
-            )
-
-        if attempt.kind == "sent":
-            if attempt.refused:  # the mail left, but not to everyone
-                data["refused"] = [
-                    {"address": r.address, "code": r.code, "reply": r.reply}
-                    for r in attempt.refused
-                ]
-            return Outcome(message.id, S.SENT, sent_at=now), entry(S.SENT, "sent", attempt.reply)
-        if attempt.kind == "release":
-            outcome = Outcome(message.id, S.DUE, attempts_delta=-1)
-            return outcome, entry(S.DUE, "released", "worker stopping; not sent, back in the queue")
-        if attempt.kind == "permanent":
-            return Outcome(message.id, S.FAILED, reason=reply), entry(S.FAILED, "failed", reply)
-        if n >= self.settings.max_attempts:
-            reason = f"gave up after {n} attempts: {reply}"
-            return Outcome(message.id, S.FAILED, reason=reason), entry(S.FAILED, "failed", reason)
-        retry_at = now + retry_delay(
-            n,
-            base_seconds=self.settings.retry_base_seconds,
-            max_seconds=self.settings.retry_max_seconds,
-            rng=self._rng,
-        )
-        data["retry_at"] = retry_at.isoformat()
-        return Outcome(message.id, S.DUE, reason=reply, due_at=retry_at), entry(
-            S.DUE, "retry", reply
-        )
-
     @staticmethod
-    def _count(attempts: Sequence[_Attempt]) -> None:
+    def _count(attempts: Sequence[Attempt]) -> None:
         sent = sum(1 for a in attempts if a.kind == "sent")
         if sent:
             metrics.messages_sent.labels(CHANNEL).inc(sent)

@@ -99,17 +99,35 @@ def stale_messages(
 def _subject_verdicts(
     conn: Connection, claimed: Sequence[ClaimedMessage], catalogues: Catalogues
 ) -> list[Verdict]:
-    bound = [m for m in claimed if m.row.get("subject_id") is not None]
-    if not bound:
-        return []
-    states = _states(conn, [m.row["subject_id"] for m in bound])
-    verdicts: list[Verdict] = []
-    for message in bound:
+    checked = []
+    for message in claimed:
+        if message.row.get("subject_id") is None:
+            continue
         found = catalogues.of(int(message.row["tenant_id"])).get(message.row["kind"])
+        if found is None:
+            continue  # a kind Courrier no longer knows: nothing to check against
+        if found.enabled and not _reads_state(found.kind):
+            continue  # on, and asking nothing of the subject: it may go whatever its state
+        checked.append((message, found))
+    if not checked:
+        return []
+    states = _states(conn, [message.row["subject_id"] for message, _ in checked])
+    verdicts: list[Verdict] = []
+    for message, found in checked:
         state = states.get(message.row["subject_id"])
-        if found is None or state is None:
-            continue  # a kind or subject Courrier no longer knows: nothing to check against
+        if state is None:
+            continue  # a subject Courrier no longer knows: nothing to check against
         reason = stale_reason(found.kind, found.enabled, message.row, state)
         if reason is not None:
             verdicts.append(Verdict(message.id, MessageStatus.CANCELLED, reason))
     return verdicts
+
+
+def _reads_state(kind: NotificationKind) -> bool:
+    """Whether :func:`stale_reason` looks at the subject's state for an enabled ``kind``.
+
+    Most kinds (a confirmation) have no condition on the subject and no date
+    to keep to; reading and decoding their subjects' states was two thirds
+    of the check.
+    """
+    return kind.timing.anchored or any(not c.on_event for c in kind.conditions)

@@ -78,8 +78,26 @@ def check_header_name(name: str) -> str:
     return name
 
 
+#: the last date formatted and its text: a dispatcher dates a whole batch with one datetime
+_last_date: tuple[datetime, str] | None = None
+
+
 def format_date(moment: datetime) -> str:
-    """The RFC 5322 date of an aware datetime, e.g. ``Tue, 03 Mar 2026 09:00:00 +0100``."""
+    """The RFC 5322 date of an aware datetime, e.g. ``Tue, 03 Mar 2026 09:00:00 +0100``.
+
+    The same object as last time gets the same text without formatting it
+    again (an identity test: equal instants in other zones are written apart).
+    """
+    global _last_date
+    last = _last_date
+    if last is not None and last[0] is moment:
+        return last[1]
+    text = _formatted_date(moment)
+    _last_date = (moment, text)
+    return text
+
+
+def _formatted_date(moment: datetime) -> str:
     offset = moment.utcoffset()
     if offset is None:
         raise ValidationError("the mail date must carry a time zone", field="date")

@@ -23,6 +23,7 @@ from courrier.domain.status import CLAIMABLE, MessageStatus, can_move
 from courrier.store.schema import messages
 
 __all__ = [
+    "CLAIMED_COLUMNS",
     "ClaimedMessage",
     "Outcome",
     "claim_due",
@@ -37,7 +38,10 @@ S = MessageStatus
 
 @dataclass(frozen=True)
 class ClaimedMessage:
-    """A message now leased to this worker, with what it needs to be sent."""
+    """A message now leased to this worker, with what it needs to be sent.
+
+    ``row`` has the columns of :data:`CLAIMED_COLUMNS`, as they are after the claim.
+    """
 
     row: dict[str, Any]
     previous_status: MessageStatus
@@ -68,6 +72,15 @@ class Outcome:
     sent_at: datetime | None = None
     attempts_delta: int = 0  # -1 gives back the attempt of a released claim
 
+
+#: the columns a claim reads back: what the checks, the build and the record use, not the
+#: bookkeeping (reading and converting four timestamps a row cost a tenth of the claim)
+CLAIMED_COLUMNS = tuple(
+    c
+    for c in m.c
+    if c.name
+    not in {"status_reason", "lease_owner", "lease_until", "created_at", "updated_at", "sent_at"}
+)
 
 if not all(can_move(status, S.SENDING) for status in (*CLAIMABLE, S.SENDING)):
     raise ImportError("the status table no longer allows claiming; queue.py needs a look")
@@ -129,11 +142,11 @@ def _claim_postgres(conn: Connection, picked: Any, lease: dict[str, Any]) -> lis
         update(m)
         .where(m.c.id == sub.c.picked_id)
         .values(**lease)
-        .returning(*m.c, sub.c.previous_status, sub.c.previous_owner)
+        .returning(*CLAIMED_COLUMNS, sub.c.previous_status, sub.c.previous_owner)
     )
     claimed = []
     for row in conn.execute(statement).mappings():
-        data = {column.name: row[column.name] for column in m.c}
+        data = {column.name: row[column.name] for column in CLAIMED_COLUMNS}
         claimed.append(
             ClaimedMessage(data, MessageStatus(row["previous_status"]), row["previous_owner"])
         )
@@ -150,7 +163,9 @@ def _claim_serialised(conn: Connection, picked: Any, lease: dict[str, Any]) -> l
     previous = {row.picked_id: row for row in conn.execute(picked)}
     if not previous:
         return []
-    statement = update(m).where(m.c.id.in_(list(previous))).values(**lease).returning(*m.c)
+    statement = (
+        update(m).where(m.c.id.in_(list(previous))).values(**lease).returning(*CLAIMED_COLUMNS)
+    )
     claimed = []
     for row in conn.execute(statement).mappings():
         before = previous[row["id"]]
@@ -163,7 +178,7 @@ def _claim_serialised(conn: Connection, picked: Any, lease: dict[str, Any]) -> l
 def record_outcomes(
     conn: Connection, outcomes: Sequence[Outcome], *, worker_id: str, now: datetime
 ) -> set[int]:
-    """Write outcomes in one executemany; return the ids actually updated.
+    """Write outcomes, those alike in one statement; return the ids actually updated.
 
     A message whose lease this worker no longer holds is left alone (its
     new owner records it), and is missing from the returned ids.
@@ -186,13 +201,21 @@ def record_outcomes(
             .with_for_update()
         ).scalars()
     )
-    # In id order, as every writer of many messages should, so two never deadlock.
-    rows = [
-        _outcome_params(o, now)
-        for o in sorted(outcomes, key=lambda o: o.message_id)
-        if o.message_id in still_ours
-    ]
-    if rows:
+    # Outcomes alike (a batch is mostly "sent at now") in one UPDATE ... IN each;
+    # the others in one executemany. On PostgreSQL the SELECT above locked the
+    # rows in id order already, as every writer of many messages should.
+    alike: dict[tuple[Any, ...], list[Outcome]] = {}
+    for o in sorted(outcomes, key=lambda o: o.message_id):
+        if o.message_id in still_ours:
+            key = (o.status, o.reason, o.due_at, o.sent_at, o.attempts_delta)
+            alike.setdefault(key, []).append(o)
+    single = []
+    for group in alike.values():
+        if len(group) == 1:
+            single.append(_outcome_params(group[0], now))
+        else:
+            conn.execute(_same_outcome(group, worker_id, now))
+    if single:
         statement = (
             update(m)
             .where(m.c.id == bindparam("b_id"), m.c.lease_owner == worker_id)
@@ -207,8 +230,28 @@ def record_outcomes(
                 updated_at=now,
             )
         )
-        conn.execute(statement, rows)
+        conn.execute(statement, single)
     return still_ours
+
+
+def _same_outcome(group: Sequence[Outcome], worker_id: str, now: datetime) -> Any:
+    """One UPDATE giving every message of ``group`` (all alike but their ids) its outcome."""
+    first = group[0]
+    values: dict[str, Any] = {
+        "status": first.status.value,
+        "status_reason": first.reason,
+        "lease_owner": None,
+        "lease_until": None,
+        "updated_at": now,
+    }
+    if first.due_at is not None:
+        values["due_at"] = first.due_at
+    if first.sent_at is not None:
+        values["sent_at"] = first.sent_at
+    if first.attempts_delta:
+        values["attempts"] = m.c.attempts + first.attempts_delta
+    ids = [o.message_id for o in group]
+    return update(m).where(m.c.id.in_(ids), m.c.lease_owner == worker_id).values(values)
 
 
 def _outcome_params(outcome: Outcome, now: datetime) -> dict[str, Any]:
