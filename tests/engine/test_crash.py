@@ -51,15 +51,20 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_resends_at_most_one_batch(
         "poll_seconds": "0.2",
     }
     first = WorkerProcess(tmp_path, "first", worker)
-    smtp_server.wait_for(250, timeout=20)
-    leased = freeze_mid_batch(engine, first)
-    first.process.kill()  # what the frozen worker held is what the kill leaves behind
-    first.process.wait()
+    try:
+        smtp_server.wait_for(250, timeout=20)
+        leased = freeze_mid_batch(engine, first)
+    finally:
+        first.process.kill()  # what the frozen worker held is what the kill leaves behind
+        first.process.wait()
     assert 0 < leased <= BATCH
 
     second = WorkerProcess(tmp_path, "second", worker)
-    wait_until_all(engine, "sent", len(ids), timeout=20)
-    assert second.stop() == 0
+    try:
+        wait_until_all(engine, "sent", len(ids), timeout=20)
+    finally:
+        stopped = second.stop()  # also when the wait fails: no worker outlives the test
+    assert stopped == 0
 
     with engine.connect() as conn:
         planned = set(conn.execute(select(messages.c.message_id_header)).scalars())
