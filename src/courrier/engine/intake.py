@@ -14,7 +14,7 @@ batch of one.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -28,19 +28,13 @@ from courrier.domain.kinds import DEFAULT_CATALOGUE, Catalogue
 from courrier.domain.status import MessageStatus
 from courrier.engine.composer import MessageComposer
 from courrier.engine.digest import refresh_digests
-from courrier.engine.planner import BatchPlanner, PlanItem
+from courrier.engine.intake_batch import EventInput, FreshEvent, store_subjects_and_events
+from courrier.engine.planner import BatchPlanner
 from courrier.engine.wakeup import Wakeup, notify_due
 from courrier.errors import CourrierError, ValidationError
 from courrier.render.templates import TemplateRenderer
-from courrier.store.events import insert_events, store_answers, stored_answers
+from courrier.store.events import store_answers, stored_answers
 from courrier.store.kinds import tenant_catalogue
-from courrier.store.subjects import (
-    StoredSubject,
-    insert_subjects,
-    record_versions,
-    subjects_by_key,
-    update_subjects,
-)
 from courrier.store.tenants import Tenant
 
 #: how many times a batch is tried in all when it loses races to other transactions
@@ -48,16 +42,7 @@ ATTEMPTS = 3
 #: PostgreSQL's deadlock_detected and serialization_failure: safe to try again
 RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
 
-
-@dataclass(frozen=True)
-class EventInput:
-    """An event as posted: ``subject`` has ``type`` and ``id`` plus its state."""
-
-    type: str
-    idempotency_key: str
-    occurred_at: datetime
-    subject: Mapping[str, Any]
-    payload: Mapping[str, Any] = field(default_factory=dict)
+__all__ = ["EventInput", "Intake", "IntakeResult", "PlannedSummary"]
 
 
 @dataclass(frozen=True)
@@ -93,38 +78,6 @@ class IntakeResult:
         """The answer stored for an idempotency key, given again."""
         planned = [PlannedSummary.from_json(m) for m in answer.get("messages", ())]
         return cls(event_id=int(answer["event_id"]), created=False, messages=planned)
-
-
-@dataclass
-class _Fresh:
-    """An event seen for the first time, on its way through the batch."""
-
-    input: EventInput
-    state: dict[str, Any]
-    position: int  # in the posted batch
-    version: int = 0
-    subject: StoredSubject | None = None
-    event_id: int = 0
-    existed: bool = False
-
-    @property
-    def subject_key(self) -> tuple[str, str]:
-        return (self.state["type"], self.state["id"])
-
-    @property
-    def plan_item(self) -> PlanItem:
-        assert self.subject is not None  # set by _store_subjects_and_events
-        return PlanItem(
-            self.position,
-            self.event_id,
-            self.input.type,
-            self.input.occurred_at,
-            self.input.payload,
-            self.subject.id,
-            self.version,
-            self.state,
-            self.existed,
-        )
 
 
 class Intake:
@@ -207,10 +160,10 @@ class Intake:
     ) -> tuple[list[IntakeResult], bool]:
         now = self.clock()
         answers = stored_answers(conn, tenant.id, (e.idempotency_key for e in events))
-        fresh: dict[str, _Fresh] = {}
+        fresh: dict[str, FreshEvent] = {}
         for position, (event, state) in enumerate(zip(events, states, strict=True)):
             if event.idempotency_key not in answers:
-                fresh.setdefault(event.idempotency_key, _Fresh(event, state, position))
+                fresh.setdefault(event.idempotency_key, FreshEvent(event, state, position))
         batch = list(fresh.values())
         self._store_subjects_and_events(conn, tenant, batch, now)
         planner = self._planner(conn, tenant, now)
@@ -246,57 +199,19 @@ class Intake:
         return BatchPlanner(conn, tenant, kinds.catalogue, composer, now)
 
     def _store_subjects_and_events(
-        self, conn: Connection, tenant: Tenant, batch: list[_Fresh], now: datetime
+        self, conn: Connection, tenant: Tenant, batch: list[FreshEvent], now: datetime
     ) -> None:
-        """Write each subject's latest state, the events, and one subject version per event."""
-        stored = subjects_by_key(conn, tenant.id, (f.subject_key for f in batch))
-        current: dict[tuple[str, str], StoredSubject] = dict(stored)
-        for f in batch:
-            before = current.get(f.subject_key)
-            f.existed = f.subject_key in stored
-            f.version = before.version + 1 if before else 1
-            if "created_at" not in f.state:
-                f.state["created_at"] = (
-                    before.state.get("created_at") if before else None
-                ) or f.input.occurred_at.isoformat()
-            current[f.subject_key] = StoredSubject(
-                before.id if before else 0, f.subject_key[0], f.subject_key[1], f.version, f.state
-            )
-        new = [s for key, s in current.items() if key not in stored]
-        for subject, subject_id in zip(
-            new, insert_subjects(conn, tenant.id, new, now=now), strict=True
-        ):
-            current[(subject.type, subject.external_id)] = StoredSubject(
-                subject_id, subject.type, subject.external_id, subject.version, subject.state
-            )
-        update_subjects(conn, [s for key, s in current.items() if key in stored], now=now)
-        rows = []
-        for f in batch:
-            f.subject = current[f.subject_key]
-            rows.append(
-                {
-                    "tenant_id": tenant.id,
-                    "type": f.input.type,
-                    "idempotency_key": f.input.idempotency_key,
-                    "subject_id": f.subject.id,
-                    "payload": {"subject": f.state, "payload": dict(f.input.payload)},
-                    "occurred_at": f.input.occurred_at,
-                    "received_at": now,
-                }
-            )
-        for f, event_id in zip(batch, insert_events(conn, rows), strict=True):
-            f.event_id = event_id
-        record_versions(
-            conn,
-            [(f.subject.id, f.version, f.state, f.event_id) for f in batch if f.subject],
-            now=now,
-        )
+        """Write each subject's latest state, the events, and one subject version per event.
+
+        A method of its own so the benchmark can time it as a stage.
+        """
+        store_subjects_and_events(conn, tenant.id, batch, now)
 
     @staticmethod
     def _results(
         events: Sequence[EventInput],
         answers: Mapping[str, Mapping[str, Any]],
-        fresh: Mapping[str, _Fresh],
+        fresh: Mapping[str, FreshEvent],
         summaries: list[list[PlannedSummary]],
     ) -> list[IntakeResult]:
         """One answer per event, in order; a repeat (stored, or earlier in the batch) replays."""

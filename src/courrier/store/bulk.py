@@ -12,7 +12,8 @@ Python-side default, as in an INSERT.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+import json
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, cast
 
 import psycopg
@@ -20,7 +21,43 @@ from sqlalchemy import Column, Connection, Table, insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.schema import ColumnDefault
 
-__all__ = ["insert_rows"]
+__all__ = ["JSONText", "insert_rows", "json_object", "json_text"]
+
+
+class JSONText(str):
+    """A JSON column's value already encoded, as the column would encode it.
+
+    :func:`insert_rows` writes it as it is. For a value stored more than
+    once (a subject's state goes into the subject, its version and the
+    event), so it is encoded once.
+    """
+
+
+def _serializer(conn: Connection) -> Callable[[Any], str]:
+    """The dialect's JSON encoder (SQLAlchemy's default: ``json.dumps``)."""
+    return getattr(conn.dialect, "_json_serializer", None) or json.dumps
+
+
+def json_text(conn: Connection, value: Any) -> JSONText:
+    """``value`` encoded for a JSON column of this connection."""
+    return JSONText(_serializer(conn)(value))
+
+
+def json_object(conn: Connection, members: Mapping[str, Any]) -> JSONText:
+    """``members`` as one JSON object, those already :class:`JSONText` not encoded again.
+
+    Byte for byte what ``json.dumps(members)`` writes; with another
+    serializer, the object is decoded and encoded whole.
+    """
+    serializer = _serializer(conn)
+    if serializer is not json.dumps:
+        plain = {k: json.loads(v) if isinstance(v, JSONText) else v for k, v in members.items()}
+        return JSONText(serializer(plain))
+    inner = ", ".join(
+        f"{json.dumps(k)}: {v if isinstance(v, JSONText) else json.dumps(v)}"
+        for k, v in members.items()
+    )
+    return JSONText("{" + inner + "}")
 
 
 def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -32,7 +69,11 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
     elif conn.dialect.name == "sqlite" and conn.dialect.paramstyle == "qmark":
         _executemany_rows(conn, table, rows)
     else:
-        conn.execute(insert(table), list(rows))
+        decoded = [
+            {k: json.loads(v) if isinstance(v, JSONText) else v for k, v in row.items()}
+            for row in rows
+        ]
+        conn.execute(insert(table), decoded)
 
 
 def _python_default(column: Column[Any]) -> Any:
@@ -95,7 +136,9 @@ def _converted(
         values = [*(row[c] for c in given), *fixed]
         for i, f in convert:
             value = values[i]
-            if value is last_in[i]:
+            if isinstance(value, JSONText):  # encoded already
+                values[i] = str(value)
+            elif value is last_in[i]:
                 values[i] = last_out[i]
             elif value is not None or none_too:
                 last_in[i], last_out[i] = value, f(value)

@@ -77,7 +77,10 @@ def insert_messages(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> list
     """
     if not rows:
         return []
-    insert_rows(conn, messages, [{k: v for k, v in r.items() if k != UNAVAILABLE} for r in rows])
+    columns = [
+        {k: v for k, v in r.items() if k != UNAVAILABLE} if UNAVAILABLE in r else r for r in rows
+    ]
+    insert_rows(conn, messages, columns)
     by_key = _ids_by_send_key(conn, rows[0]["tenant_id"], [row["send_key"] for row in rows])
     ids = [by_key[row["send_key"]] for row in rows]
     timeline.record(

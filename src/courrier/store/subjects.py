@@ -6,14 +6,14 @@ database in one round trip each (:func:`courrier.store.bulk.insert_rows`, or an 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, select, update
 
-from courrier.store.bulk import insert_rows
+from courrier.store.bulk import JSONText, insert_rows
 from courrier.store.schema import subject_versions, subjects
 
 SubjectKey = tuple[str, str]  # (type, external id)
@@ -67,17 +67,26 @@ def get_subject(
 
 
 def insert_subjects(
-    conn: Connection, tenant_id: int, new: Sequence[StoredSubject], *, now: datetime
+    conn: Connection,
+    tenant_id: int,
+    new: Sequence[StoredSubject],
+    *,
+    now: datetime,
+    encoded: Mapping[SubjectKey, JSONText] | None = None,
 ) -> list[int]:
-    """Add subjects (their ``id`` is ignored); return the new ids in the same order."""
+    """Add subjects (their ``id`` is ignored); return the new ids in the same order.
+
+    ``encoded``: states already encoded (see :class:`courrier.store.bulk.JSONText`), by key.
+    """
     if not new:
         return []
+    encoded = encoded or {}
     rows = [
         {
             "tenant_id": tenant_id,
             "type": s.type,
             "external_id": s.external_id,
-            "state": s.state,
+            "state": encoded.get((s.type, s.external_id), s.state),
             "version": s.version,
             "updated_at": now,
         }
@@ -114,11 +123,11 @@ def update_subjects(conn: Connection, changed: Sequence[StoredSubject], *, now: 
 
 def record_versions(
     conn: Connection,
-    versions: Sequence[tuple[int, int, dict[str, Any], int | None]],
+    versions: Sequence[tuple[int, int, Mapping[str, Any] | JSONText, int | None]],
     *,
     now: datetime,
 ) -> None:
-    """Keep versions, each ``(subject id, version, state, event id)``."""
+    """Keep versions, each ``(subject id, version, state, event id)``; a state may come encoded."""
     insert_rows(
         conn,
         subject_versions,
