@@ -12,11 +12,13 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import escape
 
 from courrier.errors import TemplateError
+from courrier.render.samples import sample_context
 from courrier.render.templates import (
     PARTS,
     TemplateRenderer,
     TemplateSourceError,
     default_sources,
+    one_line,
 )
 
 KIND = "booking.confirmation"
@@ -198,6 +200,47 @@ def test_override_replaces_one_part_and_keeps_the_others() -> None:
     message = renderer.render(KIND, "fr", context())
     assert message.subject == "Vol B-1001 le 03/03/2026"
     assert "Bonjour Zoë Martin" in message.text
+
+
+def test_a_tenants_template_can_call_the_strings_phrases() -> None:
+    """``s.when``, ``s.brief`` and ``s.day`` write an instant in the template's language."""
+    renderer = TemplateRenderer(
+        {
+            f"{KIND}/fr/subject.txt": "{{ s.brief(subject.start) }}",
+            f"{KIND}/fr/body.txt": "{{ s.when(subject.start) }} / {{ s.day(subject.end) }}",
+            f"{KIND}/fr/body.html": "<p>{{ s.when(subject.start) }}</p>",
+        }
+    )
+    message = renderer.render(KIND, "fr", context())
+    assert message.subject == "3 mars 2026 à 09:00"
+    assert message.text == "mardi 3 mars 2026 à 09:00 / mardi 3 mars 2026"
+    assert message.html == "<p>mardi 3 mars 2026 à 09:00</p>"
+
+
+def test_made_parts_render_as_the_templates_they_stand_for() -> None:
+    """The renderer renders a message file's parts without their wrappers: the same text."""
+    renderer = TemplateRenderer()
+    for kind in ("booking.confirmation", "booking.modified", "request.new", "visit.created"):
+        for locale in ("en", "nl"):
+            sample = sample_context(kind, locale=locale)
+            values = renderer.values(kind, locale, sample)
+            parts = [
+                renderer.environment.get_template(f"{kind}/{locale}/{part}").render(values)
+                for part in PARTS
+            ]
+            message = renderer.render(kind, locale, sample)
+            assert [one_line(parts[0]), *parts[1:]] == [message.subject, message.text, message.html]
+
+
+def test_message_names_read_as_attributes_except_dict_methods() -> None:
+    """``m.title`` is the message file's title; ``m.items`` stays the mapping's method."""
+    renderer = TemplateRenderer(
+        {
+            f"{KIND}/en/message.jinja": '{% set subject_line = "S" %}{% set title = "T" %}{% set items = "x" %}',
+            f"{KIND}/en/subject.txt": "{{ m.title }} {{ m.items is callable }} {{ m['items'] }}",
+        }
+    )
+    assert renderer.render(KIND, "en", context()).subject == "T True x"
 
 
 def test_a_language_needs_all_three_parts_to_be_chosen() -> None:
