@@ -17,11 +17,22 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, cast
 
 import psycopg
-from sqlalchemy import Column, Connection, Table, insert
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Connection,
+    String,
+    Table,
+    bindparam,
+    func,
+    insert,
+    literal_column,
+    select,
+)
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.schema import ColumnDefault
 
-__all__ = ["JSONText", "insert_rows", "json_object", "json_text"]
+__all__ = ["JSONText", "insert_rows", "json_object", "json_text", "one_of"]
 
 
 class JSONText(str):
@@ -58,6 +69,23 @@ def json_object(conn: Connection, members: Mapping[str, Any]) -> JSONText:
         for k, v in members.items()
     )
     return JSONText("{" + inner + "}")
+
+
+def one_of(
+    conn: Connection, column: ColumnElement[Any], values: Sequence[Any]
+) -> ColumnElement[bool]:
+    """``column IN values``, the values bound as one JSON array on SQLite.
+
+    SQLAlchemy binds a literal ``IN`` list as one parameter per value and
+    coerces and expands them again at every execution, about 1 us a value:
+    intake looks up thousands of keys a batch. SQLite reads one array with
+    ``json_each`` for a fifth of that. Other databases get the plain ``IN``.
+    Values are strings or integers.
+    """
+    if conn.dialect.name != "sqlite":
+        return column.in_(values)
+    array = bindparam(None, json.dumps(list(values)), type_=String())
+    return column.in_(select(literal_column("value")).select_from(func.json_each(array)))
 
 
 def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:

@@ -18,6 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from courrier.domain.planning import Recipient
 from courrier.errors import ValidationError
+from courrier.store.bulk import one_of
 from courrier.store.schema import contact_addresses, contacts
 
 
@@ -227,7 +228,7 @@ def recipients_by_external_id(
             .outerjoin(contact_addresses, primary)
             .where(
                 contacts.c.tenant_id == tenant_id,
-                contacts.c.external_id.in_(wanted[start : start + 500]),
+                one_of(conn, contacts.c.external_id, wanted[start : start + 500]),
             )
             .order_by(contact_addresses.c.id.desc())  # the first primary address wins
         )

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, select, update
 
-from courrier.store.bulk import insert_rows
+from courrier.store.bulk import insert_rows, one_of
 from courrier.store.schema import events
 
 
@@ -24,7 +24,7 @@ def stored_answers(
     for start in range(0, len(wanted), 500):
         query = select(events.c.idempotency_key, events.c.id, events.c.response).where(
             events.c.tenant_id == tenant_id,
-            events.c.idempotency_key.in_(wanted[start : start + 500]),
+            one_of(conn, events.c.idempotency_key, wanted[start : start + 500]),
         )
         for key, event_id, response in conn.execute(query):
             found[key] = dict(response) if response else {"event_id": event_id, "messages": []}
@@ -48,7 +48,7 @@ def insert_events(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> list[i
     for start in range(0, len(keys), 500):
         query = select(events.c.idempotency_key, events.c.id).where(
             events.c.tenant_id == tenant_id,
-            events.c.idempotency_key.in_(keys[start : start + 500]),
+            one_of(conn, events.c.idempotency_key, keys[start : start + 500]),
         )
         ids.update((key, event_id) for key, event_id in conn.execute(query))
     return [ids[key] for key in keys]

@@ -16,7 +16,7 @@ from sqlalchemy import Connection, bindparam, or_, select, update
 
 from courrier.domain.status import MessageStatus
 from courrier.store import timeline
-from courrier.store.bulk import insert_rows
+from courrier.store.bulk import insert_rows, one_of
 from courrier.store.schema import messages
 
 
@@ -27,7 +27,7 @@ def existing_send_keys(conn: Connection, tenant_id: int, keys: Iterable[str]) ->
     for start in range(0, len(wanted), 500):
         query = select(messages.c.send_key).where(
             messages.c.tenant_id == tenant_id,
-            messages.c.send_key.in_(wanted[start : start + 500]),
+            one_of(conn, messages.c.send_key, wanted[start : start + 500]),
         )
         found.update(conn.execute(query).scalars())
     return found
@@ -51,7 +51,8 @@ def _ids_by_send_key(conn: Connection, tenant_id: int, keys: Sequence[str]) -> d
     found: dict[str, int] = {}
     for start in range(0, len(keys), 500):
         query = select(messages.c.send_key, messages.c.id).where(
-            messages.c.tenant_id == tenant_id, messages.c.send_key.in_(keys[start : start + 500])
+            messages.c.tenant_id == tenant_id,
+            one_of(conn, messages.c.send_key, keys[start : start + 500]),
         )
         found.update((key, message_id) for key, message_id in conn.execute(query))
     return found

@@ -23,6 +23,7 @@ from sqlalchemy import Connection, delete, insert, select, update
 from courrier.domain.kinds import DEFAULT_CATALOGUE, Catalogue, NotificationKind
 from courrier.domain.preferences import Preference, SetBy, suppression_reason
 from courrier.domain.status import MessageStatus
+from courrier.store.bulk import one_of
 from courrier.store.kinds import Catalogues
 from courrier.store.kinds import tenant_catalogue as tenant_kinds
 from courrier.store.schema import contact_preferences, contacts
@@ -50,7 +51,7 @@ def rules_of(
             select(contact_preferences)
             .where(
                 contact_preferences.c.tenant_id == tenant_id,
-                contact_preferences.c.contact_id.in_(wanted[start : start + 500]),
+                one_of(conn, contact_preferences.c.contact_id, wanted[start : start + 500]),
             )
             .order_by(contact_preferences.c.id)
         )

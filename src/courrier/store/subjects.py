@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, select, update
 
-from courrier.store.bulk import JSONText, insert_rows
+from courrier.store.bulk import JSONText, insert_rows, one_of
 from courrier.store.schema import subject_versions, subjects
 
 SubjectKey = tuple[str, str]  # (type, external id)
@@ -40,7 +40,7 @@ def subjects_by_key(
             query = select(subjects).where(
                 subjects.c.tenant_id == tenant_id,
                 subjects.c.type == subject_type,
-                subjects.c.external_id.in_(ids[start : start + 500]),
+                one_of(conn, subjects.c.external_id, ids[start : start + 500]),
             )
             for row in conn.execute(query):
                 m = row._mapping
@@ -100,7 +100,7 @@ def insert_subjects(
             query = select(subjects.c.external_id, subjects.c.id).where(
                 subjects.c.tenant_id == tenant_id,
                 subjects.c.type == subject_type,
-                subjects.c.external_id.in_(external_ids[start : start + 500]),
+                one_of(conn, subjects.c.external_id, external_ids[start : start + 500]),
             )
             ids.update(((subject_type, e), i) for e, i in conn.execute(query))
     return [ids[(s.type, s.external_id)] for s in new]
