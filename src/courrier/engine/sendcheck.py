@@ -25,7 +25,7 @@ from courrier.domain.planning import anchor_date, send_key_part
 from courrier.domain.status import MessageStatus
 from courrier.store.kinds import Catalogues
 from courrier.store.preferences import switched_off_rows
-from courrier.store.queue import ClaimedMessage
+from courrier.store.queue import ClaimedMessage, id_in
 from courrier.store.schema import subjects
 
 __all__ = ["Verdict", "stale_messages"]
@@ -48,7 +48,7 @@ def _states(conn: Connection, subject_ids: Sequence[int]) -> dict[int, dict[str,
     wanted = sorted(set(subject_ids))
     for start in range(0, len(wanted), 500):
         query = select(subjects.c.id, subjects.c.state).where(
-            subjects.c.id.in_(wanted[start : start + 500])
+            id_in(conn, subjects.c.id, wanted[start : start + 500])
         )
         found.update((i, dict(state)) for i, state in conn.execute(query))
     return found

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, func, or_, select, update
+from sqlalchemy import BigInteger, Connection, and_, any_, bindparam, func, or_, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from courrier.domain.status import CLAIMABLE, MessageStatus, can_move
 from courrier.store.schema import messages
@@ -27,6 +28,7 @@ __all__ = [
     "ClaimedMessage",
     "Outcome",
     "claim_due",
+    "id_in",
     "next_wakeup",
     "record_outcomes",
     "renew_lease",
@@ -84,6 +86,18 @@ CLAIMED_COLUMNS = tuple(
 
 if not all(can_move(status, S.SENDING) for status in (*CLAIMABLE, S.SENDING)):
     raise ImportError("the status table no longer allows claiming; queue.py needs a look")
+
+
+def id_in(conn: Connection, column: Any, ids: Sequence[int]) -> Any:
+    """``column IN (ids)``; on PostgreSQL ``column = ANY(:ids)`` with the ids as one array.
+
+    An IN list is rendered with one bound parameter per id, so its SQL text
+    changes with the batch's size and psycopg parses it anew each time; the
+    array keeps one statement text, rendered and parsed once.
+    """
+    if conn.dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(ids), type_=ARRAY(BigInteger)))
+    return column.in_(list(ids))
 
 
 def _claimable(now: datetime, channel: str) -> Any:
@@ -193,7 +207,7 @@ def record_outcomes(
         conn.execute(
             select(m.c.id)
             .where(
-                m.c.id.in_([o.message_id for o in outcomes]),
+                id_in(conn, m.c.id, [o.message_id for o in outcomes]),
                 m.c.lease_owner == worker_id,
                 m.c.status == S.SENDING.value,
             )
@@ -214,7 +228,7 @@ def record_outcomes(
         if len(group) == 1:
             single.append(_outcome_params(group[0], now))
         else:
-            conn.execute(_same_outcome(group, worker_id, now))
+            conn.execute(_same_outcome(conn, group, worker_id, now))
     if single:
         statement = (
             update(m)
@@ -234,7 +248,7 @@ def record_outcomes(
     return still_ours
 
 
-def _same_outcome(group: Sequence[Outcome], worker_id: str, now: datetime) -> Any:
+def _same_outcome(conn: Connection, group: Sequence[Outcome], worker_id: str, now: datetime) -> Any:
     """One UPDATE giving every message of ``group`` (all alike but their ids) its outcome."""
     first = group[0]
     values: dict[str, Any] = {
@@ -251,7 +265,7 @@ def _same_outcome(group: Sequence[Outcome], worker_id: str, now: datetime) -> An
     if first.attempts_delta:
         values["attempts"] = m.c.attempts + first.attempts_delta
     ids = [o.message_id for o in group]
-    return update(m).where(m.c.id.in_(ids), m.c.lease_owner == worker_id).values(values)
+    return update(m).where(id_in(conn, m.c.id, ids), m.c.lease_owner == worker_id).values(values)
 
 
 def _outcome_params(outcome: Outcome, now: datetime) -> dict[str, Any]:
