@@ -112,13 +112,20 @@ def _format_instant(what: str, value: Any, format: str, zone: ZoneInfo, locale: 
     and the same few times recur across a batch of messages.
     """
     if what == "date" and (day := _calendar_date(value)) is not None:
-        return str(format_date(day, format, locale=locale))
+        return _format_day(day, format, locale)
     moment = _instant(value, zone)
     if what == "date":
-        return str(format_date(moment, format, locale=locale))
+        return _format_day(moment.date(), format, locale)
     if what == "time":
         return str(format_time(moment, format, tzinfo=zone, locale=locale))
     return str(format_datetime(moment, format, tzinfo=zone, locale=locale))
+
+
+@lru_cache(maxsize=1024)
+def _format_day(day: date, format: str, locale: Locale) -> str:
+    """A calendar day formatted (Babel formats a datetime's date alone): a batch's many
+    starts and ends fall on few days, so this cache hits where the instants' misses."""
+    return str(format_date(day, format, locale=locale))
 
 
 @pass_context
