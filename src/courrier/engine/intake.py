@@ -13,6 +13,7 @@ batch of one.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -241,12 +242,20 @@ def _lost_race(exc: DBAPIError) -> bool:
 
 
 def _count(events: Sequence[EventInput], results: Sequence[IntakeResult]) -> None:
-    """Metrics, once committed: events accepted (repeats not counted) and messages planned."""
+    """Metrics, once committed: events accepted (repeats not counted) and messages planned.
+
+    Counted per label first: one increment per event type and channel, not per event.
+    """
+    accepted: Counter[str] = Counter()
+    planned: Counter[str] = Counter()
     for event, result in zip(events, results, strict=True):
         if result.created:
-            metrics.events_accepted.labels(type=event.type).inc()
-            for message in result.messages:
-                metrics.messages_planned.labels(channel=message.channel).inc()
+            accepted[event.type] += 1
+            planned.update(message.channel for message in result.messages)
+    for event_type, count in accepted.items():
+        metrics.events_accepted.labels(type=event_type).inc(count)
+    for channel, count in planned.items():
+        metrics.messages_planned.labels(channel=channel).inc(count)
 
 
 def _summary(message_id: int, row: Mapping[str, Any], contact: str | None) -> PlannedSummary:
