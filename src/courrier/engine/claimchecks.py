@@ -69,6 +69,8 @@ def withdraw_stale(
 
 
 def _without(claimed: list[ClaimedMessage], verdicts: Sequence[Verdict]) -> list[ClaimedMessage]:
+    if not verdicts:  # the usual case: nothing withdrawn, no pass over the batch
+        return claimed
     withdrawn = {v.message_id for v in verdicts}
     return [message for message in claimed if message.id not in withdrawn]
 

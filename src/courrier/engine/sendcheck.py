@@ -100,14 +100,19 @@ def _subject_verdicts(
     conn: Connection, claimed: Sequence[ClaimedMessage], catalogues: Catalogues
 ) -> list[Verdict]:
     checked = []
+    reads: dict[int, bool] = {}  # by id(kind): a batch holds few kinds
     for message in claimed:
         if message.row.get("subject_id") is None:
             continue
         found = catalogues.of(int(message.row["tenant_id"])).get(message.row["kind"])
         if found is None:
             continue  # a kind Courrier no longer knows: nothing to check against
-        if found.enabled and not _reads_state(found.kind):
-            continue  # on, and asking nothing of the subject: it may go whatever its state
+        if found.enabled:
+            needs = reads.get(id(found.kind))
+            if needs is None:
+                needs = reads[id(found.kind)] = _reads_state(found.kind)
+            if not needs:
+                continue  # on, and asking nothing of the subject: it may go whatever its state
         checked.append((message, found))
     if not checked:
         return []
