@@ -1,8 +1,9 @@
 """The dispatcher: claims due messages in batches, sends them, records what happened.
 
 One batch at a time: a claim (one transaction) leases up to ``batch_size``
-messages, a thread pool as wide as the SMTP pool sends them, and one more
-transaction records every outcome with ``executemany``. Nothing is lost: a
+messages, a thread pool as wide as the SMTP pool sends them (each thread a
+share of the batch on one connection, pipelined across mails), and one more
+transaction records every outcome (those alike in one statement). Nothing is lost: a
 crash anywhere leaves each message either recorded or still leased, and an
 expired lease is taken over by the next claim (at-least-once; the
 Message-ID, fixed at planning, makes a resend the same mail).
