@@ -5,8 +5,9 @@ transaction. For each event, in order: the tenant's kinds planned on it
 (triggered, or re-planned from the subject's new state), their recipients
 resolved (subject fields, the event's payload, staff by profile, bookings
 on a resource), and the result reconciled with the subject's pending
-messages (:mod:`courrier.engine.replan`). Writes go out in a few
-statements per batch, whatever its size.
+messages (:mod:`courrier.engine.replan`). Writes are kept in memory
+(:mod:`courrier.engine.batch_writes`) and go out in a few statements per
+batch, whatever its size.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from courrier.domain.kinds import Catalogue, NotificationKind
-from courrier.domain.planning import EventFacts, PlannedMessage, Recipient, plan, planned_again
+from courrier.domain.planning import EventFacts, PlannedMessage, Recipient, plan
 from courrier.domain.recipients import EMPTY_DIRECTORY, Directory, needs_directory, recipients_of
 from courrier.domain.timing import parse_aware
+from courrier.engine.batch_writes import BatchWrites
 from courrier.engine.composer import MessageComposer, Occasion
 from courrier.engine.replan import reconcile
 from courrier.errors import ValidationError
@@ -30,7 +32,6 @@ from courrier.store.contacts import recipients_by_external_id
 from courrier.store.directory import bookers_on_resource, staff_directory
 from courrier.store.planning import (
     UNAVAILABLE,
-    PendingMessage,
     cancel_messages,
     cancelled_send_keys,
     existing_send_keys,
@@ -209,7 +210,7 @@ class BatchPlanner:
             self.conn, self.tenant.id, (m.send_key for ms in planned for m in ms)
         )
         known = [item.subject_id for item in items if item.existed]
-        batch = _BatchWrites(taken)
+        batch = BatchWrites(taken)
         if taken:
             batch.revivable = cancelled_send_keys(self.conn, self.tenant.id, taken)
         if known:
@@ -242,7 +243,7 @@ class BatchPlanner:
         new_rows = [row for _, row, _ in batch.rows.values()]
         kinds = {kind.name: kind for kind in self.catalogue}
         suppress_switched_off(self.conn, self.tenant.id, new_rows, kinds)  # kept, with the reason
-        return batch.flush(self.conn, len(items), self.now)
+        return _flush(batch, self.conn, len(items), self.now)
 
     def _compose(
         self, item: PlanItem, message: PlannedMessage, contact_ids: Mapping[str, int]
@@ -266,100 +267,16 @@ class _Resolved:
         return {external: c[0] for external, c in self.contacts.items()}
 
 
-def _pending(message_id: int, subject_id: int, row: Mapping[str, Any]) -> PendingMessage:
-    return PendingMessage(
-        message_id,
-        subject_id,
-        row["kind"],
-        row["contact_id"],
-        row["address"],
-        row["channel"],
-        row["send_key"],
-        row["due_at"],
-        row["status"],
-    )
-
-
-class _BatchWrites:
-    """The batch's inserts, moves and cancellations, kept in memory until one flush.
-
-    ``live`` is each subject's pending messages as the batch has left them so
-    far; a message added earlier in the batch (a negative id) is still only a
-    row here, so a later event of the same subject moves or drops that row.
-    """
-
-    def __init__(self, taken: set[str]) -> None:
-        self.taken = taken
-        self.live: dict[int, dict[int, PendingMessage]] = {}
-        self.rows: dict[int, tuple[int, dict[str, Any], str | None]] = {}
-        self.moves: dict[int, tuple[int, dict[str, Any], datetime, str | None]] = {}
-        self.cancels: dict[int, str] = {}
-        self.revivable: set[str] = set()  # keys of messages cancelled, never sent
-        self._stored_keys: dict[int, str] = {}  # a moved row's key in the database
-
-    def keyed(
-        self, message: PlannedMessage, event: EventFacts, own: str | None = None
-    ) -> PlannedMessage | None:
-        """The message under a free key, or None when its key was already used for a send.
-
-        A re-planned reminder whose key belongs to a cancelled message (moved
-        away, then back) gets a key of its own for this version.
-        """
-        if message.send_key == own or message.send_key not in self.taken:
-            return message
-        if message.kind.replan and message.send_key in self.revivable:
-            again = planned_again(message, event)
-            return again if again.send_key not in self.taken else None
-        return None
-
-    def add(
-        self, owner: int, subject_id: int, row: dict[str, Any], message: PlannedMessage
-    ) -> None:
-        temp = -(len(self.rows) + len(self.cancels) + 1)
-        while temp in self.rows:
-            temp -= 1
-        self.rows[temp] = (owner, row, message.recipient.contact)
-        self.live.setdefault(subject_id, {})[temp] = _pending(temp, subject_id, row)
-        self.taken.add(row["send_key"])
-
-    def move(
-        self, owner: int, match: PendingMessage, row: dict[str, Any], message: PlannedMessage
-    ) -> None:
-        self.taken.discard(match.send_key)
-        self.taken.add(row["send_key"])
-        self.live[match.subject_id][match.id] = _pending(match.id, match.subject_id, row)
-        contact = message.recipient.contact
-        if match.id < 0:
-            self.rows[match.id] = (owner, row, contact)
-        else:
-            was = self.moves[match.id][2] if match.id in self.moves else match.due_at
-            self._stored_keys.setdefault(match.id, match.send_key)
-            self.moves[match.id] = (owner, row, was, contact)
-
-    def cancel(self, match: PendingMessage, reason: str) -> None:
-        self.live.get(match.subject_id, {}).pop(match.id, None)
-        if match.id < 0:  # never written: its key is free again
-            self.taken.discard(match.send_key)
-            self.rows.pop(match.id, None)
-            return
-        key = match.send_key
-        if self.moves.pop(match.id, None) is not None:  # moved earlier: the row keeps its key
-            self.taken.discard(key)
-            key = self._stored_keys[match.id]
-            self.taken.add(key)
-        self.cancels[match.id] = reason
-        self.revivable.add(key)
-
-    def flush(self, conn: Connection, count: int, now: datetime) -> list[list[Planned]]:
-        """Write everything: cancellations, moves, then new messages; answers per event."""
-        cancel_messages(conn, sorted(self.cancels.items()), now=now)
-        move_messages(conn, [(i, row, was) for i, (_, row, was, _) in self.moves.items()], now=now)
-        inserted = [self.rows[temp] for temp in sorted(self.rows, reverse=True)]
-        answers: list[list[Planned]] = [[] for _ in range(count)]
-        ids = insert_messages(conn, [row for _, row, _ in inserted])
-        for (owner, row, contact), message_id in zip(inserted, ids, strict=True):
+def _flush(batch: BatchWrites, conn: Connection, count: int, now: datetime) -> list[list[Planned]]:
+    """Write the batch: cancellations, moves, then new messages; what each event planned."""
+    cancel_messages(conn, sorted(batch.cancels.items()), now=now)
+    move_messages(conn, [(i, row, was) for i, (_, row, was, _) in batch.moves.items()], now=now)
+    inserted = [batch.rows[temp] for temp in sorted(batch.rows, reverse=True)]
+    answers: list[list[Planned]] = [[] for _ in range(count)]
+    ids = insert_messages(conn, [row for _, row, _ in inserted])
+    for (owner, row, contact), message_id in zip(inserted, ids, strict=True):
+        answers[owner].append(Planned(message_id, row, contact))
+    for message_id, (owner, row, was, contact) in sorted(batch.moves.items()):
+        if row["due_at"] != was:  # moved: the answer shows it with its new time
             answers[owner].append(Planned(message_id, row, contact))
-        for message_id, (owner, row, was, contact) in sorted(self.moves.items()):
-            if row["due_at"] != was:  # moved: the answer shows it with its new time
-                answers[owner].append(Planned(message_id, row, contact))
-        return answers
+    return answers
