@@ -158,3 +158,29 @@ def test_a_reminder_cancelled_by_a_move_and_planned_again_by_a_move_back_leaves(
             select(schema.messages.c.status).where(schema.messages.c.id == reminders[1]["id"])
         ).scalar_one()
     assert status == "sent"
+
+
+def test_a_reminder_held_up_past_the_start_is_withdrawn_but_a_notice_at_the_start_goes(
+    engine: Engine,
+    tenant: Tenant,
+    clock: ManualClock,
+    dispatcher: Dispatcher,
+    smtp_server: SmtpServer,
+) -> None:
+    """After an outage the queue holds reminders whose booking already began: they say why."""
+    Intake(engine, clock=clock).accept(tenant, booking("booking.created", "c", clock, paid=True))
+    send_all(dispatcher)  # the confirmation
+    clock.set(START + timedelta(minutes=5))  # no worker ran from a day before until now
+    send_all(dispatcher)
+    for kind in ("booking.reminder_24h", "booking.reminder_1h", "booking.reminder_30min"):
+        reminder = message(engine, kind)
+        assert reminder["status"] == "cancelled", kind
+        assert reminder["status_reason"] == (
+            "at send time: start 2026-03-28T09:00:00+00:00 has passed"
+        )
+    # The check-in notice is due at the start itself: five minutes late it still goes.
+    notice = message(engine, "booking.checkin_notice")
+    assert notice["status"] == "sent"
+    sent = {r.message["Message-ID"] for r in smtp_server.received}
+    assert notice["message_id_header"] in sent
+    assert message(engine, "booking.reminder_1h")["message_id_header"] not in sent

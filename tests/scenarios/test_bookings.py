@@ -252,7 +252,8 @@ def test_no_race_sends_a_reminder_twice(
     for thread in threads:
         thread.join()
     assert outcomes == [202, 202]
-    clock.set(datetime(2026, 3, 5, 9, 0, tzinfo=UTC))  # the start: every reminder is due
+    # a minute before the start: every reminder is due, and none announces the past yet
+    clock.set(datetime(2026, 3, 5, 8, 59, tzinfo=UTC))
     workers = [make_dispatcher(settings, engine, clock, f"w-{n}") for n in range(2)]
     try:
         runs = [threading.Thread(target=send_due, args=(w,)) for w in workers]

@@ -73,9 +73,10 @@ def _conflict(exc: Refused) -> JSONResponse:
 def _moment_passed(conn: Connection, row: dict[str, Any], now: datetime) -> str | None:
     """Why a reminder may not go again: the subject's date it announces has passed.
 
-    The send-time check cancels a reminder whose date moved or whose subject
-    ended, but sends one merely overdue; one sent again by hand after the
-    booking began would announce the past.
+    One sent again by hand after the booking began would announce the past;
+    the send-time check would withdraw it (:mod:`courrier.engine.sendcheck`),
+    but refusing here tells staff at once instead of after a round trip
+    through the queue.
     """
     if row["subject_id"] is None:
         return None

@@ -42,7 +42,7 @@ def withdraw_stale(
     catalogues: Catalogues,
 ) -> list[ClaimedMessage]:
     """Withdraw what must not leave any more; the claimed messages that may go."""
-    verdicts = stale_messages(conn, claimed, catalogues=catalogues)
+    verdicts = stale_messages(conn, claimed, now=now, catalogues=catalogues)
     verdicts += followups.stale_follow_ups(conn, _without(claimed, verdicts))
     verdicts += health.blocked_verdicts(conn, _without(claimed, verdicts), now, catalogues)
     if not verdicts:

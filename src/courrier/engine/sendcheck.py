@@ -4,9 +4,12 @@ Intake re-plans a subject's messages on every event, but an event may come
 between the claim and the send, or a message may have been planned by an
 older rule. So, in the claim's transaction, every subject-bound message is
 checked against the subject as it stands now: a kind the tenant switched
-off, a condition that no longer holds (a booking paid, cancelled), or a
-reminder for a date the subject no longer has, and the message is
-withdrawn, cancelled with the reason, instead of sent.
+off, a condition that no longer holds (a booking paid, cancelled), a
+reminder for a date the subject no longer has, or a reminder that would
+arrive after the date it announces (a queue held up by an outage, or a
+message sent again by staff), and the message is withdrawn, cancelled with
+the reason, instead of sent. A notice due at the date itself (offset
+zero, such as a check-in notice) may still go a little late.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, select
@@ -55,9 +58,13 @@ def _states(conn: Connection, subject_ids: Sequence[int]) -> dict[int, dict[str,
 
 
 def stale_reason(
-    kind: NotificationKind, enabled: bool, message: Mapping[str, Any], state: Mapping[str, Any]
+    kind: NotificationKind,
+    enabled: bool,
+    message: Mapping[str, Any],
+    state: Mapping[str, Any],
+    now: datetime,
 ) -> str | None:
-    """Why this message no longer fits its subject's state, or None when it may go."""
+    """Why this message no longer fits its subject's state at ``now``, or None when it may go."""
     if not enabled:
         return f"{kind.name} is switched off for this tenant"
     failed = failed_condition(kind.conditions, state, subject_only=True)
@@ -71,6 +78,9 @@ def stale_reason(
         key = str(message["send_key"])
         if not HASHED.search(key) and not re.search(occurrence + r"(@v\d+)?$", key):
             return f"at send time: {kind.timing.date_field} is now {date.isoformat()}"
+        ahead = kind.timing.offset > timedelta(0) or kind.timing.days > 0
+        if ahead and date <= now:
+            return f"at send time: {kind.timing.date_field} {date.isoformat()} has passed"
     return None
 
 
@@ -78,6 +88,7 @@ def stale_messages(
     conn: Connection,
     claimed: Sequence[ClaimedMessage],
     *,
+    now: datetime,
     base: Catalogue | None = None,
     catalogues: Catalogues | None = None,
 ) -> list[Verdict]:
@@ -88,7 +99,7 @@ def stale_messages(
     the tenants' catalogues read once in the claim's transaction.
     """
     catalogues = catalogues or Catalogues(conn, base or DEFAULT_CATALOGUE)
-    verdicts = _subject_verdicts(conn, claimed, catalogues)
+    verdicts = _subject_verdicts(conn, claimed, catalogues, now)
     withdrawn = {v.message_id for v in verdicts}
     rows = [m.row for m in claimed if m.id not in withdrawn]
     stopped = switched_off_rows(conn, rows, catalogues.base, catalogues)
@@ -97,7 +108,7 @@ def stale_messages(
 
 
 def _subject_verdicts(
-    conn: Connection, claimed: Sequence[ClaimedMessage], catalogues: Catalogues
+    conn: Connection, claimed: Sequence[ClaimedMessage], catalogues: Catalogues, now: datetime
 ) -> list[Verdict]:
     checked = []
     reads: dict[int, bool] = {}  # by id(kind): a batch holds few kinds
@@ -122,7 +133,7 @@ def _subject_verdicts(
         state = states.get(message.row["subject_id"])
         if state is None:
             continue  # a subject Courrier no longer knows: nothing to check against
-        reason = stale_reason(found.kind, found.enabled, message.row, state)
+        reason = stale_reason(found.kind, found.enabled, message.row, state, now)
         if reason is not None:
             verdicts.append(Verdict(message.id, MessageStatus.CANCELLED, reason))
     return verdicts
