@@ -175,7 +175,7 @@ def test_a_waiting_message_is_cancelled_with_who_and_why(
     actor = f"Claire (office) (key {key_prefix(engine, alice)})"
     body = answer.json()
     assert body["status"] == "cancelled"
-    assert body["status_reason"] == f"cancelled by {actor}: {STAFF['reason']}"
+    assert body["status_reason"] == f"withdrawn by {actor}: {STAFF['reason']}"
     assert body["timeline"][-1] == {
         "at": body["timeline"][-1]["at"],
         "status": "cancelled",

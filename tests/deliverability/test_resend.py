@@ -220,11 +220,6 @@ def test_a_booking_moved_to_another_day_gets_that_days_reminder_after_a_staff_ca
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the planner revives every cancelled reminder's key (store.planning."
-    "cancelled_send_keys), staff cancels included; needs a change there",
-)
 def test_a_change_keeping_the_date_does_not_bring_back_a_reminder_staff_cancelled(
     member_alice: Caller, clock: ManualClock
 ) -> None:

@@ -18,6 +18,7 @@ from courrier.domain.status import MessageStatus
 from courrier.store import timeline
 from courrier.store.bulk import insert_rows, one_of
 from courrier.store.schema import messages
+from courrier.store.staff_actions import WITHDRAWN_BY
 
 
 def existing_send_keys(conn: Connection, tenant_id: int, keys: Iterable[str]) -> set[str]:
@@ -34,7 +35,11 @@ def existing_send_keys(conn: Connection, tenant_id: int, keys: Iterable[str]) ->
 
 
 def cancelled_send_keys(conn: Connection, tenant_id: int, keys: Iterable[str]) -> set[str]:
-    """Those of ``keys`` whose message was cancelled (never sent): a reminder may be planned again."""
+    """Those of ``keys`` whose message was cancelled (never sent): a reminder may be planned again.
+
+    Not those staff withdrew by hand: a booking change keeping the date must
+    not bring back a reminder a person decided against.
+    """
     wanted = sorted(set(keys))
     found: set[str] = set()
     for start in range(0, len(wanted), 500):
@@ -42,6 +47,10 @@ def cancelled_send_keys(conn: Connection, tenant_id: int, keys: Iterable[str]) -
             messages.c.tenant_id == tenant_id,
             messages.c.send_key.in_(wanted[start : start + 500]),
             messages.c.status == MessageStatus.CANCELLED.value,
+            or_(
+                messages.c.status_reason.is_(None),
+                ~messages.c.status_reason.startswith(WITHDRAWN_BY, autoescape=True),
+            ),
         )
         found.update(conn.execute(query).scalars())
     return found

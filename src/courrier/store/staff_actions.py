@@ -26,11 +26,15 @@ from courrier.domain.status import STAFF_MOVES, MessageStatus
 from courrier.store import timeline
 from courrier.store.schema import messages
 
-__all__ = ["CANCELLABLE", "REQUEUEABLE", "cancel", "find", "requeue"]
+__all__ = ["CANCELLABLE", "REQUEUEABLE", "WITHDRAWN_BY", "cancel", "find", "requeue"]
 
 m = messages
 S = MessageStatus
 
+#: How a staff cancel's status reason starts: the planner never revives these
+#: (:func:`courrier.store.planning.cancelled_send_keys`), where the engine's own
+#: cancels ("cancelled by booking.cancelled") may be planned again.
+WITHDRAWN_BY = "withdrawn by "
 #: Ended without reaching the recipient: staff may send these again.
 REQUEUEABLE: frozenset[MessageStatus] = frozenset(s for s, to in STAFF_MOVES.items() if S.DUE in to)
 #: Still waiting for a worker: staff may withdraw these.
@@ -113,7 +117,7 @@ def cancel(
         )
         .values(
             status=S.CANCELLED.value,
-            status_reason=f"cancelled by {actor}: {reason}",
+            status_reason=f"{WITHDRAWN_BY}{actor}: {reason}",
             updated_at=now,
         )
     )
