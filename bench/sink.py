@@ -172,6 +172,8 @@ class SmtpSink:
                 self._process.wait()
         if self._reader is not None:
             self._reader.join(timeout=5)
+        if self._process.stdout is not None:
+            self._process.stdout.close()
         self._process = None
 
     def __enter__(self) -> SmtpSink:

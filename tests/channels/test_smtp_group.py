@@ -221,12 +221,9 @@ needs_sink = pytest.mark.skipif(
     shutil.which("smtp-sink") is None and not Path(SMTP_SINK).exists(),
     reason="Postfix's smtp-sink is not installed",
 )
-#: bench.sink.SmtpSink.stop leaves the sink's stdout pipe to the garbage collector
-sink_pipe = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 
 
 @needs_sink
-@sink_pipe
 def test_smtp_sink_takes_a_pipelined_group_on_one_session() -> None:
     with SmtpSink() as sink:
         sender = SmtpSender(
@@ -251,7 +248,6 @@ class HangingUpSink(SmtpSink):
 
 
 @needs_sink
-@sink_pipe
 @pytest.mark.parametrize(("option", "code"), [("-q", None), ("-Q", 421)])
 def test_smtp_sink_hanging_up_at_each_end_of_data_fails_each_mail_as_transient(
     option: str, code: int | None
