@@ -95,8 +95,17 @@ class OutgoingMail:
 
 def new_message_id(domain: str) -> str:
     """A new, unique Message-ID ``<random@domain>`` (128 random bits)."""
-    domain = check_address(f"id@{domain}", "domain").partition("@")[2]
-    return f"<{secrets.token_hex(16)}@{domain}>"
+    return f"<{secrets.token_hex(16)}@{_message_id_domain(domain)}>"
+
+
+@lru_cache(maxsize=256)
+def _message_id_domain(domain: str) -> str:
+    """``domain`` checked (and in ASCII) once: a tenant's mails all carry the same one.
+
+    A domain is only ever mapped to itself (or its IDNA form), so the cache
+    serves no tenant anything of another's; a bad domain raises and is not cached.
+    """
+    return check_address(f"id@{domain}", "domain").partition("@")[2]
 
 
 def build_mime(mail: OutgoingMail) -> bytes:
