@@ -232,6 +232,16 @@ def test_made_parts_render_as_the_templates_they_stand_for() -> None:
             assert [one_line(parts[0]), *parts[1:]] == [message.subject, message.text, message.html]
 
 
+def test_the_shared_html_body_keeps_the_frame_of_layout_html() -> None:
+    """message.html writes layout.html's frame out (one pass, no extends): the two stay alike."""
+    sources = default_sources()
+    head, rest = sources["layout.html"].split("{% block title %}{% endblock %}")
+    middle, tail = rest.split("{% block content %}{% endblock %}\n")
+    body = sources["message.html"].partition("#}\n")[2]
+    assert body.startswith(head + "{{ m.title }}" + middle)
+    assert body.endswith(tail)
+
+
 def test_message_names_read_as_attributes_except_dict_methods() -> None:
     """``m.title`` is the message file's title; ``m.items`` stays the mapping's method."""
     renderer = TemplateRenderer(

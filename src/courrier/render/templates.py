@@ -4,6 +4,8 @@ Templates are package data under ``courrier/render/templates/``::
 
     layout.html                     shared HTML frame (logo, footer, preference link)
     message.txt, message.html       the text and HTML bodies every shipped kind shares
+                                    (message.html writes layout.html's frame out itself:
+                                    one pass instead of extends; tenants extend layout.html)
     strings/<locale>.jinja          words of the frame (greeting, footer) per language
     <kind>/<locale>/message.jinja   what one kind says in one language
 
