@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from jinja2 import UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import escape
 
@@ -251,6 +252,16 @@ def test_message_names_read_as_attributes_except_dict_methods() -> None:
         }
     )
     assert renderer.render(KIND, "en", context()).subject == "T True x"
+
+
+def test_the_shipped_environment_reads_a_dict_as_jinja_does() -> None:
+    """An item by name, a dict method by its name, a missing name undefined (StrictUndefined)."""
+    environment = TemplateRenderer().environment
+    state = {"name": "Court 1", "items": "x"}
+    assert environment.getattr(state, "name") == "Court 1"
+    assert environment.getattr(state, "items") == state.items
+    with pytest.raises(UndefinedError):
+        str(environment.getattr(state, "missing"))
 
 
 def test_a_language_needs_all_three_parts_to_be_chosen() -> None:

@@ -40,6 +40,8 @@ INCLUDED_BODIES = {
     '{% include "message.txt" %}': "message.txt",
     '{% include "message.html" %}': "message.html",
 }
+#: the attributes every dict has (its class's): any other name read on a dict is an item
+_DICT_ATTRIBUTES = frozenset(dir(dict))
 #: what each part of a message file becomes
 _MADE_PARTS = dict(zip(PARTS, (SUBJECT_LINE, *INCLUDED_BODIES), strict=True))
 
@@ -124,6 +126,25 @@ class _PlainGlobals(Environment):
 
 class _Shipped(_PlainGlobals):
     """The environment of the shipped templates (trusted, not sandboxed)."""
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        """``obj.attribute`` as Jinja reads it: the attribute, else the item, else undefined.
+
+        Jinja tries the attribute first; on a plain dict (the context's
+        tenant, recipient, subject...) that raises and catches an
+        AttributeError, a dozen times a message. A dict has no attributes
+        but those of its class, so a name the class lacks goes straight
+        to the item: the same answer (the rest is Jinja's own method).
+        """
+        if type(obj) is not dict or attribute in _DICT_ATTRIBUTES:
+            try:
+                return getattr(obj, attribute)
+            except AttributeError:
+                pass
+        try:
+            return obj[attribute]
+        except (TypeError, LookupError, AttributeError):
+            return self.undefined(obj=obj, name=attribute)
 
 
 class _Sandboxed(_PlainGlobals, ImmutableSandboxedEnvironment):
