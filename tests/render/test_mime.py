@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import binascii
 import email
 import email.policy
 import re
@@ -15,6 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from courrier.errors import ValidationError
+from courrier.render import mime
+from courrier.render.headers import utf8
 from courrier.render.mime import MailAttachment, OutgoingMail, build_mime, new_message_id
 
 ICS = b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nMETHOD:REQUEST\r\nEND:VCALENDAR\r\n"
@@ -260,6 +263,21 @@ def test_last_line_with_its_soft_break_fits_in_76(size: int, tail: str) -> None:
     body = raw.split(b"\r\n\r\n", 1)[1]
     assert all(len(line) <= 76 for line in body.split(b"\r\n"))
     assert body_of(parse(raw), "plain") == text
+
+
+@settings(max_examples=300, deadline=None)
+@given(lines=body_lines, twice=st.booleans())
+def test_bodies_encoded_line_by_line_are_what_encoding_them_whole_gives(
+    lines: list[str], twice: bool
+) -> None:
+    """mime caches each line's quoted-printable: the bytes must be b2a_qp's of the whole body."""
+    text = "\n".join(lines).replace("\r\n", "\n").replace("\r", "\n") + "\n"
+    whole = binascii.b2a_qp(utf8(text), istext=True)
+    if any(len(line) > 76 for line in whole.split(b"\n")):
+        return  # over-long =20 lines are cut again (tested above)
+    if twice:
+        mime._quoted_printable(text)  # the second time from the cache
+    assert mime._quoted_printable(text) == whole.replace(b"\n", b"\r\n")
 
 
 @settings(max_examples=200, deadline=None)
