@@ -45,6 +45,7 @@ class LinkSigner:
             for purpose in PURPOSES
         }
         self._macs = {p: hmac.new(key, digestmod=hashlib.sha256) for p, key in self._keys.items()}
+        self._verp = hmac.new(self._secret, b"courrier.verp:", hashlib.sha256)
 
     # -- tokens ------------------------------------------------------------
 
@@ -107,7 +108,8 @@ class LinkSigner:
         return int(found.group(1))
 
     def _mac(self, text: str) -> str:  # VERP
-        digest = hmac.new(self._secret, b"courrier.verp:" + text.encode(), hashlib.sha256)
+        digest = self._verp.copy()  # keyed and fed the prefix once; a copy per token
+        digest.update(text.encode())
         return digest.hexdigest()[:12]
 
 
