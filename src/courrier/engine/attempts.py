@@ -61,10 +61,22 @@ def decide(
     worker_id: str,
     settings: Settings,
     rng: random.Random,
+    shared: dict[int, dict[str, Any]] | None = None,
 ) -> tuple[Outcome, timeline.TimelineEntry]:
-    """The outcome and timeline entry for one attempt."""
+    """The outcome and timeline entry for one attempt.
+
+    ``shared``: the batch's data dicts of plain entries (a mail sent to all
+    its recipients, or released) by attempt number. Such entries share one
+    dict, never changed afterwards, so the batch's insert encodes its JSON
+    once; the entries that say more get their own.
+    """
     n = message.attempts
-    data: dict[str, Any] = {"worker": worker_id, "attempt": n}
+    plain = attempt.kind in ("sent", "release") and attempt.code is None and not attempt.refused
+    data: dict[str, Any] | None = shared.get(n) if plain and shared is not None else None
+    if data is None:
+        data = {"worker": worker_id, "attempt": n}
+        if plain and shared is not None:
+            shared[n] = data
     if attempt.code is not None:
         data["code"] = attempt.code
         enhanced = health.enhanced_status(attempt.reply)

@@ -21,6 +21,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
@@ -147,7 +148,9 @@ class Dispatcher:
                 limit=self.settings.batch_size,
                 channel=CHANNEL,
             )
-            timeline.record(conn, [self._claim_entry(message, now) for message in claimed])
+            shared: dict[int, dict[str, Any]] = {}
+            entries = [self._claim_entry(message, now, shared) for message in claimed]
+            timeline.record(conn, entries)
             catalogues = Catalogues(conn, DEFAULT_CATALOGUE)  # read once for every check
             claimed = withdraw_stale(conn, claimed, now, self.worker_id, catalogues)
             claimed = defer_limited(conn, claimed, now, self.worker_id, self.settings)
@@ -159,8 +162,21 @@ class Dispatcher:
             log.warning("took over %d messages whose lease had expired", taken_over)
         return claimed
 
-    def _claim_entry(self, message: ClaimedMessage, now: datetime) -> timeline.TimelineEntry:
-        data = {"worker": self.worker_id, "attempt": message.attempts}
+    def _claim_entry(
+        self, message: ClaimedMessage, now: datetime, shared: dict[int, dict[str, Any]]
+    ) -> timeline.TimelineEntry:
+        """The claim's timeline entry; ``shared`` holds the batch's data dicts by attempt.
+
+        Entries with the same attempt number share one data dict (never
+        changed afterwards), so the batch's insert encodes its JSON once
+        (store.bulk takes the result again for the very same object).
+        """
+        data = shared.get(message.attempts)
+        if data is None:
+            data = shared[message.attempts] = {
+                "worker": self.worker_id,
+                "attempt": message.attempts,
+            }
         if message.taken_over:
             return timeline.TimelineEntry(
                 message_id=message.id,
@@ -211,8 +227,9 @@ class Dispatcher:
     def _record(self, claimed: Sequence[ClaimedMessage], attempts: Sequence[Attempt]) -> None:
         """Write every outcome of the batch in one transaction."""
         now = self.clock()
+        shared: dict[int, dict[str, Any]] = {}
         decided = [
-            decide(message, attempt, now, self.worker_id, self.settings, self._rng)
+            decide(message, attempt, now, self.worker_id, self.settings, self._rng, shared)
             for message, attempt in zip(claimed, attempts, strict=True)
         ]
         results = [
