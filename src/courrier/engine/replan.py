@@ -56,17 +56,18 @@ def reconcile(
     ``cancelled`` come out of it, with a reason a person can read.
     """
     result = Reconciled()
-    ending = {k.name for k in catalogue.cancelled_by(event.type, event.subject_type)}
-    replanned = {
-        k.name for k in catalogue.for_subject_event(event.type, event.subject_type) if k.replan
-    }
     open_slots: dict[Slot, PendingMessage] = {}
-    for waiting in pending:
-        if waiting.kind in ending:
-            result.cancelled.append((waiting, f"cancelled by {event.type}"))
-        elif waiting.kind in replanned:
-            slot = _slot(waiting.kind, waiting.contact_id, waiting.address, waiting.channel)
-            open_slots[slot] = waiting
+    if pending:  # a new subject (most events of a batch) has none: no kinds to look up
+        ending = {k.name for k in catalogue.cancelled_by(event.type, event.subject_type)}
+        replanned = {
+            k.name for k in catalogue.for_subject_event(event.type, event.subject_type) if k.replan
+        }
+        for waiting in pending:
+            if waiting.kind in ending:
+                result.cancelled.append((waiting, f"cancelled by {event.type}"))
+            elif waiting.kind in replanned:
+                slot = _slot(waiting.kind, waiting.contact_id, waiting.address, waiting.channel)
+                open_slots[slot] = waiting
     for message in planned:
         contact = message.recipient.contact
         contact_id = contact_ids.get(contact) if contact is not None else None
