@@ -215,7 +215,11 @@ def plan(
             continue
         if failed_condition(kind.conditions, subject_state, event.payload) is not None:
             continue
-        excluded = {r.contact for role in kind.exclude for r in recipients_by_role.get(role, ())}
+        excluded = (
+            {r.contact for role in kind.exclude for r in recipients_by_role.get(role, ())}
+            if kind.exclude
+            else ()
+        )
         for role in kind.recipients:
             for recipient in recipients_by_role.get(role, ()):
                 if recipient.contact is not None and recipient.contact in excluded:

@@ -238,6 +238,8 @@ def mentioned(data: Mapping[str, Any], fields: tuple[str, ...]) -> set[str]:
     found: set[str] = set()
     for name in fields:
         value = data.get(name)
+        if value is None:  # most fields: a subject names one or two kinds of people
+            continue
         if isinstance(value, str):
             if value:
                 found.add(value)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from functools import lru_cache
 from typing import Any, cast
 
 import psycopg
@@ -67,10 +68,16 @@ def json_object(conn: Connection, members: Mapping[str, Any]) -> JSONText:
         plain = {k: json.loads(v) if isinstance(v, JSONText) else v for k, v in members.items()}
         return JSONText(serializer(plain))
     inner = ", ".join(
-        f"{json.dumps(k)}: {v if isinstance(v, JSONText) else json.dumps(v)}"
+        f"{_json_key(k)}: {v if isinstance(v, JSONText) else json.dumps(v)}"
         for k, v in members.items()
     )
     return JSONText("{" + inner + "}")
+
+
+@lru_cache(maxsize=64)
+def _json_key(key: str) -> str:
+    """A member name as JSON: the few names callers use (``subject``, ``payload``), encoded once."""
+    return json.dumps(key)
 
 
 def one_of(
