@@ -28,7 +28,7 @@ from jinja2 import BaseLoader, Environment, StrictUndefined, TemplateNotFound
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from courrier.render.formats import FILTERS, GLOBALS
+from courrier.render.formats import FILTERS, GLOBALS, MomentPhrase
 
 PARTS = ("subject.txt", "body.txt", "body.html")
 MESSAGE = "message.jinja"
@@ -95,14 +95,17 @@ class _Context(Context):
 
     Jinja's ``call`` first asks whether the callable wants the context or
     the environment passed in, a dozen Python steps; a builtin method never
-    does, and a booking message makes about ten such calls.
+    does, and a booking message makes about ten such calls. A strings
+    file's phrase (``s.when(start)``, a :class:`MomentPhrase`, two or three
+    a booking message) always wants the evaluation context alone.
     """
 
     def call(self, obj: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
-        if kwargs or type(obj) is not BuiltinMethodType:  # a loop's or block's call passes kwargs
-            return super().call(obj, *args, **kwargs)
+        kind = type(obj)
+        if kwargs or (kind is not BuiltinMethodType and kind is not MomentPhrase):
+            return super().call(obj, *args, **kwargs)  # a loop's or block's call passes kwargs
         try:
-            return obj(*args)
+            return obj(*args) if kind is BuiltinMethodType else obj(self.eval_ctx, *args)
         except StopIteration:  # what Jinja answers
             return self.environment.undefined(
                 "value was undefined because a callable raised a StopIteration exception"
