@@ -143,11 +143,17 @@ def _message_headers(mail: OutgoingMail) -> bytes:
         lines.append(address_header("Reply-To", mail.reply_to, None, "reply_to"))
     lines.append(unstructured("Subject", mail.subject))
     for name, value in mail.headers:
-        if check_header_name(name).lower() in _RESERVED:
-            raise ValidationError(f"header {name} is set by Courrier itself", field="headers")
-        lines.append(unstructured(name, value, keep_long_words=True))
+        lines.append(unstructured(_extra_name(name), value, keep_long_words=True))
     lines.append("")
     return "\r\n".join(lines).encode("ascii")
+
+
+@lru_cache(maxsize=256)
+def _extra_name(name: str) -> str:
+    """``name`` if an extra header may have it (checked once per name: a few names recur)."""
+    if check_header_name(name).lower() in _RESERVED:
+        raise ValidationError(f"header {name} is set by Courrier itself", field="headers")
+    return name
 
 
 def _cc_header(addresses: tuple[str, ...]) -> str:
