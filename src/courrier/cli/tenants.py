@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from sqlalchemy.engine import Connection
 
 from courrier.api.fields import email_address, locale_tag, time_zone
 from courrier.cli.errors import one_line_errors
@@ -78,6 +79,16 @@ def add_tenant(
     return tenant, key
 
 
+def _existing(conn: Connection, name: str) -> Tenant:
+    """The tenant named ``name``; a one-line error saying how to create it when there is none."""
+    tenant = tenant_by_name(conn, name)
+    if tenant is None:
+        raise ConfigurationError(
+            f"no tenant named {name!r}: create it with `courrier tenant create {name!r}`"
+        )
+    return tenant
+
+
 def _address(value: str) -> str:
     """A postal address: one to 500 characters, line breaks allowed."""
     if not value.strip() or len(value) > 500:
@@ -144,11 +155,7 @@ def new_key(
     engine = open_database(load_settings())
     try:
         with engine.begin() as conn:
-            tenant = tenant_by_name(conn, name)
-            if tenant is None:
-                raise ConfigurationError(
-                    f"no tenant named {name!r}: create it with `courrier tenant create {name!r}`"
-                )
+            tenant = _existing(conn, name)
             key = create_api_key(conn, tenant.id, now=utcnow(), label=label)
     finally:
         engine.dispose()
@@ -179,11 +186,7 @@ def dkim(
     engine = open_database(settings)
     try:
         with engine.begin() as conn:
-            tenant = tenant_by_name(conn, name)
-            if tenant is None:
-                raise ConfigurationError(
-                    f"no tenant named {name!r}: create it with `courrier tenant create {name!r}`"
-                )
+            tenant = _existing(conn, name)
             encrypted = SecretBox(settings).encrypt(normalised_pem(key))
             update_tenant_settings(
                 conn, tenant.id, dkim_selector=selector, dkim_key_encrypted=encrypted

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 
 from courrier.domain.status import MessageStatus
 from courrier.engine import followups, health
-from courrier.engine.ratelimit import rate_limited
+from courrier.engine.ratelimit import Deferral, rate_limited
 from courrier.engine.results import SendResult
 from courrier.engine.sendcheck import Verdict, stale_messages
 from courrier.settings import Settings
@@ -47,31 +47,34 @@ def withdraw_stale(
     verdicts += health.blocked_verdicts(conn, _without(claimed, verdicts), now, catalogues)
     if not verdicts:
         return claimed
-    outcomes = [
-        Outcome(v.message_id, v.status, reason=v.reason, attempts_delta=-1) for v in verdicts
-    ]
-    record_outcomes(conn, outcomes, worker_id=worker_id, now=now)
-    timeline.record(
+    _take_back(
         conn,
         [
-            timeline.TimelineEntry(
-                message_id=v.message_id,
-                at=now,
-                status=v.status.value,
-                entry="checked",
-                reason=v.reason,
+            (
+                Outcome(v.message_id, v.status, reason=v.reason, attempts_delta=-1),
+                timeline.TimelineEntry(
+                    message_id=v.message_id,
+                    at=now,
+                    status=v.status.value,
+                    entry="checked",
+                    reason=v.reason,
+                ),
             )
             for v in verdicts
         ],
+        worker_id,
+        now,
     )
     webhooks.enqueue(conn, _verdict_events(claimed, verdicts), now)
     return _without(claimed, verdicts)
 
 
-def _without(claimed: list[ClaimedMessage], verdicts: Sequence[Verdict]) -> list[ClaimedMessage]:
-    if not verdicts:  # the usual case: nothing withdrawn, no pass over the batch
+def _without(
+    claimed: list[ClaimedMessage], taken: Sequence[Verdict | Deferral]
+) -> list[ClaimedMessage]:
+    if not taken:  # the usual case: nothing withdrawn, no pass over the batch
         return claimed
-    withdrawn = {v.message_id for v in verdicts}
+    withdrawn = {t.message_id for t in taken}
     return [message for message in claimed if message.id not in withdrawn]
 
 
@@ -86,27 +89,38 @@ def defer_limited(
     deferrals = rate_limited(conn, claimed, now, settings)
     if not deferrals:
         return claimed
-    outcomes = [
-        Outcome(d.message_id, S.DUE, reason=d.reason, due_at=d.due_at, attempts_delta=-1)
-        for d in deferrals
-    ]
-    record_outcomes(conn, outcomes, worker_id=worker_id, now=now)
-    timeline.record(
+    _take_back(
         conn,
         [
-            timeline.TimelineEntry(
-                message_id=d.message_id,
-                at=now,
-                status=S.DUE.value,
-                entry="rate_limited",
-                reason=d.reason,
-                data={"retry_at": d.due_at.isoformat()},
+            (
+                Outcome(d.message_id, S.DUE, reason=d.reason, due_at=d.due_at, attempts_delta=-1),
+                timeline.TimelineEntry(
+                    message_id=d.message_id,
+                    at=now,
+                    status=S.DUE.value,
+                    entry="rate_limited",
+                    reason=d.reason,
+                    data={"retry_at": d.due_at.isoformat()},
+                ),
             )
             for d in deferrals
         ],
+        worker_id,
+        now,
     )
-    held = {d.message_id for d in deferrals}
-    return [message for message in claimed if message.id not in held]
+    return _without(claimed, deferrals)
+
+
+def _take_back(
+    conn: Connection,
+    taken: Sequence[tuple[Outcome, timeline.TimelineEntry]],
+    worker_id: str,
+    now: datetime,
+) -> None:
+    """Record what the checks took out of the batch: each outcome (the attempt not
+    counted) and its timeline entry."""
+    record_outcomes(conn, [outcome for outcome, _ in taken], worker_id=worker_id, now=now)
+    timeline.record(conn, [entry for _, entry in taken])
 
 
 def _verdict_events(
