@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -27,18 +28,52 @@ def _sqlite_pragmas(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=30000")
+    # No busy wait inside SQLite: _sqlite_begin waits for the write lock itself.
+    cur.execute("PRAGMA busy_timeout=0")
     cur.close()
 
 
+#: how long a transaction waits for another connection's write lock before giving up
+WRITE_LOCK_TIMEOUT = 30.0
+#: how often a waiting transaction tries again
+WRITE_LOCK_POLL = 0.0005
+
+
 def _sqlite_begin(conn: Any) -> None:
-    # BEGIN IMMEDIATE takes the write lock up front, so two writers queue on
-    # busy_timeout instead of failing on a lock upgrade.
+    """BEGIN IMMEDIATE: take the write lock up front, waiting for it in short steps.
+
+    Taking it up front means two writers queue instead of failing on a lock
+    upgrade. SQLite's own busy handler would sleep 1, 2, 5, ... then 100 ms
+    between tries, so a writer that waits behind a busy one (intake's next
+    batch, a worker's next claim) almost never finds the few milliseconds
+    between the other's commit and its next BEGIN: trying every half
+    millisecond lets the intake and the workers take turns.
+    """
+    raw = conn.connection.driver_connection
+    deadline = 0.0
+    while True:
+        try:
+            raw.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            if not _locked(exc):
+                break
+        now = time.monotonic()
+        if not deadline:
+            deadline = now + WRITE_LOCK_TIMEOUT
+        elif now > deadline:
+            break
+        time.sleep(WRITE_LOCK_POLL)
+    # Once more through SQLAlchemy, so that a failure is its usual wrapped error.
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def _locked(exc: sqlite3.OperationalError) -> bool:
+    return "locked" in str(exc) or "busy" in str(exc)
+
+
 def create_db_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine for ``url``, with WAL and a busy timeout on SQLite.
+    """An engine for ``url``; on SQLite with WAL, and writers that wait their turn.
 
     A malformed URL or a missing SQLite folder raises :class:`ConfigurationError`
     with one line saying what to fix.
