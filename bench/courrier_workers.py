@@ -11,6 +11,7 @@ workers get SIGTERM. Sub-stages inside the workers are not instrumented.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import resource
 import subprocess
@@ -18,6 +19,7 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
@@ -28,10 +30,11 @@ from bench.courrier_path import (
     booking_event,
     message_statuses,
     seed,
+    server_note,
 )
-from bench.results import ScenarioResult, StageClock, cpu_seconds, peak_rss_mib
+from bench.results import ScenarioResult, StageClock, cpu_seconds, peak_rss_mib, postgres_cpu
 from bench.workload import Booking, Venue
-from courrier.engine.intake import Intake
+from courrier.engine.intake import EventInput, Intake
 from courrier.store.db import create_db_engine
 from courrier.store.migrate import migrate
 from courrier.store.schema import messages
@@ -122,7 +125,7 @@ def run_courrier_with_workers(
             workers = start_workers(url, port, options)
             try:
                 before = sum(process_cpu(w.pid) for w in workers)
-                result = _overlapped(engine, tenant, bookings, options)
+                result = _overlapped(engine, url, tenant, bookings, options)
                 workers_cpu = sum(process_cpu(w.pid) for w in workers) - before
             finally:
                 stop_workers(workers)
@@ -137,36 +140,77 @@ def run_courrier_with_workers(
 
 
 def _overlapped(
-    engine: Engine, tenant: Tenant, bookings: list[Booking], options: CourrierOptions
+    engine: Engine, url: str, tenant: Tenant, bookings: list[Booking], options: CourrierOptions
 ) -> ScenarioResult:
     venue, now = Venue(), datetime.now(UTC)
     events = [booking_event(b, venue, now) for b in bookings]
+    chunks = [events[i : i + options.chunk] for i in range(0, len(events), options.chunk)]
+    engine.dispose()  # no pooled connection is inherited by the intake processes
+    go = multiprocessing.get_context("fork").Event()
+    others = [
+        multiprocessing.get_context("fork").Process(
+            target=_intake_process, args=(url, tenant, chunks[k :: options.intakes], go)
+        )
+        for k in range(1, options.intakes)
+    ]
+    for process in others:
+        process.start()
     intake = Intake(engine)
     clock = StageClock()
     baseline = peak_rss_mib()
+    children_before = _children_cpu()
+    server_started = postgres_cpu()
     cpu_started = cpu_seconds()
     started = time.perf_counter()
+    go.set()
     with clock.stage("plan"):
-        for first in range(0, len(events), options.chunk):
-            intake.accept_many(tenant, events[first : first + options.chunk])
+        for chunk in chunks[:: options.intakes]:
+            intake.accept_many(tenant, chunk)
+        for process in others:
+            process.join()
+            if process.exitcode != 0:
+                raise RuntimeError(f"an intake process failed ({process.exitcode})")
     with clock.stage("wait until all sent"):
         while sent_count(engine) < len(bookings):
             time.sleep(0.02)
     seconds = time.perf_counter() - started
+    cpu = cpu_seconds() - cpu_started
+    server_cpu = postgres_cpu() - server_started
+    if others:
+        clock.cpu["other intake processes"] = _children_cpu() - children_before
+        cpu += clock.cpu["other intake processes"]
     database = "SQLite" if options.database == "sqlite" else "PostgreSQL"
+    intakes = "intake" if options.intakes == 1 else f"{options.intakes} intake processes"
     return ScenarioResult(
         name=f"courrier-{options.database}-workers",
-        label=f"Courrier, durable, {database}, intake + {options.workers} worker process(es)",
+        label=f"Courrier, durable, {database}, {intakes} + {options.workers} worker process(es)",
         messages=len(bookings),
         seconds=seconds,
-        cpu_seconds=cpu_seconds() - cpu_started,
+        cpu_seconds=cpu,
         stages=clock.totals,
         stage_cpu=clock.cpu,
         baseline_rss_mib=baseline,
         peak_rss_mib=peak_rss_mib(),
-        checks={"workers": options.workers, "chunk": options.chunk},
+        checks={"workers": options.workers, "chunk": options.chunk, "intakes": options.intakes},
         notes=[
-            "CPU ms/msg adds the workers' CPU while the clock ran (from /proc/PID/stat)",
+            "CPU ms/msg adds the workers' CPU while the clock ran (from /proc/PID/stat)"
+            + (" and the other intake processes' (getrusage of children)" if others else ""),
             "workers poll every 0.1 s (COURRIER_POLL_SECONDS); on PostgreSQL NOTIFY wakes them",
+            *([server_note(server_cpu, len(bookings))] if options.database == "postgres" else []),
         ],
     )
+
+
+def _intake_process(url: str, tenant: Tenant, chunks: list[list[EventInput]], go: Any) -> None:
+    """In a forked intake process: accept these chunks once the clock starts."""
+    engine = create_db_engine(url)
+    intake = Intake(engine)
+    go.wait()
+    for chunk in chunks:
+        intake.accept_many(tenant, chunk)
+    engine.dispose()
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime

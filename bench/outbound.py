@@ -60,6 +60,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--workers", type=int, default=1, help="worker processes in the *-workers paths"
     )
     parser.add_argument("--chunk", type=int, default=500, help="events per accept_many transaction")
+    parser.add_argument(
+        "--intakes",
+        type=int,
+        default=1,
+        help="intake processes in the *-workers paths (as API processes), each a share of the events",
+    )
     parser.add_argument("--profile", type=Path, help="folder for cProfile stats of Courrier's path")
     parser.add_argument(
         "--repeat", type=int, default=1, help="run every path this many times, keep the fastest"
@@ -97,6 +103,7 @@ def run_scenario(args: argparse.Namespace) -> ScenarioResult:
         batch_size=args.batch_size,
         profile_to=profile,
         workers=args.workers,
+        intakes=args.intakes,
     )
     if args.scenario.endswith("-workers"):
         from bench.courrier_workers import run_courrier_with_workers
@@ -108,7 +115,7 @@ def run_scenario(args: argparse.Namespace) -> ScenarioResult:
 def child_command(args: argparse.Namespace, scenario: str, port: int) -> list[str]:
     argv = [sys.executable, "-m", "bench.outbound", "--scenario", scenario, "--port", str(port)]
     argv += ["--n", str(args.n), "--chunk", str(args.chunk), "--pg-url", args.pg_url]
-    argv += ["--workers", str(args.workers)]
+    argv += ["--workers", str(args.workers), "--intakes", str(args.intakes)]
     for flag, value in (("--pool-size", args.pool_size), ("--batch-size", args.batch_size)):
         if value:
             argv += [flag, str(value)]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import resource
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 
@@ -19,6 +21,27 @@ def cpu_seconds() -> float:
     """CPU time (user + system) this process has used so far, all threads together."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+def postgres_cpu() -> float:
+    """CPU seconds the local PostgreSQL server's processes have used so far.
+
+    Every ``postgres`` process's user + system time, plus its waited-for
+    children's (the postmaster's: backends that have exited). Zero where
+    ``/proc`` does not show them.
+    """
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # the process has exited
+            continue
+        name, _, rest = text.partition(") ")
+        if not name.endswith("(postgres"):
+            continue
+        fields = rest.split()
+        ticks += sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
