@@ -154,12 +154,27 @@ def time_filter(context: Context, value: Any, format: str = "short", tz: str | N
 @pass_context
 def money_filter(context: Context, amount: Any, currency: str) -> str:
     """An amount in ``currency`` (ISO 4217), e.g. ``12,50 €`` in French."""
+    text = _amount_text(amount)
+    return _format_money(text, currency, _settings(context).locale)
+
+
+def format_money(amount: Any, currency: str, settings: FormatSettings) -> str:
+    """What ``{{ amount|money(currency) }}`` writes with these settings."""
+    return _format_money(_amount_text(amount), currency, settings.locale)
+
+
+def format_moment(what: str, value: Any, format: str, settings: FormatSettings) -> str:
+    """What the ``date``, ``time`` or ``datetime`` filter (``what``) writes with these settings."""
+    return _format_instant(what, value, format, settings.zone, settings.locale)
+
+
+def _amount_text(amount: Any) -> str:
     text = str(amount)
     try:
         Decimal(text)
     except InvalidOperation as exc:
         raise ValueError(f"not an amount: {amount!r}") from exc
-    return _format_money(text, currency, _settings(context).locale)
+    return text
 
 
 @lru_cache(maxsize=1024)
@@ -186,13 +201,18 @@ class MomentPhrase:
 
     @pass_eval_context
     def __call__(self, eval_context: EvalContext, moment: Any) -> str:
+        text = self.text(moment)
+        # as a macro does: markup in HTML (Babel's words for a date, not the caller's text)
+        return Markup(text) if eval_context.autoescape else text  # noqa: S704
+
+    def text(self, moment: Any) -> str:
+        """The phrase for ``moment`` as plain text (what a template that is not HTML gets)."""
         text = self._written.get(moment)
         if text is None:
             if len(self._written) >= self._KEPT:
                 self._written.clear()
             text = self._written[moment] = self._write(moment)
-        # as a macro does: markup in HTML (Babel's words for a date, not the caller's text)
-        return Markup(text) if eval_context.autoescape else text  # noqa: S704
+        return text
 
     def _write(self, moment: Any) -> str:
         date_format, joiner, time_format = self._formats

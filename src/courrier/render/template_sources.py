@@ -24,10 +24,12 @@ from importlib.resources.abc import Traversable
 from types import BuiltinMethodType, MappingProxyType
 from typing import Any
 
-from jinja2 import BaseLoader, Environment, StrictUndefined, TemplateNotFound
+from jinja2 import BaseLoader, Environment, StrictUndefined, Template, TemplateNotFound
+from jinja2.environment import TemplateModule
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from courrier.render.booking_values import booking_values
 from courrier.render.formats import FILTERS, GLOBALS, MomentPhrase
 
 PARTS = ("subject.txt", "body.txt", "body.html")
@@ -127,8 +129,42 @@ class _PlainGlobals(Environment):
         return {**self.globals, **(d or {})}
 
 
+#: shared files whose variables Python computes for the shipped templates (None: not followed)
+_IN_PYTHON: dict[str, Callable[[Mapping[str, Any]], dict[str, Any] | None]] = {
+    "shared/booking.jinja": booking_values,
+}
+
+
+class _PythonModule(TemplateModule):
+    """A shared file's module whose variables Python computed: no body, no macros."""
+
+    def __init__(self, name: str, variables: dict[str, Any]) -> None:
+        self._body_stream = []
+        self.__dict__.update(variables)
+        self.__name__ = name
+
+
+class _ShippedTemplate(Template):
+    """A shipped template; a shared file of ``_IN_PYTHON`` imported as a module is computed."""
+
+    def make_module(
+        self,
+        vars: dict[str, Any] | None = None,
+        shared: bool = False,
+        locals: Mapping[str, Any] | None = None,
+    ) -> TemplateModule:
+        compute = _IN_PYTHON.get(self.name or "")
+        if compute is not None and vars is not None:
+            variables = compute(vars)
+            if variables is not None:
+                return _PythonModule(self.name or "", variables)
+        return super().make_module(vars, shared, locals)
+
+
 class _Shipped(_PlainGlobals):
     """The environment of the shipped templates (trusted, not sandboxed)."""
+
+    template_class = _ShippedTemplate
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         """``obj.attribute`` as Jinja reads it: the attribute, else the item, else undefined.
