@@ -12,7 +12,8 @@ was taken over cannot overwrite the new owner's record.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -84,6 +85,10 @@ CLAIMED_COLUMNS = tuple(
     not in {"status_reason", "lease_owner", "lease_until", "created_at", "updated_at", "sent_at"}
 )
 
+CLAIMED_NAMES = tuple(c.name for c in CLAIMED_COLUMNS)
+#: a status by its stored value
+STATUSES = {s.value: s for s in MessageStatus}
+
 if not all(can_move(status, S.SENDING) for status in (*CLAIMABLE, S.SENDING)):
     raise ImportError("the status table no longer allows claiming; queue.py needs a look")
 
@@ -124,6 +129,15 @@ def claim_due(
     Claimed messages go to status ``sending`` with one more attempt; they
     come back highest priority first.
     """
+    if conn.dialect.name == "sqlite":
+        return _claim_sqlite(
+            conn,
+            now=now,
+            worker_id=worker_id,
+            lease_until=lease_until,
+            limit=limit,
+            channel=channel,
+        )
     picked = (
         select(
             m.c.id.label("picked_id"),
@@ -141,10 +155,7 @@ def claim_due(
         "attempts": m.c.attempts + 1,
         "updated_at": now,
     }
-    if conn.dialect.name == "postgresql":
-        claimed = _claim_postgres(conn, picked, lease)
-    else:
-        claimed = _claim_serialised(conn, picked, lease)
+    claimed = _claim_postgres(conn, picked, lease)
     claimed.sort(key=lambda c: (-c.row["priority"], c.row["due_at"], c.id))
     return claimed
 
@@ -167,26 +178,95 @@ def _claim_postgres(conn: Connection, picked: Any, lease: dict[str, Any]) -> lis
     return claimed
 
 
-def _claim_serialised(conn: Connection, picked: Any, lease: dict[str, Any]) -> list[ClaimedMessage]:
+def _claim_sqlite(
+    conn: Connection,
+    *,
+    now: datetime,
+    worker_id: str,
+    lease_until: datetime,
+    limit: int,
+    channel: str,
+) -> list[ClaimedMessage]:
     """SELECT then UPDATE ... RETURNING, atomic because the transaction holds the write lock.
 
     SQLite's RETURNING cannot name the FROM tables of an UPDATE, so the
     previous status and owner are read first; the engine's ``BEGIN
     IMMEDIATE`` keeps any other writer out between the two statements.
+    Both go to the driver as written in :data:`SQLITE_PICK` and
+    :data:`SQLITE_LEASE` (the ids as one JSON array), and the rows come
+    back through the columns' own converters: SQLAlchemy's compiling,
+    binding and row handling cost as much as the statements themselves.
     """
-    previous = {row.picked_id: row for row in conn.execute(picked)}
-    if not previous:
+    dialect = conn.dialect
+    instant = _bind_converter(dialect, m.c.due_at)
+    at = instant(now)
+    picked = conn.exec_driver_sql(
+        SQLITE_PICK, (channel, *WAITING, at, S.SENDING.value, at, limit)
+    ).fetchall()
+    if not picked:
         return []
-    statement = (
-        update(m).where(m.c.id.in_(list(previous))).values(**lease).returning(*CLAIMED_COLUMNS)
-    )
-    claimed = []
-    for row in conn.execute(statement).mappings():
-        before = previous[row["id"]]
-        claimed.append(
-            ClaimedMessage(dict(row), MessageStatus(before.previous_status), before.previous_owner)
-        )
-    return claimed
+    ids = [row[0] for row in picked]
+    leased = conn.exec_driver_sql(
+        SQLITE_LEASE, (S.SENDING.value, worker_id, instant(lease_until), at, json.dumps(ids))
+    ).fetchall()
+    rows = {row["id"]: row for row in _converted_rows(dialect, leased)}
+    return [
+        ClaimedMessage(rows[message_id], STATUSES[status], owner)
+        for message_id, status, owner in picked
+        if message_id in rows
+    ]
+
+
+def _bind_converter(dialect: Any, column: Any) -> Any:
+    convert = column.type.dialect_impl(dialect).bind_processor(dialect)
+    return convert if convert is not None else (lambda value: value)
+
+
+def _converted_rows(dialect: Any, rows: Sequence[Any]) -> Iterator[dict[str, Any]]:
+    """Each claimed row as a dict, its values through their columns' result converters.
+
+    A value equal to the row before's whose result cannot be changed (None,
+    an instant: a batch's rows were mostly planned at the same instant)
+    takes that result again.
+    """
+    converters = [
+        (k, f)
+        for k, column in enumerate(CLAIMED_COLUMNS)
+        if (f := column.type.dialect_impl(dialect).result_processor(dialect, None)) is not None
+    ]
+    last: dict[int, tuple[Any, Any]] = {}
+    for row in rows:
+        values = list(row)
+        for k, f in converters:
+            value = values[k]
+            if value is None:
+                continue
+            seen = last.get(k)
+            if seen is not None and seen[0] == value:
+                values[k] = seen[1]
+                continue
+            values[k] = f(value)
+            if values[k] is None or isinstance(values[k], datetime):
+                last[k] = (value, values[k])
+        yield dict(zip(CLAIMED_NAMES, values, strict=True))
+
+
+#: the claimable statuses' values, bound in :data:`SQLITE_PICK`
+WAITING = tuple(sorted(s.value for s in CLAIMABLE))
+#: the claimable messages of a channel, as :func:`_claimable` says, most urgent first
+# (placeholders and column names only in the f-strings below: every value is bound)
+SQLITE_PICK = (
+    "SELECT id, status, lease_owner FROM messages WHERE channel = ?"  # noqa: S608
+    f" AND ((status IN ({', '.join('?' * len(WAITING))}) AND due_at <= ?)"
+    " OR (status = ? AND lease_until < ?))"
+    " ORDER BY priority DESC, due_at, id LIMIT ?"
+)
+#: the lease of the picked ids (a JSON array), reading back the claimed columns
+SQLITE_LEASE = (
+    "UPDATE messages SET status = ?, lease_owner = ?, lease_until = ?, updated_at = ?,"  # noqa: S608
+    " attempts = attempts + 1 WHERE id IN (SELECT value FROM json_each(?))"
+    f" RETURNING {', '.join(CLAIMED_NAMES)}"
+)
 
 
 def record_outcomes(
