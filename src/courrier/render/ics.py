@@ -84,14 +84,16 @@ def booking_invitation(
         event.append(f"LOCATION:{escape_text(location)}")
     if description:
         event.append(f"DESCRIPTION:{escape_text(description)}")
-    event += _people(organizer_email, organizer_name, attendees)
+    lines = [_short(line) or fold_line(line) for line in event]
+    lines.append(_organizer(organizer_email, organizer_name))
+    lines += [_short(line) or fold_line(line) for line in _attendees(attendees)]
     # the BEGIN, STATUS and END lines are short ASCII: never folded
     return "".join(
         (
             _HEAD.format(method=method),
             vtimezone(timezone, local_start.year, local_end.year),
             "BEGIN:VEVENT\r\n",
-            "\r\n".join([_short(line) or fold_line(line) for line in event]),
+            "\r\n".join(lines),
             f"\r\nSTATUS:{_status(method, status)}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
         )
     )
@@ -102,23 +104,19 @@ def _short(line: str) -> str:
     return line if len(line) <= _MAX_OCTETS and line.isascii() else ""
 
 
-def _people(
-    organizer_email: str, organizer_name: str | None, attendees: Sequence[tuple[str, str | None]]
-) -> list[str]:
-    """The ORGANIZER line and one ATTENDEE line per attendee, each awaiting an answer."""
-    lines = [_organizer(organizer_email, organizer_name)]
-    for email, name in attendees:
-        lines.append(
-            f"ATTENDEE{_common_name(name)};ROLE=REQ-PARTICIPANT;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:"
-            + _mailto(email, "attendees")
-        )
-    return lines
+def _attendees(attendees: Sequence[tuple[str, str | None]]) -> list[str]:
+    """One ATTENDEE line per attendee, each awaiting an answer (not folded yet)."""
+    return [
+        f"ATTENDEE{_common_name(name)};ROLE=REQ-PARTICIPANT;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:"
+        + _mailto(email, "attendees")
+        for email, name in attendees
+    ]
 
 
 @lru_cache(maxsize=64)
 def _organizer(email: str, name: str | None) -> str:
-    """The ORGANIZER line: the same for every mail of a tenant, so checked and written once."""
-    return f"ORGANIZER{_common_name(name)}:{_mailto(email, 'organizer')}"
+    """The ORGANIZER line, folded: the same for every mail of a tenant, so written once."""
+    return fold_line(f"ORGANIZER{_common_name(name)}:{_mailto(email, 'organizer')}")
 
 
 def _check_times(start: datetime, end: datetime, dtstamp: datetime) -> None:
@@ -188,31 +186,36 @@ def _parameter(value: str) -> str:
 
     A caret is doubled (RFC 6868), so ``^n`` in a name is not read as a line break.
     """
-    value = valid_unicode(value.replace("\r", " ").replace("\n", " "))
-    value = _CONTROL.sub(" ", value).replace('"', "'").replace("^", "^^")
-    return f'"{value}"'
+    value, control = _checked_text(value.replace("\r", " ").replace("\n", " "))
+    if control:
+        value = _CONTROL.sub(" ", value)
+    return '"' + value.replace('"', "'").replace("^", "^^") + '"'
 
 
 def escape_text(value: str) -> str:
     """A TEXT value escaped (backslash, semicolon, comma, line breaks as ``\\n``)."""
     if "\r" in value:
         value = value.replace("\r\n", "\n").replace("\r", "\n")
-    if not value.isascii():  # only then can it hold a lone surrogate
-        value = valid_unicode(value)
+    value, control = _checked_text(value)
     value = value.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,").replace("\n", "\\n")
     # escaping neither makes nor removes a control character: they may be replaced after it
-    return _CONTROL.sub(" ", value) if _has_control(value) else value
+    return _CONTROL.sub(" ", value) if control else value
 
 
-def _has_control(value: str) -> bool:
-    """True when ``value`` holds a control character ``_CONTROL`` matches (valid Unicode only).
+def _checked_text(value: str) -> tuple[str, bool]:
+    """``value`` with any lone surrogate replaced, and whether it holds a control ``_CONTROL`` matches.
 
-    Its UTF-8 bytes less those characters' bytes (no multibyte sequence holds
-    a byte below 0x80): a mail's text has none, so it is read whole, and the
-    regex engine's scan of it cost about 18k instructions (callgrind).
+    One UTF-8 encoding answers both: it fails only on a lone surrogate, and
+    the bytes less the control characters' bytes (no multibyte sequence holds
+    a byte below 0x80) are fewer only when there is one. A mail's text has
+    neither, so it is read whole; the regex scans of it cost more than twice as much.
     """
-    data = value.encode()
-    return len(data.translate(None, _CONTROL_BYTES)) != len(data)
+    try:
+        data = value.encode()
+    except UnicodeEncodeError:
+        value = valid_unicode(value)
+        data = value.encode()
+    return value, len(data.translate(None, _CONTROL_BYTES)) != len(data)
 
 
 def fold_line(line: str) -> str:
