@@ -10,10 +10,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jinja2 import UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
-from markupsafe import escape
+from markupsafe import Markup, escape
 
 from courrier.errors import TemplateError
 from courrier.render.samples import sample_context
+from courrier.render.template_sources import escaped_text
 from courrier.render.templates import (
     PARTS,
     TemplateRenderer,
@@ -154,6 +155,23 @@ def test_any_name_is_escaped_in_html(name: str) -> None:
     message = TemplateRenderer().render(KIND, "en", values)
     assert f"Hello {escape(name)}," in message.html
     assert f"Hello {name}," in message.text
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    value=st.one_of(
+        st.text(),
+        st.text().map(Markup),
+        st.integers(),
+        st.decimals(allow_nan=False),
+        st.none(),
+        st.lists(st.text(), max_size=3),
+    )
+)
+def test_shipped_html_escapes_each_value_as_markupsafe_does(value: Any) -> None:
+    written = escaped_text(value)
+    assert written == str(escape(value))
+    assert type(written) is str
 
 
 def test_subject_is_one_line_whatever_the_values(renderer: TemplateRenderer) -> None:
