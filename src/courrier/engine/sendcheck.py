@@ -26,9 +26,10 @@ from courrier.domain.conditions import failed_condition
 from courrier.domain.kinds import DEFAULT_CATALOGUE, Catalogue, NotificationKind
 from courrier.domain.planning import anchor_date, send_key_part
 from courrier.domain.status import MessageStatus
+from courrier.store.bulk import one_of
 from courrier.store.kinds import Catalogues
 from courrier.store.preferences import switched_off_rows
-from courrier.store.queue import ClaimedMessage, id_in
+from courrier.store.queue import ClaimedMessage
 from courrier.store.schema import subjects
 
 __all__ = ["Verdict", "stale_messages"]
@@ -51,7 +52,7 @@ def _states(conn: Connection, subject_ids: Sequence[int]) -> dict[int, dict[str,
     wanted = sorted(set(subject_ids))
     for start in range(0, len(wanted), 500):
         query = select(subjects.c.id, subjects.c.state).where(
-            id_in(conn, subjects.c.id, wanted[start : start + 500])
+            one_of(conn, subjects.c.id, wanted[start : start + 500])
         )
         found.update((i, dict(state)) for i, state in conn.execute(query))
     return found

@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Table, desc, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from courrier.store import webhooks
+from courrier.store.bulk import one_of
 from courrier.store.schema import address_audit, address_errors, address_health, messages, tenants
 
 __all__ = [
@@ -246,7 +247,7 @@ def blocked_rows(
             query = select(address_health).where(
                 address_health.c.tenant_id == tenant_id,
                 address_health.c.blocked.is_(True),
-                address_health.c.address.in_(addresses[start : start + 500]),
+                one_of(conn, address_health.c.address, addresses[start : start + 500]),
             )
             for row in conn.execute(query):
                 found[(tenant_id, row.address)] = dict(row._mapping)

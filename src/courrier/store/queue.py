@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Connection, and_, any_, bindparam, func, or_, select, update
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Connection, and_, bindparam, func, or_, select, update
 
 from courrier.domain.status import CLAIMABLE, MessageStatus, can_move
+from courrier.store.bulk import one_of
 from courrier.store.schema import messages
 
 __all__ = [
@@ -29,7 +29,6 @@ __all__ = [
     "ClaimedMessage",
     "Outcome",
     "claim_due",
-    "id_in",
     "next_wakeup",
     "record_outcomes",
     "renew_lease",
@@ -91,18 +90,6 @@ STATUSES = {s.value: s for s in MessageStatus}
 
 if not all(can_move(status, S.SENDING) for status in (*CLAIMABLE, S.SENDING)):
     raise ImportError("the status table no longer allows claiming; queue.py needs a look")
-
-
-def id_in(conn: Connection, column: Any, ids: Sequence[int]) -> Any:
-    """``column IN (ids)``; on PostgreSQL ``column = ANY(:ids)`` with the ids as one array.
-
-    An IN list is rendered with one bound parameter per id, so its SQL text
-    changes with the batch's size and psycopg parses it anew each time; the
-    array keeps one statement text, rendered and parsed once.
-    """
-    if conn.dialect.name == "postgresql":
-        return column == any_(bindparam(None, list(ids), type_=ARRAY(BigInteger)))
-    return column.in_(list(ids))
 
 
 def _claimable(now: datetime, channel: str) -> Any:
@@ -287,7 +274,7 @@ def record_outcomes(
         conn.execute(
             select(m.c.id)
             .where(
-                id_in(conn, m.c.id, [o.message_id for o in outcomes]),
+                one_of(conn, m.c.id, [o.message_id for o in outcomes]),
                 m.c.lease_owner == worker_id,
                 m.c.status == S.SENDING.value,
             )
@@ -345,7 +332,7 @@ def _same_outcome(conn: Connection, group: Sequence[Outcome], worker_id: str, no
     if first.attempts_delta:
         values["attempts"] = m.c.attempts + first.attempts_delta
     ids = [o.message_id for o in group]
-    return update(m).where(id_in(conn, m.c.id, ids), m.c.lease_owner == worker_id).values(values)
+    return update(m).where(one_of(conn, m.c.id, ids), m.c.lease_owner == worker_id).values(values)
 
 
 def _outcome_params(outcome: Outcome, now: datetime) -> dict[str, Any]:
