@@ -221,6 +221,17 @@ def test_override_replaces_one_part_and_keeps_the_others() -> None:
     assert "Bonjour Zoë Martin" in message.text
 
 
+def test_an_edited_template_is_used_at_once() -> None:
+    """A renderer holds its compiled templates; an edit comes with new overrides."""
+    name = f"{KIND}/en/body.txt"
+    first = TemplateRenderer({name: "One {{ subject.id }}"})
+    assert first.render(KIND, "en", context()).text == "One B-1001"
+    edited = TemplateRenderer({name: "Two {{ subject.id }}"})
+    assert edited.render(KIND, "en", context()).text == "Two B-1001"
+    assert first.render(KIND, "en", context()).text == "One B-1001"
+    assert "Zoë Martin" in TemplateRenderer().render(KIND, "en", context()).text
+
+
 def test_a_tenants_template_can_call_the_strings_phrases() -> None:
     """``s.when``, ``s.brief`` and ``s.day`` write an instant in the template's language."""
     renderer = TemplateRenderer(

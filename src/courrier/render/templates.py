@@ -58,7 +58,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from jinja2 import Environment, TemplateSyntaxError
+from jinja2 import Environment, Template, TemplateSyntaxError
 
 from courrier.errors import TemplateError
 from courrier.render.formats import CONTEXT_KEY, FormatSettings, babel_locale, time_zone
@@ -144,6 +144,10 @@ class TemplateRenderer:
             for n in sources
             if n.startswith("strings/")
         )
+        #: compiled templates by name (the environment never reloads them)
+        self._templates: dict[str, Template] = {}
+        #: the template language and the message file (None when unused) by kind and locale
+        self._folders: dict[tuple[str, str], tuple[str, str | None]] = {}
 
     @property
     def environment(self) -> Environment:
@@ -161,7 +165,7 @@ class TemplateRenderer:
         subject, text, html = (self._render_part(f"{folder}/{part}", values) for part in PARTS)
         return RenderedMessage(subject=one_line(subject), text=text, html=html)
 
-    def _render_part(self, name: str, values: Mapping[str, Any]) -> str:
+    def _render_part(self, name: str, values: dict[str, Any]) -> str:
         """One part; a part made from the message file is rendered without its wrapper template.
 
         Its subject is the message file's ``subject_line``, its bodies are the
@@ -183,9 +187,13 @@ class TemplateRenderer:
 
         ``language`` forces the template language (to try one part alone).
         """
-        language = language or self._template_locale(kind, locale)
+        if language is None:
+            language, message = self._folder(kind, locale)
+        else:
+            message = self._message_file(kind, language)
         tenant = context.get("tenant")
         values = {
+            **self._env.globals,
             **DEFAULTS,
             **context,
             "language": language,
@@ -195,10 +203,24 @@ class TemplateRenderer:
             "tenant_logo": _field(tenant, "logo_url"),
         }
         values[CONTEXT_KEY], values["s"] = self._formatting(locale, language, values)
-        message = f"{kind}/{language}/{MESSAGE}"
-        if message in self._sources and self._uses_message(kind, language):
+        if message is not None:
             values["m"] = self._module(message, values)
         return values
+
+    def _folder(self, kind: str, locale: str) -> tuple[str, str | None]:
+        """The template language for ``locale`` and its message file, once per kind and locale."""
+        found = self._folders.get((kind, locale))
+        if found is None:
+            language = self._template_locale(kind, locale)
+            if len(self._folders) >= _FORMATS_KEPT:
+                self._folders.clear()  # a bound for odd locales, as for the formats
+            found = self._folders[kind, locale] = (language, self._message_file(kind, language))
+        return found
+
+    def _message_file(self, kind: str, language: str) -> str | None:
+        """The message file of ``kind`` in ``language``, unless missing or unused."""
+        message = f"{kind}/{language}/{MESSAGE}"
+        return message if message in self._sources and self._uses_message(kind, language) else None
 
     def _formatting(
         self, locale: str, language: str, values: dict[str, Any]
@@ -228,7 +250,7 @@ class TemplateRenderer:
     def _module(self, name: str, values: dict[str, Any]) -> _Names:
         """The variables a template sets (a message or strings file), evaluated once."""
         try:
-            module = self._env.get_template(name).make_module(values)
+            module = self._template(name).make_module(values, shared=True)
         except TemplateSyntaxError as exc:
             raise TemplateSourceError(f"{name}: {exc.message}", exc.lineno) from exc
         except Exception as exc:  # anything a template or a filter raises is the template's fault
@@ -291,10 +313,26 @@ class TemplateRenderer:
             raise TemplateError(str(exc)) from exc
         return FormatSettings(locale=chosen, zone=zone)
 
-    def _render(self, name: str, values: Mapping[str, Any], template: str) -> str:
-        """Template ``template`` rendered, any fault reported as in part ``name``."""
+    def _template(self, name: str) -> Template:
+        found = self._templates.get(name)
+        if found is None:
+            found = self._templates[name] = self._env.get_template(name)
+        return found
+
+    def _render(self, name: str, values: dict[str, Any], template: str) -> str:
+        """Template ``template`` rendered, any fault reported as in part ``name``.
+
+        As ``Template.render`` does, but the template reads ``values`` in
+        place: they hold the environment's globals already (:meth:`values`),
+        so the two copies ``render`` makes of them would add nothing.
+        """
         try:
-            return self._env.get_template(template).render(values)
+            found = self._template(template)
+            context = found.new_context(values, shared=True)
+            try:
+                return found.environment.concat(found.root_render_func(context))
+            except Exception:
+                found.environment.handle_exception()  # as render: the traceback names template lines
         except TemplateSyntaxError as exc:
             raise TemplateSourceError(f"{name}: {exc.message}", exc.lineno) from exc
         except Exception as exc:  # anything a template or a filter raises is the template's fault
