@@ -368,3 +368,14 @@ def test_check_accepts_every_shipped_template(renderer: TemplateRenderer) -> Non
     assert all(f"{KIND}/{lang}/{part}" in sources for lang in LANGUAGES for part in PARTS)
     for source in sources.values():
         renderer.check(source)
+
+
+def test_module_variables_read_as_attributes_except_names_of_dict_attributes() -> None:
+    """``m.title`` is the variable; ``m.items`` stays what a plain dict gives (its method)."""
+    from courrier.render.templates import _Names
+
+    found = {"title": "T", "items": "I", "mro": "M", "get": "G", "fromkeys": "F", "x_1": 1}
+    names = _Names(found.items())
+    assert dict(names) == found
+    assert vars(names) == {"title": "T", "x_1": 1}
+    assert callable(names.items) and callable(names.get)

@@ -339,6 +339,10 @@ class TemplateRenderer:
             raise TemplateError(f"{name}: {exc}") from exc
 
 
+#: the names ``hasattr(dict, name)`` is true of (the class's and its type's attributes)
+_DICT_NAMES = frozenset(n for n in {*dir(dict), *dir(type)} if hasattr(dict, n))
+
+
 class _Names(dict[str, Any]):
     """A module's variables: a mapping whose keys also read as attributes.
 
@@ -351,7 +355,7 @@ class _Names(dict[str, Any]):
 
     def __init__(self, names: Iterable[tuple[str, Any]]) -> None:
         super().__init__(names)
-        vars(self).update((k, v) for k, v in self.items() if not hasattr(dict, k))
+        vars(self).update((k, v) for k, v in self.items() if k not in _DICT_NAMES)
 
 
 def template_overrides(kind: str, templates: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
