@@ -156,13 +156,11 @@ def _claim_postgres(conn: Connection, picked: Any, lease: dict[str, Any]) -> lis
         .values(**lease)
         .returning(*CLAIMED_COLUMNS, sub.c.previous_status, sub.c.previous_owner)
     )
-    claimed = []
-    for row in conn.execute(statement).mappings():
-        data = {column.name: row[column.name] for column in CLAIMED_COLUMNS}
-        claimed.append(
-            ClaimedMessage(data, MessageStatus(row["previous_status"]), row["previous_owner"])
-        )
-    return claimed
+    width = len(CLAIMED_NAMES)
+    return [
+        ClaimedMessage(dict(zip(CLAIMED_NAMES, row, strict=False)), STATUSES[row[width]], row[-1])
+        for row in conn.execute(statement)
+    ]
 
 
 def _claim_sqlite(
@@ -269,6 +267,8 @@ def record_outcomes(
     for outcome in outcomes:
         if not can_move(S.SENDING, outcome.status):
             raise ValueError(f"a claimed message cannot move to {outcome.status}")
+    if conn.dialect.name == "sqlite":
+        return _record_sqlite(conn, outcomes, worker_id, now)
     # Locked (PostgreSQL) until the commit, so no one takes them over meanwhile.
     still_ours = set(
         conn.execute(
@@ -313,6 +313,60 @@ def record_outcomes(
         )
         conn.execute(statement, single)
     return still_ours
+
+
+def _record_sqlite(
+    conn: Connection, outcomes: Sequence[Outcome], worker_id: str, now: datetime
+) -> set[int]:
+    """:func:`record_outcomes` on SQLite: statements as written, each group's ids as one array.
+
+    Every group of outcomes alike goes through the one statement
+    :data:`SQLITE_OUTCOME` (an executemany over the groups); the write
+    lock the transaction holds keeps the rows this worker's meanwhile.
+    """
+    ids = json.dumps([o.message_id for o in outcomes])
+    still_ours = {
+        message_id
+        for (message_id,) in conn.exec_driver_sql(
+            SQLITE_STILL_OURS, (ids, worker_id, S.SENDING.value)
+        ).fetchall()
+    }
+    instant = _bind_converter(conn.dialect, m.c.due_at)
+    alike: dict[tuple[Any, ...], list[int]] = {}
+    for o in sorted(outcomes, key=lambda o: o.message_id):
+        if o.message_id in still_ours:
+            key = (o.status, o.reason, o.due_at, o.sent_at, o.attempts_delta)
+            alike.setdefault(key, []).append(o.message_id)
+    at = instant(now)
+    params = [
+        (
+            status.value,
+            reason,
+            at,
+            None if due_at is None else instant(due_at),
+            None if sent_at is None else instant(sent_at),
+            delta,
+            json.dumps(group),
+            worker_id,
+        )
+        for (status, reason, due_at, sent_at, delta), group in alike.items()
+    ]
+    if params:
+        conn.exec_driver_sql(SQLITE_OUTCOME, params)
+    return still_ours
+
+
+#: the messages among a JSON array of ids still leased to a worker
+SQLITE_STILL_OURS = (
+    "SELECT id FROM messages WHERE id IN (SELECT value FROM json_each(?))"
+    " AND lease_owner = ? AND status = ?"
+)
+#: one outcome for the messages of a JSON array of ids still leased to a worker
+SQLITE_OUTCOME = (
+    "UPDATE messages SET status = ?, status_reason = ?, lease_owner = NULL, lease_until = NULL,"
+    " updated_at = ?, due_at = coalesce(?, due_at), sent_at = coalesce(?, sent_at),"
+    " attempts = attempts + ? WHERE id IN (SELECT value FROM json_each(?)) AND lease_owner = ?"
+)
 
 
 def _same_outcome(conn: Connection, group: Sequence[Outcome], worker_id: str, now: datetime) -> Any:
