@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, select
 
-from courrier.store.bulk import insert_rows, one_of
+from courrier.store.bulk import insert_rows, one_of, update_rows
 from courrier.store.schema import events
 
 
@@ -56,10 +56,4 @@ def insert_events(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> list[i
 
 def store_answers(conn: Connection, answers: Sequence[tuple[int, dict[str, Any]]]) -> None:
     """Keep the answer given for each event id, to replay it on a repeat."""
-    if answers:
-        statement = (
-            update(events)
-            .where(events.c.id == bindparam("b_id"))
-            .values(response=bindparam("b_response"))
-        )
-        conn.execute(statement, [{"b_id": i, "b_response": a} for i, a in answers])
+    update_rows(conn, events, "id", [{"id": i, "response": a} for i, a in answers])
