@@ -26,15 +26,16 @@ Instants may be aware datetimes or ISO 8601 strings; naive ones are refused.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal, cast, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale, UnknownLocaleError
-from babel.dates import format_date, format_datetime, format_time
+from babel.dates import format_date, format_datetime, format_time, get_time_format
 from babel.numbers import format_currency
 from jinja2 import pass_context, pass_eval_context
 from jinja2.nodes import EvalContext
@@ -117,8 +118,48 @@ def _format_instant(what: str, value: Any, format: str, zone: ZoneInfo, locale: 
     if what == "date":
         return _format_day(moment.date(), format, locale)
     if what == "time":
-        return str(format_time(moment, format, tzinfo=zone, locale=locale))
+        return _format_time(moment, format, zone, locale)
     return str(format_datetime(moment, format, tzinfo=zone, locale=locale))
+
+
+def _format_time(moment: datetime, format: str, zone: ZoneInfo, locale: Locale) -> str:
+    """The time of an instant (already in ``zone``) formatted.
+
+    A format made of time-of-day fields only (``short`` is ``HH:mm`` or
+    ``h:mm a``) writes the same for every instant showing the same
+    wall-clock time, and a batch's many starts fall on few times of day:
+    such texts are kept by wall-clock time (the rest, with a zone or a
+    date in them, are formatted each time).
+    """
+    if not _time_of_day_only(format, locale):
+        return str(format_time(moment, format, tzinfo=zone, locale=locale))
+    key = (moment.time(), format, locale)
+    text = _CLOCK_TIMES.get(key)
+    if text is None:
+        if len(_CLOCK_TIMES) >= _CLOCK_TIMES_KEPT:
+            _CLOCK_TIMES.clear()
+        text = _CLOCK_TIMES[key] = str(format_time(moment, format, tzinfo=zone, locale=locale))
+    return text
+
+
+#: time texts by wall-clock time, format and locale (see :func:`_format_time`)
+_CLOCK_TIMES: dict[tuple[time, str, Locale], str] = {}
+_CLOCK_TIMES_KEPT = 4096
+_FormatName = Literal["full", "long", "medium", "short"]
+_FORMAT_NAMES = frozenset(get_args(_FormatName))
+#: CLDR fields of the time of day alone: hours, minutes, seconds, fractions, AM/PM
+_TIME_OF_DAY_FIELDS = frozenset("hHkKmsSa")
+
+
+@lru_cache(maxsize=256)
+def _time_of_day_only(format: str, locale: Locale) -> bool:
+    """True when ``format`` (a name or a CLDR pattern) has no field but the time of day."""
+    if format in _FORMAT_NAMES:
+        pattern = get_time_format(cast(_FormatName, format), locale=locale).pattern
+    else:
+        pattern = format
+    unquoted = re.sub("'[^']*'", "", pattern)
+    return {c for c in unquoted if c.isascii() and c.isalpha()} <= _TIME_OF_DAY_FIELDS
 
 
 @lru_cache(maxsize=1024)
