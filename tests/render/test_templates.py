@@ -375,7 +375,7 @@ def test_module_variables_read_as_attributes_except_names_of_dict_attributes() -
     from courrier.render.templates import _Names
 
     found = {"title": "T", "items": "I", "mro": "M", "get": "G", "fromkeys": "F", "x_1": 1}
-    names = _Names(found.items())
+    names = _Names(found)
     assert dict(names) == found
     assert vars(names) == {"title": "T", "x_1": 1}
     assert callable(names.items) and callable(names.get)

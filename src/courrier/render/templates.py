@@ -53,7 +53,7 @@ message file, evaluated once per rendering and shared by the three parts).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
@@ -255,7 +255,7 @@ class TemplateRenderer:
             raise TemplateSourceError(f"{name}: {exc.message}", exc.lineno) from exc
         except Exception as exc:  # anything a template or a filter raises is the template's fault
             raise TemplateError(f"{name}: {exc}") from exc
-        return _Names((k, v) for k, v in vars(module).items() if not k.startswith("_"))
+        return _Names({k: v for k, v in vars(module).items() if not k.startswith("_")})
 
     def check(
         self,
@@ -353,9 +353,12 @@ class _Names(dict[str, Any]):
     the method, so templates see exactly what a dict gave them.
     """
 
-    def __init__(self, names: Iterable[tuple[str, Any]]) -> None:
+    def __init__(self, names: Mapping[str, Any]) -> None:
         super().__init__(names)
-        vars(self).update((k, v) for k, v in self.items() if k not in _DICT_NAMES)
+        attributes = vars(self)
+        attributes.update(names)
+        for name in _DICT_NAMES.intersection(names):
+            del attributes[name]
 
 
 def template_overrides(kind: str, templates: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
@@ -396,6 +399,6 @@ def venue_timezone(context: Mapping[str, Any]) -> str:
 
 
 def _field(holder: Any, name: str) -> Any:
-    if isinstance(holder, Mapping):
+    if type(holder) is dict or isinstance(holder, Mapping):  # a dict, the usual, checked first
         return holder.get(name)
     return getattr(holder, name, None)
