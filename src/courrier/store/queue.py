@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, func, or_, select, update
+from sqlalchemy import Connection, bindparam, func, select, update
 
 from courrier.domain.status import CLAIMABLE, MessageStatus, can_move
 from courrier.store.bulk import one_of
@@ -92,16 +92,6 @@ if not all(can_move(status, S.SENDING) for status in (*CLAIMABLE, S.SENDING)):
     raise ImportError("the status table no longer allows claiming; queue.py needs a look")
 
 
-def _claimable(now: datetime, channel: str) -> Any:
-    return and_(
-        m.c.channel == channel,
-        or_(
-            and_(m.c.status.in_([s.value for s in CLAIMABLE]), m.c.due_at <= now),
-            and_(m.c.status == S.SENDING.value, m.c.lease_until < now),
-        ),
-    )
-
-
 def claim_due(
     conn: Connection,
     *,
@@ -116,51 +106,49 @@ def claim_due(
     Claimed messages go to status ``sending`` with one more attempt; they
     come back highest priority first.
     """
-    if conn.dialect.name == "sqlite":
-        return _claim_sqlite(
-            conn,
-            now=now,
-            worker_id=worker_id,
-            lease_until=lease_until,
-            limit=limit,
-            channel=channel,
-        )
-    picked = (
-        select(
-            m.c.id.label("picked_id"),
-            m.c.status.label("previous_status"),
-            m.c.lease_owner.label("previous_owner"),
-        )
-        .where(_claimable(now, channel))
-        .order_by(m.c.priority.desc(), m.c.due_at, m.c.id)
-        .limit(limit)
+    claim = _claim_postgres if conn.dialect.name == "postgresql" else _claim_sqlite
+    return claim(
+        conn, now=now, worker_id=worker_id, lease_until=lease_until, limit=limit, channel=channel
     )
-    lease = {
-        "status": S.SENDING.value,
-        "lease_owner": worker_id,
-        "lease_until": lease_until,
-        "attempts": m.c.attempts + 1,
-        "updated_at": now,
-    }
-    claimed = _claim_postgres(conn, picked, lease)
+
+
+def _claim_postgres(
+    conn: Connection,
+    *,
+    now: datetime,
+    worker_id: str,
+    lease_until: datetime,
+    limit: int,
+    channel: str,
+) -> list[ClaimedMessage]:
+    """One statement, :data:`POSTGRES_CLAIM`: UPDATE ... FROM (SELECT ... FOR UPDATE SKIP
+    LOCKED) RETURNING, to the driver as written (see :func:`_claim_sqlite`)."""
+    dialect = conn.dialect
+    instant = _bind_converter(dialect, m.c.due_at)
+    at = instant(now)
+    leased = conn.exec_driver_sql(
+        POSTGRES_CLAIM,
+        (
+            S.SENDING.value,
+            worker_id,
+            instant(lease_until),
+            at,
+            channel,
+            *WAITING,
+            at,
+            S.SENDING.value,
+            at,
+            limit,
+        ),
+    ).fetchall()
+    width = len(CLAIMED_NAMES)
+    rows = _converted_rows(dialect, [row[:width] for row in leased])
+    claimed = [
+        ClaimedMessage(data, STATUSES[row[width]], row[width + 1])
+        for data, row in zip(rows, leased, strict=True)
+    ]
     claimed.sort(key=lambda c: (-c.row["priority"], c.row["due_at"], c.id))
     return claimed
-
-
-def _claim_postgres(conn: Connection, picked: Any, lease: dict[str, Any]) -> list[ClaimedMessage]:
-    """One statement: UPDATE ... FROM (SELECT ... FOR UPDATE SKIP LOCKED) RETURNING."""
-    sub = picked.with_for_update(skip_locked=True).subquery("picked")
-    statement = (
-        update(m)
-        .where(m.c.id == sub.c.picked_id)
-        .values(**lease)
-        .returning(*CLAIMED_COLUMNS, sub.c.previous_status, sub.c.previous_owner)
-    )
-    width = len(CLAIMED_NAMES)
-    return [
-        ClaimedMessage(dict(zip(CLAIMED_NAMES, row, strict=False)), STATUSES[row[width]], row[-1])
-        for row in conn.execute(statement)
-    ]
 
 
 def _claim_sqlite(
@@ -236,9 +224,10 @@ def _converted_rows(dialect: Any, rows: Sequence[Any]) -> Iterator[dict[str, Any
         yield dict(zip(CLAIMED_NAMES, values, strict=True))
 
 
-#: the claimable statuses' values, bound in :data:`SQLITE_PICK`
+#: the claimable statuses' values, bound in :data:`SQLITE_PICK` and :data:`POSTGRES_CLAIM`
 WAITING = tuple(sorted(s.value for s in CLAIMABLE))
-#: the claimable messages of a channel, as :func:`_claimable` says, most urgent first
+#: the claimable messages of a channel (due, or leased by a worker whose lease expired),
+#: most urgent first
 # (placeholders and column names only in the f-strings below: every value is bound)
 SQLITE_PICK = (
     "SELECT id, status, lease_owner FROM messages WHERE channel = ?"  # noqa: S608
@@ -251,6 +240,18 @@ SQLITE_LEASE = (
     "UPDATE messages SET status = ?, lease_owner = ?, lease_until = ?, updated_at = ?,"  # noqa: S608
     " attempts = attempts + 1 WHERE id IN (SELECT value FROM json_each(?))"
     f" RETURNING {', '.join(CLAIMED_NAMES)}"
+)
+#: the claim on PostgreSQL: workers claim side by side, none waiting on another's rows
+POSTGRES_CLAIM = (
+    "UPDATE messages SET status = %s, lease_owner = %s, lease_until = %s, updated_at = %s,"  # noqa: S608
+    " attempts = messages.attempts + 1 FROM (SELECT id, status, lease_owner FROM messages"
+    " WHERE channel = %s"
+    f" AND ((status IN ({', '.join(['%s'] * len(WAITING))}) AND due_at <= %s)"
+    " OR (status = %s AND lease_until < %s))"
+    " ORDER BY priority DESC, due_at, id LIMIT %s FOR UPDATE SKIP LOCKED) AS picked"
+    " WHERE messages.id = picked.id"
+    f" RETURNING {', '.join('messages.' + name for name in CLAIMED_NAMES)},"
+    " picked.status, picked.lease_owner"
 )
 
 
