@@ -18,10 +18,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, select, update
+from sqlalchemy import Connection, func, select, update
 
 from courrier.domain.status import CLAIMABLE, MessageStatus, can_move
-from courrier.store.bulk import one_of
 from courrier.store.schema import messages
 
 __all__ = [
@@ -261,83 +260,32 @@ def record_outcomes(
     """Write outcomes, those alike in one statement; return the ids actually updated.
 
     A message whose lease this worker no longer holds is left alone (its
-    new owner records it), and is missing from the returned ids.
+    new owner records it), and is missing from the returned ids. Both
+    statements go to the driver as written (:data:`STILL_OURS`,
+    :data:`OUTCOME`), the ids as one array: every group of outcomes alike
+    (a batch is mostly "sent at now") is one execution of the same UPDATE.
     """
     if not outcomes:
         return set()
     for outcome in outcomes:
         if not can_move(S.SENDING, outcome.status):
             raise ValueError(f"a claimed message cannot move to {outcome.status}")
-    if conn.dialect.name == "sqlite":
-        return _record_sqlite(conn, outcomes, worker_id, now)
-    # Locked (PostgreSQL) until the commit, so no one takes them over meanwhile.
-    still_ours = set(
-        conn.execute(
-            select(m.c.id)
-            .where(
-                one_of(conn, m.c.id, [o.message_id for o in outcomes]),
-                m.c.lease_owner == worker_id,
-                m.c.status == S.SENDING.value,
-            )
-            .order_by(m.c.id)
-            .with_for_update()
-        ).scalars()
-    )
-    # Outcomes alike (a batch is mostly "sent at now") in one UPDATE ... IN each;
-    # the others in one executemany. On PostgreSQL the SELECT above locked the
-    # rows in id order already, as every writer of many messages should.
-    alike: dict[tuple[Any, ...], list[Outcome]] = {}
-    for o in sorted(outcomes, key=lambda o: o.message_id):
-        if o.message_id in still_ours:
-            key = (o.status, o.reason, o.due_at, o.sent_at, o.attempts_delta)
-            alike.setdefault(key, []).append(o)
-    single = []
-    for group in alike.values():
-        if len(group) == 1:
-            single.append(_outcome_params(group[0], now))
-        else:
-            conn.execute(_same_outcome(conn, group, worker_id, now))
-    if single:
-        statement = (
-            update(m)
-            .where(m.c.id == bindparam("b_id"), m.c.lease_owner == worker_id)
-            .values(
-                status=bindparam("b_status"),
-                status_reason=bindparam("b_reason"),
-                due_at=func.coalesce(bindparam("b_due_at", type_=m.c.due_at.type), m.c.due_at),
-                sent_at=func.coalesce(bindparam("b_sent_at", type_=m.c.sent_at.type), m.c.sent_at),
-                attempts=m.c.attempts + bindparam("b_delta"),
-                lease_owner=None,
-                lease_until=None,
-                updated_at=now,
-            )
-        )
-        conn.execute(statement, single)
-    return still_ours
-
-
-def _record_sqlite(
-    conn: Connection, outcomes: Sequence[Outcome], worker_id: str, now: datetime
-) -> set[int]:
-    """:func:`record_outcomes` on SQLite: statements as written, each group's ids as one array.
-
-    Every group of outcomes alike goes through the one statement
-    :data:`SQLITE_OUTCOME` (an executemany over the groups); the write
-    lock the transaction holds keeps the rows this worker's meanwhile.
-    """
-    ids = json.dumps([o.message_id for o in outcomes])
+    dialect = conn.dialect
+    ids = _id_array(dialect, [o.message_id for o in outcomes])
+    # Locked (PostgreSQL) in id order until the commit, as every writer of many messages
+    # locks them, so no one takes them over meanwhile; on SQLite the write lock does.
     still_ours = {
         message_id
         for (message_id,) in conn.exec_driver_sql(
-            SQLITE_STILL_OURS, (ids, worker_id, S.SENDING.value)
+            STILL_OURS[dialect.name], (ids, worker_id, S.SENDING.value)
         ).fetchall()
     }
-    instant = _bind_converter(conn.dialect, m.c.due_at)
     alike: dict[tuple[Any, ...], list[int]] = {}
     for o in sorted(outcomes, key=lambda o: o.message_id):
         if o.message_id in still_ours:
             key = (o.status, o.reason, o.due_at, o.sent_at, o.attempts_delta)
             alike.setdefault(key, []).append(o.message_id)
+    instant = _bind_converter(dialect, m.c.due_at)
     at = instant(now)
     params = [
         (
@@ -347,58 +295,47 @@ def _record_sqlite(
             None if due_at is None else instant(due_at),
             None if sent_at is None else instant(sent_at),
             delta,
-            json.dumps(group),
+            _id_array(dialect, group),
             worker_id,
         )
         for (status, reason, due_at, sent_at, delta), group in alike.items()
     ]
     if params:
-        conn.exec_driver_sql(SQLITE_OUTCOME, params)
+        conn.exec_driver_sql(OUTCOME[dialect.name], params)
     return still_ours
 
 
-#: the messages among a JSON array of ids still leased to a worker
-SQLITE_STILL_OURS = (
-    "SELECT id FROM messages WHERE id IN (SELECT value FROM json_each(?))"
-    " AND lease_owner = ? AND status = ?"
-)
-#: one outcome for the messages of a JSON array of ids still leased to a worker
-SQLITE_OUTCOME = (
-    "UPDATE messages SET status = ?, status_reason = ?, lease_owner = NULL, lease_until = NULL,"
-    " updated_at = ?, due_at = coalesce(?, due_at), sent_at = coalesce(?, sent_at),"
-    " attempts = attempts + ? WHERE id IN (SELECT value FROM json_each(?)) AND lease_owner = ?"
-)
+def _id_array(dialect: Any, ids: list[int]) -> Any:
+    """Ids bound as one value: a JSON array for SQLite's ``json_each``, else a list (an ARRAY)."""
+    return json.dumps(ids) if dialect.name == "sqlite" else ids
 
 
-def _same_outcome(conn: Connection, group: Sequence[Outcome], worker_id: str, now: datetime) -> Any:
-    """One UPDATE giving every message of ``group`` (all alike but their ids) its outcome."""
-    first = group[0]
-    values: dict[str, Any] = {
-        "status": first.status.value,
-        "status_reason": first.reason,
-        "lease_owner": None,
-        "lease_until": None,
-        "updated_at": now,
-    }
-    if first.due_at is not None:
-        values["due_at"] = first.due_at
-    if first.sent_at is not None:
-        values["sent_at"] = first.sent_at
-    if first.attempts_delta:
-        values["attempts"] = m.c.attempts + first.attempts_delta
-    ids = [o.message_id for o in group]
-    return update(m).where(one_of(conn, m.c.id, ids), m.c.lease_owner == worker_id).values(values)
-
-
-def _outcome_params(outcome: Outcome, now: datetime) -> dict[str, Any]:
-    return {
-        "b_id": outcome.message_id,
-        "b_status": outcome.status.value,
-        "b_reason": outcome.reason,
-        "b_due_at": outcome.due_at,
-        "b_sent_at": outcome.sent_at,
-        "b_delta": outcome.attempts_delta,
-    }
+#: the messages among an array of ids still leased to a worker
+STILL_OURS = {
+    "sqlite": (
+        "SELECT id FROM messages WHERE id IN (SELECT value FROM json_each(?))"
+        " AND lease_owner = ? AND status = ?"
+    ),
+    "postgresql": (
+        "SELECT id FROM messages WHERE id = ANY(%s::bigint[])"
+        " AND lease_owner = %s AND status = %s ORDER BY id FOR UPDATE"
+    ),
+}
+#: one outcome for the messages of an array of ids still leased to a worker
+OUTCOME = {
+    "sqlite": (
+        "UPDATE messages SET status = ?, status_reason = ?, lease_owner = NULL,"
+        " lease_until = NULL, updated_at = ?, due_at = coalesce(?, due_at),"
+        " sent_at = coalesce(?, sent_at), attempts = attempts + ?"
+        " WHERE id IN (SELECT value FROM json_each(?)) AND lease_owner = ?"
+    ),
+    "postgresql": (
+        "UPDATE messages SET status = %s, status_reason = %s, lease_owner = NULL,"
+        " lease_until = NULL, updated_at = %s, due_at = coalesce(%s, due_at),"
+        " sent_at = coalesce(%s, sent_at), attempts = attempts + %s"
+        " WHERE id = ANY(%s::bigint[]) AND lease_owner = %s"
+    ),
+}
 
 
 def renew_lease(
