@@ -38,6 +38,7 @@ _HEAD = (
     "BEGIN:VCALENDAR\r\nPRODID:" + PRODID + "\r\nVERSION:2.0\r\nCALSCALE:GREGORIAN\r\n"
     "METHOD:{method}\r\n"
 )
+_HEADS = {method: _HEAD.format(method=method) for method in ("REQUEST", "CANCEL")}
 
 
 def booking_invitation(
@@ -84,13 +85,13 @@ def booking_invitation(
         event.append(f"LOCATION:{escape_text(location)}")
     if description:
         event.append(f"DESCRIPTION:{escape_text(description)}")
-    lines = [_short(line) or fold_line(line) for line in event]
+    lines = [_folded(line) for line in event]
     lines.append(_organizer(organizer_email, organizer_name))
-    lines += [_short(line) or fold_line(line) for line in _attendees(attendees)]
+    lines += [_folded(line) for line in _attendees(attendees)]
     # the BEGIN, STATUS and END lines are short ASCII: never folded
     return "".join(
         (
-            _HEAD.format(method=method),
+            _HEADS[method],
             vtimezone(timezone, local_start.year, local_end.year),
             "BEGIN:VEVENT\r\n",
             "\r\n".join(lines),
@@ -99,9 +100,9 @@ def booking_invitation(
     )
 
 
-def _short(line: str) -> str:
-    """``line`` when it needs no folding (ASCII within 75 octets), else the empty string."""
-    return line if len(line) <= _MAX_OCTETS and line.isascii() else ""
+def _folded(line: str) -> str:
+    """``line`` folded: as it is when short ASCII (most lines), else by :func:`fold_line`."""
+    return line if len(line) <= _MAX_OCTETS and line.isascii() else fold_line(line)
 
 
 def _attendees(attendees: Sequence[tuple[str, str | None]]) -> list[str]:
