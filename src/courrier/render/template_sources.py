@@ -30,10 +30,16 @@ from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import escape
 
-try:  # markupsafe's own escaping, without wrapping the result in Markup
+try:  # markupsafe's own escaping, without wrapping the result in Markup (markupsafe 3)
     from markupsafe._speedups import _escape_inner
-except ImportError:  # pragma: no cover - markupsafe without its C extension
-    from markupsafe._native import _escape_inner
+except ImportError:  # pragma: no cover - markupsafe without its C extension, or another version
+    try:
+        from markupsafe._native import _escape_inner
+    except ImportError:
+
+        def _escape_inner(s: str, /) -> str:
+            return str(escape(s))
+
 
 from courrier.render.booking_values import booking_values
 from courrier.render.formats import FILTERS, GLOBALS, MomentPhrase
