@@ -44,8 +44,10 @@ class LinkSigner:
             ).digest()
             for purpose in PURPOSES
         }
-        self._macs = {p: hmac.new(key, digestmod=hashlib.sha256) for p, key in self._keys.items()}
-        self._verp = hmac.new(self._secret, b"courrier.verp:", hashlib.sha256)
+        self._macs = {p: _keyed(key) for p, key in self._keys.items()}
+        inner, self._verp_outer = _keyed(self._secret)
+        inner.update(b"courrier.verp:")
+        self._verp_inner = inner
 
     # -- tokens ------------------------------------------------------------
 
@@ -70,9 +72,8 @@ class LinkSigner:
         return payload if isinstance(payload, list) else None
 
     def _mac_of(self, purpose: str, body: str) -> str:
-        mac = self._macs[purpose].copy()  # keyed once; a copy is never shared between threads
-        mac.update(body.encode())
-        return _b64(mac.digest()[:16])
+        inner, outer = self._macs[purpose]
+        return _b64(_hmac(inner, outer, body.encode())[:16])
 
     # -- links -------------------------------------------------------------
 
@@ -107,10 +108,40 @@ class LinkSigner:
             return None
         return int(found.group(1))
 
-    def _mac(self, text: str) -> str:  # VERP
-        digest = self._verp.copy()  # keyed and fed the prefix once; a copy per token
-        digest.update(text.encode())
-        return digest.hexdigest()[:12]
+    def _mac(self, text: str) -> str:  # VERP: the inner state is fed the prefix once
+        return _hmac(self._verp_inner, self._verp_outer, text.encode()).hex()[:12]
+
+
+_Keyed = tuple["hashlib._Hash", "hashlib._Hash"]
+
+
+def _keyed(key: bytes) -> _Keyed:
+    """HMAC-SHA256's inner and outer hashes fed their padded key (RFC 2104), to be copied.
+
+    :func:`_hmac` from them gives ``hmac.new(key, msg, sha256).digest()``
+    without the ``hmac.HMAC`` object's Python layer (half the time of its copy).
+    """
+    if len(key) > _BLOCK:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(_BLOCK, b"\0")
+    return (
+        hashlib.sha256(key.translate(_IPAD)),
+        hashlib.sha256(key.translate(_OPAD)),
+    )
+
+
+def _hmac(inner: hashlib._Hash, outer: hashlib._Hash, message: bytes) -> bytes:
+    """The HMAC of ``message`` under the key of ``inner``/``outer`` (copied: never shared)."""
+    inner = inner.copy()
+    inner.update(message)
+    outer = outer.copy()
+    outer.update(inner.digest())
+    return outer.digest()
+
+
+_BLOCK = hashlib.sha256().block_size
+_IPAD = bytes(b ^ 0x36 for b in range(256))
+_OPAD = bytes(b ^ 0x5C for b in range(256))
 
 
 def _compact_json(payload: list[Any]) -> str:
