@@ -72,6 +72,9 @@ class Identity:
     switchable_kinds: frozenset[str] = frozenset()  # kinds a contact may switch off
 
 
+_NO_IDENTITY = Identity()  # a tenant the batch did not load: the defaults
+
+
 def mail_of(row: dict[str, Any], date: datetime) -> OutgoingMail:
     """The mail for a message row; the Message-ID is the one fixed at planning.
 
@@ -196,7 +199,7 @@ class Outgoing:
     def build(self, row: dict[str, Any], date: datetime) -> Envelope:
         """The envelope and bytes of one message row (called from the send threads)."""
         message_id = int(row["id"])
-        identity = self._identities.get(int(row["tenant_id"]), Identity())
+        identity = self._identities.get(int(row["tenant_id"]), _NO_IDENTITY)
         extra: tuple[tuple[str, str], ...] = ()
         if row.get("contact_id") is not None and row["kind"] in identity.switchable_kinds:
             url = self.links.unsubscribe(int(row["tenant_id"]), int(row["contact_id"]), row["kind"])

@@ -22,8 +22,8 @@ Line endings in bodies are normalised (CR, LF and CRLF all become CRLF).
 
 from __future__ import annotations
 
+import os
 import re
-import secrets
 from binascii import b2a_base64, b2a_qp
 from dataclasses import dataclass
 from datetime import datetime
@@ -94,8 +94,12 @@ class OutgoingMail:
 
 
 def new_message_id(domain: str) -> str:
-    """A new, unique Message-ID ``<random@domain>`` (128 random bits)."""
-    return f"<{secrets.token_hex(16)}@{_message_id_domain(domain)}>"
+    """A new, unique Message-ID ``<random@domain>`` (128 random bits).
+
+    ``os.urandom(n).hex()`` is what ``secrets.token_hex(n)`` returns, from
+    the same source, without its two Python layers (less than half the time).
+    """
+    return f"<{os.urandom(16).hex()}@{_message_id_domain(domain)}>"
 
 
 @lru_cache(maxsize=256)
@@ -115,7 +119,7 @@ def build_mime(mail: OutgoingMail) -> bytes:
     header name, content type or a date without a time zone.
     """
     head = _message_headers(mail)
-    token = secrets.token_hex(12)
+    token = os.urandom(12).hex()  # secrets.token_hex(12), cheaper
     content_head, body = _text_part(mail.text)
     if mail.html is not None:
         html = (_TEXT_HTML, _quoted_printable(mail.html))
@@ -237,8 +241,9 @@ def _multipart(subtype: str, boundary: str, parts: list[_Part]) -> _Part:
     chunks: list[bytes] = []
     for head, body in parts:
         chunks += (delimiter, head, b"\r\n\r\n", body)
+    chunks[0] = delimiter[2:]  # the first delimiter starts the body: no CRLF before it
     chunks.append(f"\r\n--{boundary}--\r\n".encode("ascii"))
-    body = b"".join(chunks)[2:]  # the first delimiter starts the body: no CRLF before it
+    body = b"".join(chunks)
     head = f'Content-Type: multipart/{subtype}; boundary="{boundary}"'.encode("ascii")
     return (head, body)
 
