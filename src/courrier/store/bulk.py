@@ -37,7 +37,15 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.schema import ColumnDefault
 
-__all__ = ["JSONText", "insert_rows", "json_object", "json_text", "one_of", "update_rows"]
+__all__ = [
+    "JSONText",
+    "insert_numbered_rows",
+    "insert_rows",
+    "json_object",
+    "json_text",
+    "one_of",
+    "update_rows",
+]
 
 
 class JSONText(str):
@@ -115,6 +123,33 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
             for row in rows
         ]
         conn.execute(insert(table), decoded)
+
+
+def insert_numbered_rows(
+    conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]
+) -> range | None:
+    """Add ``rows`` as :func:`insert_rows` does; on SQLite, also their new ids, in row order.
+
+    SQLite numbers a new row one past the table's largest id, and intake's
+    transaction holds the write lock (``BEGIN IMMEDIATE``), so one
+    executemany's rows are numbered in a run ending at
+    ``last_insert_rowid()``. The largest id before the insert proves it:
+    if the run does not start right after it (an AUTOINCREMENT table past
+    deleted rows, the largest possible id reached), or on another
+    database, the answer is None and the caller looks the ids up.
+    """
+    if not rows or conn.dialect.name != "sqlite" or conn.dialect.paramstyle != "qmark":
+        insert_rows(conn, table, rows)
+        return None
+    name = conn.dialect.identifier_preparer.quote(table.name)
+    # the table's name from its definition, never from data
+    before = conn.exec_driver_sql(f"SELECT max(id) FROM {name}").scalar()  # noqa: S608
+    _executemany_rows(conn, table, rows)
+    last = conn.exec_driver_sql("SELECT last_insert_rowid()").scalar()
+    first = (before or 0) + 1
+    if "id" in rows[0] or last != first + len(rows) - 1:
+        return None
+    return range(first, last + 1)
 
 
 def update_rows(

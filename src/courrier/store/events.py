@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from courrier.store.bulk import insert_rows, one_of, update_rows
+from courrier.store.bulk import insert_numbered_rows, one_of, update_rows
 from courrier.store.schema import events
 
 
@@ -39,9 +39,11 @@ def insert_events(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> list[i
     """
     if not rows:
         return []
-    # One bulk insert (see courrier.store.bulk), then one query for the ids: on
-    # PostgreSQL this is several times faster than INSERT ... RETURNING over many rows.
-    insert_rows(conn, events, rows)
+    # One bulk insert (see courrier.store.bulk), then (but on SQLite) one query for the ids:
+    # on PostgreSQL this is several times faster than INSERT ... RETURNING over many rows.
+    numbered = insert_numbered_rows(conn, events, rows)
+    if numbered is not None:
+        return list(numbered)
     tenant_id = rows[0]["tenant_id"]
     keys = [row["idempotency_key"] for row in rows]
     ids: dict[str, int] = {}

@@ -16,7 +16,7 @@ from sqlalchemy import Connection, bindparam, or_, select, update
 
 from courrier.domain.status import MessageStatus
 from courrier.store import timeline
-from courrier.store.bulk import insert_rows, one_of
+from courrier.store.bulk import insert_numbered_rows, one_of
 from courrier.store.schema import messages
 from courrier.store.staff_actions import WITHDRAWN_BY
 
@@ -83,16 +83,20 @@ def insert_messages(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> list
 
     One bulk insert for the messages (``COPY`` on PostgreSQL, see
     :mod:`courrier.store.bulk`; faster than INSERT ... RETURNING), one query
-    for their ids by send key, one for the timeline; returns the ids in row order.
+    for their ids by send key (not on SQLite, which numbers them in a run), one for the
+    timeline; returns the ids in row order.
     """
     if not rows:
         return []
     columns = [
         {k: v for k, v in r.items() if k != UNAVAILABLE} if UNAVAILABLE in r else r for r in rows
     ]
-    insert_rows(conn, messages, columns)
-    by_key = _ids_by_send_key(conn, rows[0]["tenant_id"], [row["send_key"] for row in rows])
-    ids = [by_key[row["send_key"]] for row in rows]
+    numbered = insert_numbered_rows(conn, messages, columns)
+    if numbered is None:
+        by_key = _ids_by_send_key(conn, rows[0]["tenant_id"], [row["send_key"] for row in rows])
+        ids = [by_key[row["send_key"]] for row in rows]
+    else:
+        ids = list(numbered)
     timeline.record(
         conn,
         (

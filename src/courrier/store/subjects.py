@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, select, update
 
-from courrier.store.bulk import JSONText, insert_rows, one_of
+from courrier.store.bulk import JSONText, insert_numbered_rows, insert_rows, one_of
 from courrier.store.schema import subject_versions, subjects
 
 SubjectKey = tuple[str, str]  # (type, external id)
@@ -92,8 +92,10 @@ def insert_subjects(
         }
         for s in new
     ]
-    # One bulk insert, then one query for the ids (faster than RETURNING on PostgreSQL).
-    insert_rows(conn, subjects, rows)
+    # One bulk insert, then (but on SQLite) one query for the ids: faster than RETURNING on PostgreSQL.
+    numbered = insert_numbered_rows(conn, subjects, rows)
+    if numbered is not None:
+        return list(numbered)
     ids: dict[SubjectKey, int] = {}
     for subject_type, external_ids in _by_type((s.type, s.external_id) for s in new).items():
         for start in range(0, len(external_ids), 500):
