@@ -388,3 +388,15 @@ def test_building_is_ten_times_faster_than_the_standard_library() -> None:
     assert ours * 10 < theirs, (
         f"build_mime {ours / 200 * 1e6:.0f} µs vs {theirs / 200 * 1e6:.0f} µs"
     )
+
+
+@given(st.text(max_size=40))
+def test_a_q_encoded_display_name_writes_each_byte_as_rfc_2047_says(name: str) -> None:
+    from courrier.render.headers import _phrase_word
+
+    plain = set(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!*+-/")
+    text = "".join(
+        chr(byte) if byte in plain else "_" if byte == 32 else f"={byte:02X}" for byte in utf8(name)
+    )
+    word = f"=?utf-8?q?{text}?="
+    assert _phrase_word(name, 75) == (word if len(word) <= 75 else None)

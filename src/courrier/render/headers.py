@@ -41,6 +41,8 @@ _Q_PHRASE = {  # bytes written as themselves in a "Q" encoded word of a phrase (
     **{ord(c): c for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!*+-/"},
     ord(" "): "_",
 }
+#: each byte as written in a "Q" encoded word of a phrase: itself, ``_`` for a space, or ``=XX``
+_Q_BYTES = [_Q_PHRASE.get(byte) or f"={byte:02X}" for byte in range(256)]
 _WORD_PREFIX = "=?utf-8?b?"
 _WORD_OVERHEAD = len(_WORD_PREFIX) + 2  # the prefix and the closing "?="
 _MAX_WORD = 75  # RFC 2047 section 2
@@ -225,6 +227,6 @@ def _phrase_word(phrase: str, room: int) -> str | None:
     encoded words of a display name (gh-128110) where RFC 2047 drops it.
     Q suits names, mostly ASCII: a letter costs one character, not 4/3.
     """
-    text = "".join(_Q_PHRASE.get(byte) or f"={byte:02X}" for byte in utf8(phrase))
+    text = "".join([_Q_BYTES[byte] for byte in utf8(phrase)])
     word = f"=?utf-8?q?{text}?="
     return word if len(word) <= room else None
