@@ -13,7 +13,8 @@ batch of one.
 
 from __future__ import annotations
 
-from collections import Counter
+import threading
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -42,6 +43,10 @@ from courrier.store.tenants import Tenant
 ATTEMPTS = 3
 #: PostgreSQL's deadlock_detected and serialization_failure: safe to try again
 RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
+#: renderers of tenants' edited templates kept warm between batches (the most recently used)
+RENDERERS_KEPT = 16
+
+Overrides = tuple[tuple[str, str], ...]  # a tenant's edited templates, by name
 
 __all__ = ["EventInput", "Intake", "IntakeResult", "PlannedSummary"]
 
@@ -101,6 +106,8 @@ class Intake:
         self.wakeup = wakeup
         self.catalogue = catalogue
         self.preference_links = preference_links
+        self._renderers: OrderedDict[Overrides, TemplateRenderer] = OrderedDict()
+        self._renderers_lock = threading.Lock()
 
     def accept(self, tenant: Tenant, event: EventInput) -> IntakeResult:
         """Accept one event; the same idempotency key again gives the same answer, created=False."""
@@ -192,12 +199,31 @@ class Intake:
     def _planner(self, conn: Connection, tenant: Tenant, now: datetime) -> BatchPlanner:
         """A planner with the tenant's kinds in force and its edited templates (one query)."""
         kinds = tenant_catalogue(conn, tenant.id, self.catalogue)
-        overrides = kinds.template_overrides()
-        renderer = TemplateRenderer(overrides) if overrides else self.renderer
+        renderer = self._renderer(kinds.template_overrides())
         composer = MessageComposer(
             renderer, tenant, conn=conn, preference_link=self.preference_links
         )
         return BatchPlanner(conn, tenant, kinds.catalogue, composer, now)
+
+    def _renderer(self, overrides: Mapping[str, str]) -> TemplateRenderer:
+        """The renderer of these edited templates, kept by their text: its caches stay warm.
+
+        An edit changes the text, so the next batch gets a renderer of its own.
+        """
+        if not overrides:
+            return self.renderer
+        key = tuple(sorted(overrides.items()))
+        with self._renderers_lock:
+            renderer = self._renderers.get(key)
+            if renderer is not None:
+                self._renderers.move_to_end(key)
+                return renderer
+        renderer = TemplateRenderer(overrides)
+        with self._renderers_lock:
+            self._renderers[key] = renderer
+            while len(self._renderers) > RENDERERS_KEPT:
+                self._renderers.popitem(last=False)
+        return renderer
 
     def _store_subjects_and_events(
         self, conn: Connection, tenant: Tenant, batch: list[FreshEvent], now: datetime
