@@ -139,13 +139,27 @@ def _zone(name: str | None) -> ZoneInfo:
         return ZoneInfo("UTC")
 
 
-def anchor_date(timing: Timing, subject_state: Mapping[str, Any]) -> datetime | None:
-    """The subject's date a timing counts from: the first of its ``a|b`` fields present."""
-    for name in (timing.date_field or "").split("|"):
-        date = parse_aware(subject_state.get(name))
-        if date is not None:
-            return date
-    return None
+def anchor_date(
+    timing: Timing,
+    subject_state: Mapping[str, Any],
+    dates: dict[str, datetime | None] | None = None,
+) -> datetime | None:
+    """The subject's date a timing counts from: the first of its ``a|b`` fields present.
+
+    ``dates``: the dates already read from this state, by ``date_field`` (read once for
+    the several reminders of one event).
+    """
+    fields = timing.date_field or ""
+    if dates is not None and fields in dates:
+        return dates[fields]
+    found = None
+    for name in fields.split("|"):
+        found = parse_aware(subject_state.get(name))
+        if found is not None:
+            break
+    if dates is not None:
+        dates[fields] = found
+    return found
 
 
 def due_time(
@@ -154,6 +168,7 @@ def due_time(
     subject_state: Mapping[str, Any],
     now: datetime,
     zone: str | None = None,
+    dates: dict[str, datetime | None] | None = None,
 ) -> tuple[datetime, str] | None:
     """When a message of this timing is due, and its occurrence; None when it is not wanted.
 
@@ -162,7 +177,7 @@ def due_time(
     in the past (a reminder whose date has not passed: :func:`plan` marks it
     late); one for a date gone by, or for a subject created too short a time
     ahead (``min_lead``), is not wanted. The occurrence of a reminder is its date, so a reminder is sent
-    again for a new date but never twice for one.
+    again for a new date but never twice for one. ``dates``: see :func:`anchor_date`.
     """
     if timing.mode is TimingMode.NOW:
         return now, "1"
@@ -170,7 +185,7 @@ def due_time(
         return event.occurred_at + timing.offset, "1"
     if timing.mode is TimingMode.DAILY:
         return None  # planned by its own engine (the staff digest)
-    date = anchor_date(timing, subject_state)
+    date = anchor_date(timing, subject_state, dates)
     if date is None or date <= now:
         return None
     created = event.subject_created_at or event.occurred_at
@@ -210,6 +225,7 @@ def plan(
     too).
     """
     planned: dict[str, PlannedMessage] = {}
+    dates: dict[str, datetime | None] = {}
     for kind in kinds:
         if not kind.planned_on(event.type, event.subject_type):
             continue
@@ -225,7 +241,7 @@ def plan(
                 if recipient.contact is not None and recipient.contact in excluded:
                     continue
                 zone = _zone_for(kind, recipient, subject_state)
-                timed = due_time(kind.timing, event, subject_state, now, zone)
+                timed = due_time(kind.timing, event, subject_state, now, zone, dates)
                 if timed is None:
                     continue
                 due, occurrence = timed[0], _occurrence(kind, timed[1], event)
