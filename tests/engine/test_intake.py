@@ -402,3 +402,14 @@ def test_a_bad_event_in_a_batch_refuses_the_batch_saying_which_event(
     assert caught.value.field == "subject.booker"
     assert caught.value.message.startswith("event 2: ")
     assert set(counts(engine).values()) == {0}
+
+
+def test_an_event_is_stored_with_its_subject_and_payload(
+    engine: Engine, intake: Intake, tenant: Tenant
+) -> None:
+    intake.accept_many(tenant, [created("B-1"), replace(created("B-2"), payload={"note": "é"})])
+    with engine.connect() as conn:
+        query = select(schema.events.c.payload).order_by(schema.events.c.id)
+        stored = list(conn.execute(query).scalars())
+    assert [s["payload"] for s in stored] == [{}, {"note": "é"}]
+    assert [s["subject"]["id"] for s in stored] == ["B-1", "B-2"]

@@ -41,6 +41,7 @@ class EventInput:
 
 
 NOT_YET = JSONText()
+EMPTY_PAYLOAD = JSONText("{}")  # what json.dumps({}) writes: most events carry no payload
 
 
 @dataclass
@@ -113,7 +114,11 @@ def store_subjects_and_events(
                 "idempotency_key": f.input.idempotency_key,
                 "subject_id": f.subject.id,
                 "payload": json_object(
-                    conn, {"subject": f.encoded, "payload": dict(f.input.payload)}
+                    conn,
+                    {
+                        "subject": f.encoded,
+                        "payload": dict(f.input.payload) if f.input.payload else EMPTY_PAYLOAD,
+                    },
                 ),
                 "occurred_at": f.input.occurred_at,
                 "received_at": now,
