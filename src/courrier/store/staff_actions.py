@@ -81,22 +81,15 @@ def requeue(
             updated_at=now,
         )
     )
-    if done.rowcount != 1:
-        return False
-    timeline.record(
-        conn,
-        [
-            timeline.TimelineEntry(
-                message_id=message_id,
-                at=now,
-                status=S.DUE.value,
-                entry="requeued",
-                reason=reason,
-                data={"by": actor, "was": was.value},
-            )
-        ],
+    entry = timeline.TimelineEntry(
+        message_id=message_id,
+        at=now,
+        status=S.DUE.value,
+        entry="requeued",
+        reason=reason,
+        data={"by": actor, "was": was.value},
     )
-    return True
+    return _noted(conn, done.rowcount, entry)
 
 
 def cancel(
@@ -121,19 +114,20 @@ def cancel(
             updated_at=now,
         )
     )
-    if done.rowcount != 1:
-        return False
-    timeline.record(
-        conn,
-        [
-            timeline.TimelineEntry(
-                message_id=message_id,
-                at=now,
-                status=S.CANCELLED.value,
-                entry="cancelled",
-                reason=reason,
-                data={"by": actor},
-            )
-        ],
+    entry = timeline.TimelineEntry(
+        message_id=message_id,
+        at=now,
+        status=S.CANCELLED.value,
+        entry="cancelled",
+        reason=reason,
+        data={"by": actor},
     )
+    return _noted(conn, done.rowcount, entry)
+
+
+def _noted(conn: Connection, changed: int, entry: timeline.TimelineEntry) -> bool:
+    """Whether the conditional update changed the message; if it did, its timeline entry."""
+    if changed != 1:
+        return False
+    timeline.record(conn, [entry])
     return True
