@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 
 from courrier.errors import ConfigurationError
+from courrier.store.checkpoints import AUTOMATIC_PAGES, Checkpointer
 
 
 def normalise_url(url: str) -> str:
@@ -30,6 +31,8 @@ def _sqlite_pragmas(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
     cur.execute("PRAGMA foreign_keys=ON")
     # No busy wait inside SQLite: _sqlite_begin waits for the write lock itself.
     cur.execute("PRAGMA busy_timeout=0")
+    # A thread of the engine's checkpoints (store.checkpoints); writers only past this.
+    cur.execute(f"PRAGMA wal_autocheckpoint={AUTOMATIC_PAGES}")
     cur.close()
 
 
@@ -93,11 +96,20 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
         engine = create_engine(parsed, connect_args={"check_same_thread": False}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
+        if database and database != ":memory:":
+            _checkpoint_in_background(engine, database)
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(parsed, **kwargs)
+
+
+def _checkpoint_in_background(engine: Engine, path: str) -> None:
+    """Give the engine a :class:`Checkpointer`, woken by commits and stopped by ``dispose()``."""
+    checkpointer = Checkpointer(path)
+    event.listen(engine, "commit", lambda _conn: checkpointer.committed())
+    event.listen(engine, "engine_disposed", lambda _engine: checkpointer.close())
 
 
 def check_connection(engine: Engine) -> None:
