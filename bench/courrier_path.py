@@ -3,8 +3,9 @@
 Untimed setup: a fresh database (a temporary SQLite file, or a PostgreSQL
 database created for the run and dropped after), migrated, with one tenant
 and one contact per booking. Timed: ``Intake.accept_many`` of the
-``booking.created`` events in chunks (plan), then ``Dispatcher.run_once``
-until nothing is left (send), with ``SmtpSender`` to the sink over
+``booking.created`` events in chunks (plan), then ``Dispatcher.drain``
+until nothing is left (send: the worker's loop, each batch recorded in the
+transaction that claims the next), with ``SmtpSender`` to the sink over
 ``settings.smtp_pool_size`` connections. Then every message must be ``sent``.
 """
 
@@ -46,9 +47,10 @@ STAGES = [
     ("courrier.render.templates", "TemplateRenderer.render", "plan: templates"),
     ("courrier.engine.planner", "insert_messages", "plan: insert messages"),
     ("courrier.engine.intake", "Intake._store_subjects_and_events", "plan: subjects, events"),
-    ("courrier.engine.dispatcher", "Dispatcher._claim", "claim"),
+    ("courrier.engine.dispatcher", "Dispatcher._record_and_claim", "record + claim transactions"),
+    ("courrier.engine.dispatcher", "Dispatcher._claim_in", "claim"),
     ("courrier.engine.outgoing", "Outgoing.build", "build"),
-    ("courrier.engine.dispatcher", "Dispatcher._record", "record"),
+    ("courrier.engine.dispatcher", "Dispatcher._write", "record"),
 ]
 
 
@@ -221,7 +223,6 @@ def _timed_run(
         seconds=0.0,
         baseline_rss_mib=peak_rss_mib(),
     )
-    rounds = 0
     with instrumented(STAGES, clock) as missing, _maybe(profiler):
         settle_heap()  # as a worker does once started
         server_started = postgres_cpu()
@@ -230,8 +231,8 @@ def _timed_run(
             with clock.stage("plan"):
                 intake.accept_many(tenant, events[first : first + options.chunk])
         with clock.stage("send"):
-            while dispatcher.run_once() > 0:
-                rounds += 1
+            dispatcher.drain()
+        rounds = clock.calls.get("claim", 0)
         result.seconds = time.perf_counter() - started
         result.cpu_seconds = cpu_seconds() - cpu_started
         server_cpu = postgres_cpu() - server_started

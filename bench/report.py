@@ -177,7 +177,7 @@ def format_report(results: list[ScenarioResult], facts: dict[str, Any]) -> str:
     for name, checks in settings.items():
         notes.append(
             f"- {name}: smtp_pool_size {checks['pool_size']}, batch_size {checks['batch_size']}, "
-            f"{checks['chunk']} events per accept_many, {checks['dispatch_rounds']} run_once rounds"
+            f"{checks['chunk']} events per accept_many, {checks['dispatch_rounds']} claims"
         )
     if notes:
         lines += ["", "Notes:", "", *notes]

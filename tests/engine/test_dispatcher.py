@@ -332,3 +332,65 @@ def test_a_binary_attachment_stored_as_base64_arrives_byte_for_byte(
     [part] = list(mail.message.iter_attachments())
     assert part.get_filename() == "certificat médical.pdf"
     assert part.get_content() == pdf
+
+
+class LeaseWatchingSender:
+    """Sends through ``sender``; before each send, counts the messages leased in the database."""
+
+    def __init__(self, sender: SmtpSender, engine: Engine) -> None:
+        self._sender = sender
+        self._engine = engine
+        self.pool_size = sender.pool_size
+        self.leased: list[int] = []
+
+    def deliver_many(self, mails: object, **options: object) -> object:
+        self.leased.append(factories.statuses(self._engine).get("sending", 0))
+        return self._sender.deliver_many(mails, **options)  # type: ignore[arg-type]
+
+
+def test_under_load_each_batch_is_recorded_with_the_next_claim_never_two_batches_leased(
+    engine: Engine, settings: Settings, sender: SmtpSender, clock: ManualClock
+) -> None:
+    ids = factories.seed(engine, 250, now=clock())
+    watching = LeaseWatchingSender(sender, engine)
+    dispatcher = Dispatcher(
+        engine,
+        settings.model_copy(update={"batch_size": 100}),
+        watching,  # type: ignore[arg-type]
+        clock=clock,
+        worker_id="worker-a",
+    )
+    try:
+        assert dispatcher.drain() == 250
+    finally:
+        dispatcher.close()
+    assert factories.statuses(engine, ids) == {"sent": 250}
+    # while a batch was on the wire, the one before it was recorded already: a crash
+    # would leave at most one batch to send again
+    assert watching.leased and max(watching.leased) <= 100
+    assert all(entries(engine, i)[-2:] == ["claimed", "sent"] for i in ids[::50])
+
+
+def test_a_stopped_worker_records_the_batch_it_sent_last(
+    engine: Engine, settings: Settings, smtp_server: SmtpServer
+) -> None:
+    ids = factories.seed(engine, 30, now=utcnow())
+    assert settings.smtp is not None
+    sender = SmtpSender(settings.smtp, pool_size=1, timeout=5)
+    dispatcher = Dispatcher(
+        engine, settings.model_copy(update={"batch_size": 10}), sender, worker_id="worker-a"
+    )
+    stop = threading.Event()
+    worker = threading.Thread(target=dispatcher.run, args=(stop,))
+    worker.start()
+    try:
+        smtp_server.wait_for(15)  # mid-way: a full batch may be sent and not yet recorded
+        stop.set()
+        worker.join(10)
+    finally:
+        dispatcher.close()
+        sender.close()
+    assert not worker.is_alive()
+    statuses = factories.statuses(engine, ids)
+    assert "sending" not in statuses  # nothing left leased: sent and recorded, or never claimed
+    assert statuses.get("sent", 0) == len(smtp_server.received)

@@ -1,12 +1,16 @@
 """The dispatcher: claims due messages in batches, sends them, records what happened.
 
-One batch at a time: a claim (one transaction) leases up to ``batch_size``
-messages, a thread pool as wide as the SMTP pool sends them (each thread a
-share of the batch on one connection, pipelined across mails), and one more
-transaction records every outcome (those alike in one statement). Nothing is lost: a
-crash anywhere leaves each message either recorded or still leased, and an
-expired lease is taken over by the next claim (at-least-once; the
-Message-ID, fixed at planning, makes a resend the same mail).
+One batch at a time: a claim leases up to ``batch_size`` messages, a thread
+pool as wide as the SMTP pool sends them (each thread a share of the batch
+on one connection, pipelined across mails), and every outcome is recorded
+(those alike in one statement). While the queue holds more than a batch,
+recording a batch and claiming the next are one transaction: half the
+transactions, and on SQLite half the turns at the write lock a worker has
+to wait for beside a busy intake. Nothing is lost: a crash anywhere leaves
+each message either recorded or still leased, never more than one batch
+leased at a time, and an expired lease is taken over by the next claim
+(at-least-once; the Message-ID, fixed at planning, makes a resend the
+same mail).
 """
 
 from __future__ import annotations
@@ -20,10 +24,11 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from courrier import metrics
@@ -61,6 +66,14 @@ CHANNEL = "email"
 RECORD_PAUSES = (0.5, 1.0, 2.0)
 
 
+@dataclass(frozen=True)
+class Sent:
+    """A batch sent, with each message's attempt, not yet recorded."""
+
+    claimed: Sequence[ClaimedMessage]
+    attempts: Sequence[Attempt]
+
+
 def _default_worker_id() -> str:
     return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(3)}"
 
@@ -88,6 +101,7 @@ class Dispatcher:
         self._executor = ThreadPoolExecutor(sender.pool_size, thread_name_prefix="courrier-send")
         self._rng = random.Random()
         self.outgoing = Outgoing(settings)
+        self._unrecorded: Sent | None = None  # the batch sent last, recorded with the next claim
 
     # -- one batch ---------------------------------------------------------
 
@@ -96,6 +110,37 @@ class Dispatcher:
         claimed = self._claim()
         if claimed:
             self._record(claimed, self._send(claimed))
+        return len(claimed)
+
+    def drain(self) -> int:
+        """Send what is due until nothing is, as :meth:`run` does under load; how many handled.
+
+        Each batch's outcomes are recorded in the transaction that claims
+        the next one; the last batch's on their own.
+        """
+        handled = 0
+        while True:
+            count = self._step()
+            handled += count
+            if self._unrecorded is None:
+                return handled
+
+    def _step(self) -> int:
+        """Record the batch sent last and claim the next in one transaction, then send it.
+
+        A batch that fills ``batch_size`` (more is likely due) stays
+        unrecorded until the next step's claim; a smaller one, the last
+        for now, is recorded at once. How many messages were claimed.
+        """
+        claimed = self._record_and_claim(self._unrecorded)
+        self._unrecorded = None  # recorded: the transaction committed
+        if not claimed:
+            return 0
+        sent = Sent(claimed, self._send(claimed))
+        if len(claimed) < self.settings.batch_size or self._stop.is_set():
+            self._record(sent.claimed, sent.attempts)
+        else:
+            self._unrecorded = sent
         return len(claimed)
 
     def _send(self, claimed: Sequence[ClaimedMessage]) -> list[Attempt]:
@@ -137,30 +182,40 @@ class Dispatcher:
             log.warning("could not renew the batch's leases (%s)", exc)
 
     def _claim(self) -> list[ClaimedMessage]:
-        now = self.clock()
-        lease_until = now + timedelta(seconds=self.settings.lease_seconds)
         with self.engine.begin() as conn:
-            claimed = claim_due(
-                conn,
-                now=now,
-                worker_id=self.worker_id,
-                lease_until=lease_until,
-                limit=self.settings.batch_size,
-                channel=CHANNEL,
-            )
-            shared: dict[int, dict[str, Any]] = {}
-            entries = [self._claim_entry(message, now, shared) for message in claimed]
-            timeline.record(conn, entries)
-            catalogues = Catalogues(conn, DEFAULT_CATALOGUE)  # read once for every check
-            claimed = withdraw_stale(conn, claimed, now, self.worker_id, catalogues)
-            claimed = defer_limited(conn, claimed, now, self.worker_id, self.settings)
-            tenant_ids = {int(message.row["tenant_id"]) for message in claimed}
-            self.outgoing.load(conn, tenant_ids, catalogues)
+            claimed = self._claim_in(conn, self.clock())
+        self._note_taken_over(claimed)
+        return claimed
+
+    def _claim_in(self, conn: Connection, now: datetime) -> list[ClaimedMessage]:
+        """Lease the next batch, record the claims, hold them against the send-time checks."""
+        lease_until = now + timedelta(seconds=self.settings.lease_seconds)
+        claimed = claim_due(
+            conn,
+            now=now,
+            worker_id=self.worker_id,
+            lease_until=lease_until,
+            limit=self.settings.batch_size,
+            channel=CHANNEL,
+        )
+        if not claimed:
+            return claimed
+        shared: dict[int, dict[str, Any]] = {}
+        entries = [self._claim_entry(message, now, shared) for message in claimed]
+        timeline.record(conn, entries)
+        catalogues = Catalogues(conn, DEFAULT_CATALOGUE)  # read once for every check
+        claimed = withdraw_stale(conn, claimed, now, self.worker_id, catalogues)
+        claimed = defer_limited(conn, claimed, now, self.worker_id, self.settings)
+        tenant_ids = {int(message.row["tenant_id"]) for message in claimed}
+        self.outgoing.load(conn, tenant_ids, catalogues)
+        return claimed
+
+    @staticmethod
+    def _note_taken_over(claimed: Sequence[ClaimedMessage]) -> None:
         taken_over = sum(1 for message in claimed if message.taken_over)
         if taken_over:
             metrics.leases_taken_over.inc(taken_over)
             log.warning("took over %d messages whose lease had expired", taken_over)
-        return claimed
 
     def _claim_entry(
         self, message: ClaimedMessage, now: datetime, shared: dict[int, dict[str, Any]]
@@ -226,54 +281,82 @@ class Dispatcher:
 
     def _record(self, claimed: Sequence[ClaimedMessage], attempts: Sequence[Attempt]) -> None:
         """Write every outcome of the batch in one transaction."""
+        self._record_and_claim(Sent(claimed, attempts), claim=False)
+
+    def _record_and_claim(
+        self, pending: Sent | None, *, claim: bool = True
+    ) -> list[ClaimedMessage]:
+        """One transaction: the outcomes of ``pending`` (a batch sent), then the next claim.
+
+        Tried again after a pause when the database cannot be written: the
+        batch stays leased meanwhile, and if every try fails it is sent
+        again once its lease expires (same Message-ID).
+        """
         now = self.clock()
-        shared: dict[int, dict[str, Any]] = {}
-        decided = [
-            decide(message, attempt, now, self.worker_id, self.settings, self._rng, shared)
-            for message, attempt in zip(claimed, attempts, strict=True)
-        ]
-        results = [
-            SendResult(message, outcome, attempt.kind, attempt.code, attempt.reply, attempt.refused)
-            for message, attempt, (outcome, _) in zip(claimed, attempts, decided, strict=True)
-        ]
+        outcomes = self._decided(pending, now) if pending is not None else None
+        claimed: list[ClaimedMessage] = []
         for pause in (*RECORD_PAUSES, None):
             try:
-                recorded = self._write(decided, results, now)
+                with self.engine.begin() as conn:
+                    if outcomes is not None:
+                        recorded = self._write(conn, *outcomes, now)
+                    if claim:
+                        claimed = self._claim_in(conn, now)
                 break
             except OperationalError as exc:
                 if pause is None:
-                    raise  # the batch stays leased: sent again after the lease (same Message-ID)
+                    raise
                 log.warning("could not record a batch (%s); again in %.1fs", exc, pause)
                 time.sleep(pause)
-        self._count(attempts)
-        lost = len(decided) - len(recorded)
-        if lost:
-            log.warning("%d messages of this batch had been taken over by another worker", lost)
+        if pending is not None and outcomes is not None:
+            self._count(pending.attempts)
+            lost = len(outcomes[0]) - len(recorded)
+            if lost:
+                log.warning("%d messages of this batch had been taken over by another worker", lost)
+        self._note_taken_over(claimed)
+        return claimed
+
+    def _decided(
+        self, sent: Sent, now: datetime
+    ) -> tuple[list[tuple[Outcome, timeline.TimelineEntry]], list[SendResult]]:
+        """Each message's outcome and timeline entry, and the results that follow from them."""
+        shared: dict[int, dict[str, Any]] = {}
+        decided = [
+            decide(message, attempt, now, self.worker_id, self.settings, self._rng, shared)
+            for message, attempt in zip(sent.claimed, sent.attempts, strict=True)
+        ]
+        results = [
+            SendResult(message, outcome, attempt.kind, attempt.code, attempt.reply, attempt.refused)
+            for message, attempt, (outcome, _) in zip(
+                sent.claimed, sent.attempts, decided, strict=True
+            )
+        ]
+        return decided, results
 
     def _write(
         self,
+        conn: Connection,
         decided: Sequence[tuple[Outcome, timeline.TimelineEntry]],
         results: Sequence[SendResult],
         now: datetime,
     ) -> set[int]:
-        """One transaction: the outcomes this worker still holds, their timeline entries,
-        and what follows from them (address health, follow-ups, webhooks).
+        """The outcomes this worker still holds, their timeline entries, and what follows
+        from them (address health, follow-ups, webhooks).
 
         Safe to run again after a failed commit: what was recorded is no
         longer leased to this worker, so it is not written twice.
         """
-        with self.engine.begin() as conn:
-            recorded = record_outcomes(
-                conn, [outcome for outcome, _ in decided], worker_id=self.worker_id, now=now
-            )
-            timeline.record(
-                conn, [entry for outcome, entry in decided if outcome.message_id in recorded]
-            )
-            mine = [result for result in results if result.outcome.message_id in recorded]
-            if mine:
-                health.note_send_results(conn, mine, now)
-                followups.plan_follow_ups(conn, mine, now, signer=self.outgoing.links)
-                webhooks.enqueue(conn, result_events(mine), now)
+        recorded = record_outcomes(
+            conn, [outcome for outcome, _ in decided], worker_id=self.worker_id, now=now
+        )
+        timeline.record(
+            conn, [entry for outcome, entry in decided if outcome.message_id in recorded]
+        )
+        mine = [result for result in results if result.outcome.message_id in recorded]
+        if mine:
+            health.note_send_results(conn, mine, now)
+            followups.plan_follow_ups(conn, mine, now, signer=self.outgoing.links)
+            webhooks.enqueue(conn, result_events(mine), now)
         return recorded
 
     @staticmethod
@@ -291,8 +374,8 @@ class Dispatcher:
     def run(self, stop: threading.Event) -> None:
         """Send batches until ``stop`` is set; then finish in-flight sends and release the rest.
 
-        Batches run one after the other, each recorded before the next is
-        claimed, so a crash can resend at most one batch. Between batches it
+        Batches run one after the other, each recorded before (or as) the
+        next is claimed, so a crash can resend at most one batch. Between batches it
         sleeps until poked (in-process or ``NOTIFY``), the next due time or
         lease expiry, or ``poll_seconds``, whichever comes first.
         """
@@ -301,7 +384,7 @@ class Dispatcher:
         failures = 0
         while not stop.is_set():
             try:
-                handled = self.run_once()
+                handled = self._step()
             except Exception:  # a dead dispatcher sends nothing: log, wait, go on
                 failures += 1
                 pause = min(self.settings.poll_seconds * 2**failures, 30.0)
@@ -309,8 +392,15 @@ class Dispatcher:
                 stop.wait(pause)
                 continue
             failures = 0
-            if handled < self.settings.batch_size and not stop.is_set():
+            idle = self._unrecorded is None and handled < self.settings.batch_size
+            if idle and not stop.is_set():
                 self.wakeup.wait(self._pause())
+        unrecorded, self._unrecorded = self._unrecorded, None
+        if unrecorded is not None:  # sent, not yet recorded: record it before leaving
+            try:
+                self._record(unrecorded.claimed, unrecorded.attempts)
+            except Exception:  # still leased: sent again once the lease expires (same Message-ID)
+                log.exception("could not record the last batch before stopping")
 
     def _pause(self) -> float:
         """Seconds to sleep: until the next due time or lease expiry, at most ``poll_seconds``."""
