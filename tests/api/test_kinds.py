@@ -54,6 +54,18 @@ def test_a_kind_switched_off_is_no_longer_planned(alice: Caller) -> None:
     assert "booking.reminder_30min" in planned
 
 
+def test_each_change_to_the_kinds_holds_from_the_next_event_on(alice: Caller) -> None:
+    alice.put("/v1/contacts/m-17", json=member())
+    assert "booking.reminder_1h" in planned_kinds(alice, booking("B-1"))
+    alice.patch("/v1/kinds/booking.reminder_1h", json={"enabled": False})
+    assert "booking.reminder_1h" not in planned_kinds(alice, booking("B-2"))
+    alice.patch("/v1/kinds/booking.reminder_1h", json={"enabled": True})
+    assert "booking.reminder_1h" in planned_kinds(alice, booking("B-3"))
+    timing = {"mode": "before_date", "date_field": "start", "offset_minutes": 120}
+    alice.patch("/v1/kinds/booking.reminder_1h", json={"timing": timing})
+    assert planned_kinds(alice, booking("B-4"))["booking.reminder_1h"] == "2026-03-05T07:00:00Z"
+
+
 def test_a_changed_offset_moves_the_reminder(alice: Caller) -> None:
     alice.put("/v1/contacts/m-17", json=member())
     timing = {"mode": "before_date", "date_field": "start", "offset_minutes": 120}

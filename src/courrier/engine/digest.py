@@ -26,7 +26,7 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, bindparam, select, update
 
 from courrier.domain.kinds import Catalogue, NotificationKind
 from courrier.domain.planning import send_key
@@ -39,6 +39,7 @@ from courrier.store.contacts import contacts_by_external_id
 from courrier.store.planning import insert_messages
 from courrier.store.preferences import suppress_switched_off
 from courrier.store.schema import contacts, events, messages, subjects
+from courrier.store.statements import Prepared
 from courrier.store.tenants import Tenant
 
 DIGEST_KIND = "booking.staff_digest"
@@ -98,14 +99,20 @@ def refresh_digests(
     return len(rows)
 
 
+#: the external ids of a tenant's contacts who chose a daily digest of new bookings
+_DIGEST_STAFF = Prepared(
+    lambda _dialect: select(contacts.c.external_id).where(
+        contacts.c.tenant_id == bindparam("tenant"), contacts.c.booking_copy == "digest"
+    )
+)
+
+
 def _digest_staff(conn: Connection, tenant_id: int) -> list[dict[str, Any]]:
     """The tenant's contacts whose ``booking_copy`` is ``"digest"``, with their addresses."""
-    ids = conn.execute(
-        select(contacts.c.external_id).where(
-            contacts.c.tenant_id == tenant_id, contacts.c.booking_copy == "digest"
-        )
-    ).scalars()
-    found = contacts_by_external_id(conn, tenant_id, list(ids))
+    ids = list(conn.execute(_DIGEST_STAFF(conn), {"tenant": tenant_id}).scalars())
+    if not ids:  # the usual case: asked once per batch of bookings
+        return []
+    found = contacts_by_external_id(conn, tenant_id, ids)
     return [c for _, c in sorted(found.items()) if c["email"]]
 
 

@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, select, true, update
+from sqlalchemy import Connection, Select, Table, and_, bindparam, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from courrier.domain.planning import Recipient
 from courrier.errors import ValidationError
-from courrier.store.bulk import one_of
 from courrier.store.schema import contact_addresses, contacts
+from courrier.store.statements import Prepared, array, in_array
 
 
 @dataclass
@@ -210,31 +210,41 @@ def recipients_by_external_id(
     thousands of recipients.
     """
     wanted = sorted(set(external_ids))
+    found: dict[str, tuple[int, Recipient]] = {}
+    for start in range(0, len(wanted), 500):
+        params = {"tenant": tenant_id, "ids": array(conn, wanted[start : start + 500])}
+        for row_id, external_id, name, email, phone, locale, zone in conn.execute(
+            _RECIPIENTS(conn), params
+        ):
+            found[external_id] = (row_id, Recipient(external_id, name, email, phone, locale, zone))
+    return found
+
+
+def _recipients(dialect: str) -> Select[Any]:
+    """A tenant's contacts among some external ids, each with its primary address."""
     primary = and_(
         contact_addresses.c.contact_id == contacts.c.id, contact_addresses.c.is_primary == true()
     )
-    found: dict[str, tuple[int, Recipient]] = {}
-    for start in range(0, len(wanted), 500):
-        query = (
-            select(
-                contacts.c.id,
-                contacts.c.external_id,
-                contacts.c.name,
-                contact_addresses.c.address,
-                contacts.c.phone,
-                contacts.c.locale,
-                contacts.c.timezone,
-            )
-            .outerjoin(contact_addresses, primary)
-            .where(
-                contacts.c.tenant_id == tenant_id,
-                one_of(conn, contacts.c.external_id, wanted[start : start + 500]),
-            )
-            .order_by(contact_addresses.c.id.desc())  # the first primary address wins
+    return (
+        select(
+            contacts.c.id,
+            contacts.c.external_id,
+            contacts.c.name,
+            contact_addresses.c.address,
+            contacts.c.phone,
+            contacts.c.locale,
+            contacts.c.timezone,
         )
-        for row_id, external_id, name, email, phone, locale, zone in conn.execute(query):
-            found[external_id] = (row_id, Recipient(external_id, name, email, phone, locale, zone))
-    return found
+        .outerjoin(contact_addresses, primary)
+        .where(
+            contacts.c.tenant_id == bindparam("tenant"),
+            in_array(dialect, contacts.c.external_id, "ids"),
+        )
+        .order_by(contact_addresses.c.id.desc())  # the first primary address wins
+    )
+
+
+_RECIPIENTS = Prepared(_recipients)
 
 
 def get_contact(conn: Connection, tenant_id: int, external_id: str) -> dict[str, Any] | None:

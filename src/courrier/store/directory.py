@@ -9,26 +9,31 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import Connection, String, cast, or_, select
+from sqlalchemy import Connection, String, bindparam, cast, or_, select
 
 from courrier.domain.recipients import Directory
 from courrier.domain.timing import parse_aware
 from courrier.store.schema import contacts, subjects
+from courrier.store.statements import Prepared
 
-
-def staff_directory(conn: Connection, tenant_id: int) -> Directory:
-    """The tenant's staff: contact ids by staff profile and by booking copy mode (one query)."""
-    query = (
+#: a tenant's contacts with a staff profile or a booking copy
+_STAFF = Prepared(
+    lambda _dialect: (
         select(contacts.c.external_id, contacts.c.staff_profiles, contacts.c.booking_copy)
         .where(
-            contacts.c.tenant_id == tenant_id,
+            contacts.c.tenant_id == bindparam("tenant"),
             or_(contacts.c.booking_copy != "off", cast(contacts.c.staff_profiles, String) != "[]"),
         )
         .order_by(contacts.c.id)
     )
+)
+
+
+def staff_directory(conn: Connection, tenant_id: int) -> Directory:
+    """The tenant's staff: contact ids by staff profile and by booking copy mode (one query)."""
     by_profile: dict[str, list[str]] = {}
     by_copy: dict[str, list[str]] = {}
-    for external_id, profiles, copy in conn.execute(query):
+    for external_id, profiles, copy in conn.execute(_STAFF(conn), {"tenant": tenant_id}):
         for profile in profiles or ():
             by_profile.setdefault(str(profile), []).append(external_id)
         if copy and copy != "off":

@@ -9,10 +9,19 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 
-from courrier.store.bulk import insert_numbered_rows, one_of, update_rows
+from courrier.store.bulk import insert_numbered_rows, update_rows
 from courrier.store.schema import events
+from courrier.store.statements import Prepared, array, in_array
+
+#: the events of a tenant among some idempotency keys
+_BY_KEYS = Prepared(
+    lambda dialect: select(events.c.idempotency_key, events.c.id, events.c.response).where(
+        events.c.tenant_id == bindparam("tenant"),
+        in_array(dialect, events.c.idempotency_key, "keys"),
+    )
+)
 
 
 def stored_answers(
@@ -22,11 +31,10 @@ def stored_answers(
     wanted = sorted(set(keys))
     found: dict[str, dict[str, Any]] = {}
     for start in range(0, len(wanted), 500):
-        query = select(events.c.idempotency_key, events.c.id, events.c.response).where(
-            events.c.tenant_id == tenant_id,
-            one_of(conn, events.c.idempotency_key, wanted[start : start + 500]),
-        )
-        for key, event_id, response in conn.execute(query):
+        chunk = array(conn, wanted[start : start + 500])
+        for key, event_id, response in conn.execute(
+            _BY_KEYS(conn), {"tenant": tenant_id, "keys": chunk}
+        ):
             found[key] = dict(response) if response else {"event_id": event_id, "messages": []}
     return found
 
@@ -48,11 +56,9 @@ def insert_events(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> list[i
     keys = [row["idempotency_key"] for row in rows]
     ids: dict[str, int] = {}
     for start in range(0, len(keys), 500):
-        query = select(events.c.idempotency_key, events.c.id).where(
-            events.c.tenant_id == tenant_id,
-            one_of(conn, events.c.idempotency_key, keys[start : start + 500]),
-        )
-        ids.update((key, event_id) for key, event_id in conn.execute(query))
+        chunk = array(conn, keys[start : start + 500])
+        found = conn.execute(_BY_KEYS(conn), {"tenant": tenant_id, "keys": chunk})
+        ids.update((key, event_id) for key, event_id, _response in found)
     return [ids[key] for key in keys]
 
 

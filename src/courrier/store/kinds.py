@@ -9,17 +9,21 @@ switches a kind off; ``templates`` are the tenant's edited templates,
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from courrier.domain.kind_json import kind_from_json, kind_json
 from courrier.domain.kinds import Catalogue, NotificationKind
 from courrier.errors import ValidationError
 from courrier.store.schema import tenant_kinds
+from courrier.store.statements import Prepared
 
 #: template part names as the renderer knows them
 PART_FILES = {"subject": "subject.txt", "text": "body.txt", "html": "body.html"}
@@ -42,7 +46,7 @@ class TenantCatalogue:
 
     kinds: tuple[TenantKind, ...]
 
-    @property
+    @cached_property
     def catalogue(self) -> Catalogue:
         return Catalogue(k.kind for k in self.kinds if k.enabled)
 
@@ -60,13 +64,19 @@ class TenantCatalogue:
         return found
 
 
-def _rows(conn: Connection, tenant_id: int) -> dict[str, dict[str, Any]]:
-    query = (
+_ROWS = Prepared(
+    lambda _dialect: (
         select(tenant_kinds)
-        .where(tenant_kinds.c.tenant_id == tenant_id)
+        .where(tenant_kinds.c.tenant_id == bindparam("tenant"))
         .order_by(tenant_kinds.c.id)
     )
-    return {row.name: dict(row._mapping) for row in conn.execute(query)}
+)
+
+
+def _rows(conn: Connection, tenant_id: int) -> dict[str, dict[str, Any]]:
+    return {
+        row.name: dict(row._mapping) for row in conn.execute(_ROWS(conn), {"tenant": tenant_id})
+    }
 
 
 def apply_changes(kind: NotificationKind, changes: Mapping[str, Any]) -> NotificationKind:
@@ -74,9 +84,40 @@ def apply_changes(kind: NotificationKind, changes: Mapping[str, Any]) -> Notific
     return kind_from_json({**kind_json(kind), **changes, "name": kind.name})
 
 
+#: catalogues built, by base catalogue and by the rows they were built from (the same rows
+#: make the same catalogue: intake reads a tenant's rows every batch, and most have none)
+_BUILT: weakref.WeakKeyDictionary[Catalogue, dict[str, TenantCatalogue]] = (
+    weakref.WeakKeyDictionary()
+)
+_BUILT_LOCK = threading.Lock()
+#: catalogues kept per base catalogue; all are dropped when there would be more
+_BUILT_KEPT = 256
+
+
 def tenant_catalogue(conn: Connection, tenant_id: int, base: Catalogue) -> TenantCatalogue:
-    """The tenant's kinds: ``base`` with its changes, then its own kinds (one query)."""
+    """The tenant's kinds: ``base`` with its changes, then its own kinds (one query).
+
+    Built once for the same rows (and kept, shared: a :class:`TenantCatalogue` is
+    never changed); any change to a row is a new key, so it is built anew.
+    """
     rows = _rows(conn, tenant_id)
+    key = repr(list(rows.values()))
+    with _BUILT_LOCK:
+        found = _BUILT.get(base, {}).get(key)
+    if found is not None:
+        return found
+    built = _built(rows, base)
+    with _BUILT_LOCK:
+        kept = _BUILT.setdefault(base, {})
+        if len(kept) >= _BUILT_KEPT:
+            kept.clear()
+        kept[key] = built
+    return built
+
+
+def _built(rows: dict[str, dict[str, Any]], base: Catalogue) -> TenantCatalogue:
+    """The catalogue of a tenant's rows (changes to ``base`` and kinds of its own)."""
+    rows = dict(rows)
     kinds: list[TenantKind] = []
     for kind in base:
         row = rows.pop(kind.name, None)

@@ -16,9 +16,18 @@ from sqlalchemy import Connection, bindparam, or_, select, update
 
 from courrier.domain.status import MessageStatus
 from courrier.store import timeline
-from courrier.store.bulk import insert_numbered_rows, one_of
+from courrier.store.bulk import insert_numbered_rows
 from courrier.store.schema import messages
 from courrier.store.staff_actions import WITHDRAWN_BY
+from courrier.store.statements import Prepared, array, in_array
+
+#: a tenant's messages among some send keys
+_BY_SEND_KEYS = Prepared(
+    lambda dialect: select(messages.c.send_key, messages.c.id).where(
+        messages.c.tenant_id == bindparam("tenant"),
+        in_array(dialect, messages.c.send_key, "keys"),
+    )
+)
 
 
 def existing_send_keys(conn: Connection, tenant_id: int, keys: Iterable[str]) -> set[str]:
@@ -26,11 +35,8 @@ def existing_send_keys(conn: Connection, tenant_id: int, keys: Iterable[str]) ->
     wanted = sorted(set(keys))
     found: set[str] = set()
     for start in range(0, len(wanted), 500):
-        query = select(messages.c.send_key).where(
-            messages.c.tenant_id == tenant_id,
-            one_of(conn, messages.c.send_key, wanted[start : start + 500]),
-        )
-        found.update(conn.execute(query).scalars())
+        params = {"tenant": tenant_id, "keys": array(conn, wanted[start : start + 500])}
+        found.update(key for key, _id in conn.execute(_BY_SEND_KEYS(conn), params))
     return found
 
 
@@ -59,11 +65,10 @@ def cancelled_send_keys(conn: Connection, tenant_id: int, keys: Iterable[str]) -
 def _ids_by_send_key(conn: Connection, tenant_id: int, keys: Sequence[str]) -> dict[str, int]:
     found: dict[str, int] = {}
     for start in range(0, len(keys), 500):
-        query = select(messages.c.send_key, messages.c.id).where(
-            messages.c.tenant_id == tenant_id,
-            one_of(conn, messages.c.send_key, keys[start : start + 500]),
+        params = {"tenant": tenant_id, "keys": array(conn, keys[start : start + 500])}
+        found.update(
+            (key, message_id) for key, message_id in conn.execute(_BY_SEND_KEYS(conn), params)
         )
-        found.update((key, message_id) for key, message_id in conn.execute(query))
     return found
 
 

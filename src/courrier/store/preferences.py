@@ -18,15 +18,15 @@ from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from courrier.domain.kinds import DEFAULT_CATALOGUE, Catalogue, NotificationKind
 from courrier.domain.preferences import Preference, SetBy, suppression_reason
 from courrier.domain.status import MessageStatus
-from courrier.store.bulk import one_of
 from courrier.store.kinds import Catalogues
 from courrier.store.kinds import tenant_catalogue as tenant_kinds
 from courrier.store.schema import contact_preferences, contacts
+from courrier.store.statements import Prepared, array, in_array
 
 #: a staff member's copies of new bookings: none, one mail each, or a daily digest
 BOOKING_COPY_MODES = ("off", "each", "digest")
@@ -40,6 +40,25 @@ def tenant_catalogue(conn: Connection, tenant_id: int, *, enabled_only: bool = T
     return Catalogue(k.kind for k in kinds.kinds)
 
 
+#: the rules of a tenant's contacts among some row ids
+_RULES = Prepared(
+    lambda dialect: (
+        select(
+            contact_preferences.c.contact_id,
+            contact_preferences.c.kind,
+            contact_preferences.c.channel,
+            contact_preferences.c.enabled,
+            contact_preferences.c.set_by,
+        )
+        .where(
+            contact_preferences.c.tenant_id == bindparam("tenant"),
+            in_array(dialect, contact_preferences.c.contact_id, "ids"),
+        )
+        .order_by(contact_preferences.c.id)
+    )
+)
+
+
 def rules_of(
     conn: Connection, tenant_id: int, contact_ids: Iterable[int]
 ) -> dict[int, list[Preference]]:
@@ -47,18 +66,9 @@ def rules_of(
     wanted = sorted(set(contact_ids))
     found: dict[int, list[Preference]] = {cid: [] for cid in wanted}
     for start in range(0, len(wanted), 500):
-        query = (
-            select(contact_preferences)
-            .where(
-                contact_preferences.c.tenant_id == tenant_id,
-                one_of(conn, contact_preferences.c.contact_id, wanted[start : start + 500]),
-            )
-            .order_by(contact_preferences.c.id)
-        )
-        for row in conn.execute(query):
-            found[row.contact_id].append(
-                Preference(row.kind, row.channel, bool(row.enabled), SetBy(row.set_by))
-            )
+        params = {"tenant": tenant_id, "ids": array(conn, wanted[start : start + 500])}
+        for contact_id, kind, channel, enabled, set_by in conn.execute(_RULES(conn), params):
+            found[contact_id].append(Preference(kind, channel, bool(enabled), SetBy(set_by)))
     return found
 
 

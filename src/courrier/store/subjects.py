@@ -11,12 +11,28 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import ColumnElement, Connection, bindparam, select, update
 
-from courrier.store.bulk import JSONText, insert_numbered_rows, insert_rows, one_of
+from courrier.store.bulk import JSONText, insert_numbered_rows, insert_rows
 from courrier.store.schema import subject_versions, subjects
+from courrier.store.statements import Prepared, array, in_array
 
 SubjectKey = tuple[str, str]  # (type, external id)
+
+
+def _with_keys(dialect: str) -> tuple[ColumnElement[bool], ...]:
+    """A tenant's subjects of one type among some external ids."""
+    return (
+        subjects.c.tenant_id == bindparam("tenant"),
+        subjects.c.type == bindparam("type"),
+        in_array(dialect, subjects.c.external_id, "ids"),
+    )
+
+
+_BY_KEYS = Prepared(lambda dialect: select(subjects).where(*_with_keys(dialect)))
+_IDS_BY_KEYS = Prepared(
+    lambda dialect: select(subjects.c.external_id, subjects.c.id).where(*_with_keys(dialect))
+)
 
 
 @dataclass(frozen=True)
@@ -37,12 +53,9 @@ def subjects_by_key(
     found: dict[SubjectKey, StoredSubject] = {}
     for subject_type, ids in _by_type(keys).items():
         for start in range(0, len(ids), 500):
-            query = select(subjects).where(
-                subjects.c.tenant_id == tenant_id,
-                subjects.c.type == subject_type,
-                one_of(conn, subjects.c.external_id, ids[start : start + 500]),
-            )
-            for row in conn.execute(query):
+            chunk = array(conn, ids[start : start + 500])
+            params = {"tenant": tenant_id, "type": subject_type, "ids": chunk}
+            for row in conn.execute(_BY_KEYS(conn), params):
                 m = row._mapping
                 found[(m["type"], m["external_id"])] = StoredSubject(
                     m["id"], m["type"], m["external_id"], m["version"], dict(m["state"])
@@ -99,12 +112,9 @@ def insert_subjects(
     ids: dict[SubjectKey, int] = {}
     for subject_type, external_ids in _by_type((s.type, s.external_id) for s in new).items():
         for start in range(0, len(external_ids), 500):
-            query = select(subjects.c.external_id, subjects.c.id).where(
-                subjects.c.tenant_id == tenant_id,
-                subjects.c.type == subject_type,
-                one_of(conn, subjects.c.external_id, external_ids[start : start + 500]),
-            )
-            ids.update(((subject_type, e), i) for e, i in conn.execute(query))
+            chunk = array(conn, external_ids[start : start + 500])
+            params = {"tenant": tenant_id, "type": subject_type, "ids": chunk}
+            ids.update(((subject_type, e), i) for e, i in conn.execute(_IDS_BY_KEYS(conn), params))
     return [ids[(s.type, s.external_id)] for s in new]
 
 
