@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -65,3 +66,24 @@ def test_readme_first_screen_shows_the_two_commands_and_an_example() -> None:
         "/v1/messages",
     ):
         assert essential in first_screen
+
+
+def _routes() -> list[str]:
+    from courrier.api.app import create_app
+
+    settings = Settings(_env_file=None, database_url="sqlite://", secret_key="docs-check")  # type: ignore[call-arg]
+    paths = create_app(settings).openapi()["paths"]
+    return [f"{method.upper()} {path}" for path, item in sorted(paths.items()) for method in item]
+
+
+@pytest.mark.parametrize("route", _routes())
+def test_every_api_route_is_documented(route: str) -> None:
+    method, path = route.split(" ", 1)
+    # a path parameter may be named otherwise in prose ({id} for {mailbox_id})
+    shape = re.escape(path)
+    shape = re.sub(r"\\\{[^}]*\\\}", lambda _m: r"\{[a-z_]+\}", shape)
+    text = "\n".join(page.read_text() for page in sorted(DOCS.glob("*.md")))
+    end = r"(?![\w/{])"  # the whole path, not the start of a longer one
+    assert re.search(rf"(?:{method}|`{method}`/`[A-Z]+) {shape}{end}", text), (
+        f"document {route} in docs/api.md"
+    )

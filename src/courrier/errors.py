@@ -32,12 +32,17 @@ class ConfigurationError(CourrierError):
 
 
 class ValidationError(CourrierError):
-    """Input that cannot be accepted; ``field`` names where (dotted path)."""
+    """Input that cannot be accepted; ``field`` names where (dotted path).
 
-    def __init__(self, message: str, field: str | None = None) -> None:
+    ``event``: in a batch of events refused because of one, that one's
+    position (``field`` is then a path inside it).
+    """
+
+    def __init__(self, message: str, field: str | None = None, *, event: int | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
+        self.event = event
 
 
 class NotFoundError(CourrierError):

@@ -116,6 +116,30 @@ class EventAccepted(BaseModel):
     messages: list[PlannedOut]
 
 
+#: events accepted at most in one ``POST /v1/events/batch``
+MAX_EVENTS_BATCH = 500
+
+
+class EventsIn(BaseModel):
+    """Several events, accepted together in one transaction (all or none)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    events: list[EventIn] = Field(min_length=1, max_length=MAX_EVENTS_BATCH)
+
+
+class EventResult(EventAccepted):
+    """One event's answer in a batch; ``replayed``: its idempotency key was seen before."""
+
+    replayed: bool
+
+
+class EventsAccepted(BaseModel):
+    """The answers to a batch of events, in the order they were posted."""
+
+    results: list[EventResult]
+
+
 class SubjectRef(BaseModel):
     type: str
     id: str

@@ -153,6 +153,7 @@ class Intake:
             state = check_subject(event.subject, default_timezone=tenant.timezone)
             check_payload(event.payload)
         except ValidationError as exc:
+            exc.event = index
             if count > 1:
                 exc.message = f"event {index}: {exc.message}"
                 exc.args = (exc.message,)

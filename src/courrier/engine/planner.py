@@ -166,6 +166,7 @@ class BatchPlanner:
                     f"{where}no contact {item.state['booker']!r}: create it first"
                     " (PUT /v1/contacts/{id})",
                     "subject.booker",
+                    event=item.position,
                 )
         return _Resolved(per_item, contacts)
 
