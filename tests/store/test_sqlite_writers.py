@@ -87,3 +87,25 @@ def test_a_writer_gives_up_with_database_locked_after_the_timeout(
         engine.dispose()
     with create_db_engine(url).connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM log")).scalar_one() == 0
+
+
+def test_a_read_answers_at_once_while_a_writer_holds_the_lock(tmp_path: Path) -> None:
+    """engine.connect() reads a snapshot: the API's key check and GET routes never queue behind
+    intake's batch or a worker's claim (engine.begin() transactions)."""
+    url = f"sqlite:///{tmp_path / 'reads.db'}"
+    _table(url)
+    engine = create_db_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO log VALUES ('before', 0)"))
+        with engine.begin() as writer:  # holds the write lock until the end of the block
+            writer.execute(text("INSERT INTO log VALUES ('uncommitted', 1)"))
+            started = time.monotonic()
+            with engine.connect() as reader:
+                seen = reader.execute(text("SELECT who FROM log")).scalars().all()
+            assert time.monotonic() - started < 0.5
+        assert seen == ["before"]  # the committed state, not the writer's rows in progress
+        with engine.connect() as reader:
+            assert reader.execute(text("SELECT count(*) FROM log")).scalar_one() == 2
+    finally:
+        engine.dispose()

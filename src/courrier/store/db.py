@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 
 from courrier.errors import ConfigurationError
@@ -42,17 +45,31 @@ WRITE_LOCK_TIMEOUT = 30.0
 WRITE_LOCK_POLL = 0.0005
 
 
-def _sqlite_begin(conn: Any) -> None:
-    """BEGIN IMMEDIATE: take the write lock up front, waiting for it in short steps.
+#: the execution option :func:`_begin_writing` sets on the connections of ``engine.begin()``
+WRITES = "courrier_writes"
 
-    Taking it up front means two writers queue instead of failing on a lock
-    upgrade. SQLite's own busy handler would sleep 1, 2, 5, ... then 100 ms
-    between tries, so a writer that waits behind a busy one (intake's next
-    batch, a worker's next claim) almost never finds the few milliseconds
-    between the other's commit and its next BEGIN: trying every half
-    millisecond lets the intake and the workers take turns.
+
+def _sqlite_begin(conn: Any) -> None:
+    """A transaction of ``engine.begin()``: BEGIN IMMEDIATE; any other: a plain BEGIN.
+
+    ``engine.begin()`` is how Courrier writes: its transaction takes the
+    write lock up front, waiting for it in short steps, so two writers
+    queue instead of failing on a lock upgrade. SQLite's own busy handler
+    would sleep 1, 2, 5, ... then 100 ms between tries, so a writer that
+    waits behind a busy one (intake's next batch, a worker's next claim)
+    almost never finds the few milliseconds between the other's commit and
+    its next BEGIN: trying every half millisecond lets the intake and the
+    workers take turns.
+
+    ``engine.connect()`` is how Courrier reads (the API's key check and its
+    GET routes, the dispatcher's look at the next due time): a deferred
+    BEGIN reads a snapshot in WAL mode without taking or waiting for the
+    write lock, so reads never queue behind a writer's batch.
     """
     raw = conn.connection.driver_connection
+    if not conn.get_execution_options().get(WRITES):
+        raw.execute("BEGIN")
+        return
     deadline = 0.0
     while True:
         try:
@@ -69,6 +86,15 @@ def _sqlite_begin(conn: Any) -> None:
         time.sleep(WRITE_LOCK_POLL)
     # Once more through SQLAlchemy, so that a failure is its usual wrapped error.
     conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+@contextmanager
+def _begin_writing(engine: Engine) -> Iterator[Connection]:
+    """``engine.begin()`` of a SQLite engine: a connection marked as writing, in a transaction."""
+    with engine.connect() as conn:
+        conn.execution_options(**{WRITES: True})
+        with conn.begin():
+            yield conn
 
 
 def _locked(exc: sqlite3.OperationalError) -> bool:
@@ -96,6 +122,8 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
         engine = create_engine(parsed, connect_args={"check_same_thread": False}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
+        # engine.begin(), whose transactions write, marks its connections (see _sqlite_begin)
+        setattr(engine, "begin", partial(_begin_writing, engine))  # noqa: B010
         if database and database != ":memory:":
             _checkpoint_in_background(engine, database)
         return engine
