@@ -7,8 +7,9 @@ version, the rendered messages, their timelines, the answer) commits
 together or not at all.
 
 :meth:`Intake.accept_many` takes a batch in one transaction, with one round
-trip per table, for imports and the benchmark; :meth:`Intake.accept` is a
-batch of one.
+trip per table (``POST /v1/events/batch``, imports, the benchmark);
+:meth:`Intake.accept` takes one event, and shares a transaction with the
+events other threads hand it meanwhile (:mod:`courrier.engine.group_commit`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from courrier.domain.kinds import DEFAULT_CATALOGUE, Catalogue
 from courrier.domain.status import MessageStatus
 from courrier.engine.composer import MessageComposer
 from courrier.engine.digest import refresh_digests
+from courrier.engine.group_commit import GroupCommit
 from courrier.engine.intake_batch import EventInput, FreshEvent, store_subjects_and_events
 from courrier.engine.planner import BatchPlanner
 from courrier.engine.wakeup import Wakeup, notify_due
@@ -108,10 +110,15 @@ class Intake:
         self.preference_links = preference_links
         self._renderers: OrderedDict[Overrides, TemplateRenderer] = OrderedDict()
         self._renderers_lock = threading.Lock()
+        self._group = GroupCommit(self.accept_many)
 
     def accept(self, tenant: Tenant, event: EventInput) -> IntakeResult:
-        """Accept one event; the same idempotency key again gives the same answer, created=False."""
-        return self.accept_many(tenant, [event])[0]
+        """Accept one event; the same idempotency key again gives the same answer, created=False.
+
+        Events accepted from several threads at once share transactions
+        (:mod:`courrier.engine.group_commit`); each gets its own answer.
+        """
+        return self._group.accept(tenant, event)
 
     def accept_many(self, tenant: Tenant, events: Sequence[EventInput]) -> list[IntakeResult]:
         """Accept a batch in one transaction; one answer per event, in order.
