@@ -26,11 +26,11 @@ from courrier.domain.conditions import failed_condition
 from courrier.domain.kinds import DEFAULT_CATALOGUE, Catalogue, NotificationKind
 from courrier.domain.planning import anchor_date, send_key_part
 from courrier.domain.status import MessageStatus
-from courrier.store.bulk import one_of
 from courrier.store.kinds import Catalogues
 from courrier.store.preferences import switched_off_rows
 from courrier.store.queue import ClaimedMessage
 from courrier.store.schema import subjects
+from courrier.store.statements import Prepared, array, in_array
 
 __all__ = ["Verdict", "stale_messages"]
 
@@ -47,14 +47,20 @@ class Verdict:
     reason: str
 
 
+#: subjects' states among some ids: read for every claimed batch of subject-bound messages
+_STATES = Prepared(
+    lambda dialect: select(subjects.c.id, subjects.c.state).where(
+        in_array(dialect, subjects.c.id, "ids")
+    )
+)
+
+
 def _states(conn: Connection, subject_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
     found: dict[int, dict[str, Any]] = {}
     wanted = sorted(set(subject_ids))
     for start in range(0, len(wanted), 500):
-        query = select(subjects.c.id, subjects.c.state).where(
-            one_of(conn, subjects.c.id, wanted[start : start + 500])
-        )
-        found.update((i, dict(state)) for i, state in conn.execute(query))
+        params = {"ids": array(conn, wanted[start : start + 500])}
+        found.update((i, dict(state)) for i, state in conn.execute(_STATES(conn), params))
     return found
 
 

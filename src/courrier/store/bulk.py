@@ -20,18 +20,11 @@ from typing import Any, cast
 
 import psycopg
 from sqlalchemy import (
-    ARRAY,
     Column,
-    ColumnElement,
     Connection,
-    String,
     Table,
-    any_,
     bindparam,
-    func,
     insert,
-    literal_column,
-    select,
     update,
 )
 from sqlalchemy.exc import DBAPIError
@@ -43,7 +36,6 @@ __all__ = [
     "insert_rows",
     "json_object",
     "json_text",
-    "one_of",
     "update_rows",
 ]
 
@@ -88,25 +80,6 @@ def json_object(conn: Connection, members: Mapping[str, Any]) -> JSONText:
 def _json_key(key: str) -> str:
     """A member name as JSON: the few names callers use (``subject``, ``payload``), encoded once."""
     return json.dumps(key)
-
-
-def one_of(
-    conn: Connection, column: ColumnElement[Any], values: Sequence[Any]
-) -> ColumnElement[bool]:
-    """``column IN values``, the values bound as one array: JSON on SQLite, an ARRAY on PostgreSQL.
-
-    SQLAlchemy binds a literal ``IN`` list as one parameter per value and
-    coerces and expands them again at every execution, about 1 us a value:
-    intake looks up thousands of keys a batch. SQLite reads one array with
-    ``json_each``, PostgreSQL with ``= ANY``, for a fifth of that. Other
-    databases get the plain ``IN``. Values are strings or integers.
-    """
-    if conn.dialect.name == "postgresql":
-        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
-    if conn.dialect.name != "sqlite":
-        return column.in_(values)
-    array = bindparam(None, json.dumps(list(values)), type_=String())
-    return column.in_(select(literal_column("value")).select_from(func.json_each(array)))
 
 
 def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:

@@ -15,12 +15,12 @@ from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, desc, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, desc, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from courrier.store import webhooks
-from courrier.store.bulk import one_of
 from courrier.store.schema import address_audit, address_errors, address_health, messages, tenants
+from courrier.store.statements import Prepared, array, in_array
 
 __all__ = [
     "AddressError",
@@ -235,6 +235,16 @@ def reset_on_mail(conn: Connection, tenant_id: int, addresses: Sequence[str], no
     return len(found)
 
 
+#: a tenant's blocked addresses among some (normalised) addresses: asked for every claimed batch
+_BLOCKED = Prepared(
+    lambda dialect: select(address_health).where(
+        address_health.c.tenant_id == bindparam("tenant"),
+        address_health.c.blocked.is_(True),
+        in_array(dialect, address_health.c.address, "addresses"),
+    )
+)
+
+
 def blocked_rows(
     conn: Connection, keys: Iterable[tuple[int, str]]
 ) -> dict[tuple[int, str], dict[str, Any]]:
@@ -244,12 +254,8 @@ def blocked_rows(
     for tenant_id in sorted({t for t, _ in wanted}):
         addresses = sorted(a for t, a in wanted if t == tenant_id)
         for start in range(0, len(addresses), 500):
-            query = select(address_health).where(
-                address_health.c.tenant_id == tenant_id,
-                address_health.c.blocked.is_(True),
-                one_of(conn, address_health.c.address, addresses[start : start + 500]),
-            )
-            for row in conn.execute(query):
+            params = {"tenant": tenant_id, "addresses": array(conn, addresses[start : start + 500])}
+            for row in conn.execute(_BLOCKED(conn), params):
                 found[(tenant_id, row.address)] = dict(row._mapping)
     return found
 

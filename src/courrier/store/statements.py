@@ -2,7 +2,7 @@
 
 SQLAlchemy builds a statement's expression tree, and a cache key for it,
 every time code writes ``select(...)``: about 60 us for a small query here,
-130 with an ``IN`` over a bound array (:func:`courrier.store.bulk.one_of`).
+130 with an ``IN`` over a bound array.
 A statement built once, with named parameters, costs about 20 to execute
 again. Intake runs its queries once per batch, which for the API is once per
 event posted, and the dispatcher once per batch, so the statements they run

@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from courrier.errors import NotFoundError
 from courrier.store.schema import api_keys, tenants
+from courrier.store.statements import Prepared, array, in_array
 
 KEY_PREFIX = "ck_"
 #: characters of the key (after ``ck_``) kept in clear for the lookup
@@ -127,18 +128,23 @@ def create_api_key(
     return key
 
 
+#: the tenants of the keys (not revoked) that start with a prefix: asked on every API call
+_BY_KEY_PREFIX = Prepared(
+    lambda _dialect: (
+        select(api_keys.c.key_hash, tenants)
+        .join(tenants, tenants.c.id == api_keys.c.tenant_id)
+        .where(api_keys.c.prefix == bindparam("prefix"), api_keys.c.revoked_at.is_(None))
+    )
+)
+
+
 def tenant_for_key(conn: Connection, key: str) -> Tenant | None:
     """The tenant a (not revoked) key belongs to, or None for an unknown key."""
     if not key.startswith(KEY_PREFIX) or len(key) < len(KEY_PREFIX) + PREFIX_LENGTH:
         return None
     prefix = key[len(KEY_PREFIX) : len(KEY_PREFIX) + PREFIX_LENGTH]
     digest = _hash(key)
-    query = (
-        select(api_keys.c.key_hash, tenants)
-        .join(tenants, tenants.c.id == api_keys.c.tenant_id)
-        .where(api_keys.c.prefix == prefix, api_keys.c.revoked_at.is_(None))
-    )
-    for row in conn.execute(query):
+    for row in conn.execute(_BY_KEY_PREFIX(conn), {"prefix": prefix}):
         if hmac.compare_digest(row.key_hash, digest):
             return _tenant(row)
     return None
@@ -180,10 +186,14 @@ def update_tenant_settings(conn: Connection, tenant_id: int, **values: object) -
     return get_tenant(conn, tenant_id)
 
 
+#: tenants among some ids: read for every claimed batch
+_BY_IDS = Prepared(lambda dialect: select(tenants).where(in_array(dialect, tenants.c.id, "ids")))
+
+
 def tenants_by_id(conn: Connection, tenant_ids: Iterable[int]) -> dict[int, Tenant]:
     """The tenants of ``tenant_ids`` (one query); unknown ids are left out."""
     wanted = sorted(set(tenant_ids))
     if not wanted:
         return {}
-    rows = conn.execute(select(tenants).where(tenants.c.id.in_(wanted)))
+    rows = conn.execute(_BY_IDS(conn), {"ids": array(conn, wanted)})
     return {row.id: _tenant(row) for row in rows}

@@ -22,6 +22,7 @@ from sqlalchemy import Connection, and_, delete, insert, or_, select, update
 
 from courrier.errors import NotFoundError
 from courrier.store.schema import webhook_attempts, webhook_deliveries, webhook_endpoints
+from courrier.store.statements import Prepared, array, in_array
 
 __all__ = ["WebhookEvent", "enqueue"]
 
@@ -71,15 +72,20 @@ def _plain(value: object) -> str:
     return str(value)
 
 
+#: the enabled endpoints of some tenants: read for every batch recorded
+_ENDPOINTS = Prepared(
+    lambda dialect: select(E.c.id, E.c.tenant_id, E.c.event_types).where(
+        in_array(dialect, E.c.tenant_id, "tenants"), E.c.enabled.is_(True)
+    )
+)
+
+
 def enqueue(conn: Connection, events: Sequence[WebhookEvent], now: datetime) -> int:
     """Queue a delivery of each event to each matching endpoint; how many were queued."""
     if not events:
         return 0
-    endpoints = conn.execute(
-        select(E.c.id, E.c.tenant_id, E.c.event_types).where(
-            E.c.tenant_id.in_(sorted({e.tenant_id for e in events})), E.c.enabled.is_(True)
-        )
-    ).all()
+    tenant_ids = array(conn, sorted({e.tenant_id for e in events}))
+    endpoints = conn.execute(_ENDPOINTS(conn), {"tenants": tenant_ids}).all()
     if not endpoints:
         return 0
     rows = [
