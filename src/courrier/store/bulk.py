@@ -2,7 +2,8 @@
 
 psycopg's executemany binds and sends every row as a statement of its own;
 ``COPY ... FROM STDIN`` streams them, for about half the client CPU a row.
-On SQLite, SQLAlchemy's executemany builds a parameter dictionary per row
+A COPY costs a few round trips whatever its size, so a few rows (one
+event's, posted alone) go as one multi-row INSERT instead. On SQLite, SQLAlchemy's executemany builds a parameter dictionary per row
 before the driver sees it, about as costly as the insert itself; the rows
 go to the driver as tuples instead. Either way the values still go through
 their columns' types (UTC instants, JSON), so the conversions stay where
@@ -87,7 +88,10 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
     if not rows:
         return
     if conn.dialect.name == "postgresql":
-        _copy_rows(conn, table, rows)
+        if len(rows) > FEW:
+            _copy_rows(conn, table, rows)
+        else:
+            _insert_few(conn, table, rows)
     elif conn.dialect.name == "sqlite" and conn.dialect.paramstyle == "qmark":
         _executemany_rows(conn, table, rows)
     else:
@@ -230,6 +234,29 @@ def _values_of(names: list[str]) -> Callable[[Mapping[str, Any]], tuple[Any, ...
     if len(names) > 1:
         return itemgetter(*names)
     return lambda row: tuple(row[name] for name in names)
+
+
+#: on PostgreSQL, rows up to this many go as an INSERT (one round trip), more through COPY
+#: (a statement, the data and its end: the data of many rows is worth it, of one row not)
+FEW = 8
+
+
+def _insert_few(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """A few rows as one INSERT of their converted values, NULL for None as COPY writes it."""
+    dialect = conn.dialect
+    given, defaulted, converters = _columns(conn, table, rows)
+    quote = dialect.identifier_preparer.quote
+    names = ", ".join(quote(c) for c in [*given, *defaulted])
+    row_marks = "(" + ", ".join(["%s"] * len(converters)) + ")"
+    # names from the table's definition, never from data: the values are all bound
+    statement = f"INSERT INTO {quote(table.name)} ({names}) VALUES "  # noqa: S608
+    statement += ", ".join([row_marks] * len(rows))
+    values = [
+        value
+        for row in _converted(rows, given, [*defaulted.values()], converters, none_too=False)
+        for value in row
+    ]
+    conn.exec_driver_sql(statement, tuple(values))
 
 
 def _copy_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
