@@ -37,7 +37,16 @@ SCENARIOS = (
     "courrier-postgres",
     "courrier-sqlite-workers",
     "courrier-postgres-workers",
+    "courrier-sqlite-api-batch",
+    "courrier-postgres-api-batch",
+    "courrier-sqlite-api-single",
+    "courrier-postgres-api-single",
 )
+
+
+def database_of(scenario: str) -> str:
+    """``sqlite`` or ``postgres`` for a Courrier path (``courrier-sqlite-api-batch``...)."""
+    return scenario.split("-")[1]
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -93,7 +102,7 @@ def run_scenario(args: argparse.Namespace) -> ScenarioResult:
         return run_raw(args.port, bookings, pipelined=args.scenario == "raw-pipelined")
     from bench.courrier_path import CourrierOptions, run_courrier
 
-    database = args.scenario.removeprefix("courrier-").removesuffix("-workers")
+    database = database_of(args.scenario)
     profile = args.profile / f"courrier-{database}.pstats" if args.profile else None
     options = CourrierOptions(
         database=database,
@@ -109,6 +118,11 @@ def run_scenario(args: argparse.Namespace) -> ScenarioResult:
         from bench.courrier_workers import run_courrier_with_workers
 
         return run_courrier_with_workers(args.port, bookings, options)
+    if "-api-" in args.scenario:
+        from bench.courrier_api import run_courrier_api
+
+        way = args.scenario.rpartition("-")[2]
+        return run_courrier_api(args.port, bookings, options, way)
     return run_courrier(args.port, bookings, options)
 
 
@@ -165,11 +179,7 @@ def scenarios_to_run(args: argparse.Namespace) -> list[str]:
     if args.only:
         return [s for s in args.only.split(",") if s in SCENARIOS]
     databases = {d.strip() for d in args.databases.split(",")}
-    return [
-        s
-        for s in SCENARIOS
-        if not s.startswith("courrier-") or s[9:].removesuffix("-workers") in databases
-    ]
+    return [s for s in SCENARIOS if not s.startswith("courrier-") or database_of(s) in databases]
 
 
 def main(argv: list[str] | None = None) -> int:
