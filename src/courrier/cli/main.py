@@ -17,6 +17,7 @@ from courrier.cli import tenants
 from courrier.cli.embedded import Embedded
 from courrier.cli.errors import one_line_errors
 from courrier.cli.runtime import listen_socket, load_settings, open_database, run_http
+from courrier.heap import settle_heap
 
 app = typer.Typer(
     name="courrier",
@@ -65,7 +66,9 @@ def api(host: HostOption = None, port: PortOption = None) -> None:
     try:
         with listen_socket(settings.host, settings.port) as sock:
             typer.echo(f"Courrier API on http://{settings.host}:{sock.getsockname()[1]}")
-            run_http(create_app(settings, engine=engine), sock, settings)
+            app = create_app(settings, engine=engine)
+            settle_heap()
+            run_http(app, sock, settings)
     finally:
         engine.dispose()
 
