@@ -35,18 +35,15 @@ from typing import Any
 
 from bench.courrier_path import (
     CourrierOptions,
-    bench_database,
     booking_event,
     message_statuses,
-    seed,
+    seeded_database,
     server_note,
 )
 from bench.courrier_workers import process_cpu, sent_count
 from bench.results import ScenarioResult, cpu_seconds, postgres_cpu
 from bench.sink import free_port
 from bench.workload import Booking, Venue
-from courrier.store.db import create_db_engine
-from courrier.store.migrate import migrate
 from courrier.store.tenants import create_api_key
 
 #: clients posting at once in the ``single`` way
@@ -60,26 +57,19 @@ def run_courrier_api(
     port: int, bookings: list[Booking], options: CourrierOptions, way: str
 ) -> ScenarioResult:
     """Post the bookings' events to Courrier's API (``way``: batch or single) until all are sent."""
-    venue = Venue()
-    with bench_database(options) as url:
-        engine = create_db_engine(url)
+    with seeded_database(options, bookings) as (url, engine, tenant):
+        with engine.begin() as conn:
+            key = create_api_key(conn, tenant.id, now=datetime.now(UTC))
+        now = datetime.now(UTC)
+        bodies = [_body(booking_event(b, Venue(), now)) for b in bookings]
+        api_port = free_port()
+        processes = _start(url, api_port, port, options.database)
         try:
-            migrate(engine)
-            tenant = seed(engine, venue, bookings, datetime.now(UTC))
-            with engine.begin() as conn:
-                key = create_api_key(conn, tenant.id, now=datetime.now(UTC))
-            now = datetime.now(UTC)
-            bodies = [_body(booking_event(b, venue, now)) for b in bookings]
-            api_port = free_port()
-            processes = _start(url, api_port, port, options.database)
-            try:
-                _wait_ready(api_port, processes)
-                result = _timed(engine, api_port, key, bodies, processes, options, way)
-            finally:
-                _stop(processes)
-            result.checks["statuses"] = message_statuses(engine)
+            _wait_ready(api_port, processes)
+            result = _timed(engine, api_port, key, bodies, processes, options, way)
         finally:
-            engine.dispose()
+            _stop(processes)
+        result.checks["statuses"] = message_statuses(engine)
     return result
 
 

@@ -165,18 +165,26 @@ def message_statuses(engine: Engine) -> dict[str, int]:
         return {status: count for status, count in conn.execute(query)}
 
 
-def run_courrier(port: int, bookings: list[Booking], options: CourrierOptions) -> ScenarioResult:
-    """Plan and send ``bookings`` through Courrier into the sink on ``port``."""
-    venue = Venue()
+@contextmanager
+def seeded_database(
+    options: CourrierOptions, bookings: list[Booking]
+) -> Iterator[tuple[str, Engine, Tenant]]:
+    """A fresh database for one run, migrated, with the tenant and a contact per booking
+    (untimed): its URL, an engine on it (disposed after) and the tenant."""
     with bench_database(options) as url:
         engine = create_db_engine(url)
         try:
             migrate(engine)
-            tenant = seed(engine, venue, bookings, datetime.now(UTC))
-            result = _timed_run(engine, url, port, tenant, bookings, options)
-            result.checks["statuses"] = message_statuses(engine)
+            yield url, engine, seed(engine, Venue(), bookings, datetime.now(UTC))
         finally:
             engine.dispose()
+
+
+def run_courrier(port: int, bookings: list[Booking], options: CourrierOptions) -> ScenarioResult:
+    """Plan and send ``bookings`` through Courrier into the sink on ``port``."""
+    with seeded_database(options, bookings) as (url, engine, tenant):
+        result = _timed_run(engine, url, port, tenant, bookings, options)
+        result.checks["statuses"] = message_statuses(engine)
     return result
 
 

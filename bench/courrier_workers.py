@@ -26,17 +26,15 @@ from sqlalchemy.engine import Engine
 
 from bench.courrier_path import (
     CourrierOptions,
-    bench_database,
     booking_event,
     message_statuses,
-    seed,
+    seeded_database,
     server_note,
 )
 from bench.results import ScenarioResult, StageClock, cpu_seconds, peak_rss_mib, postgres_cpu
 from bench.workload import Booking, Venue
 from courrier.engine.intake import EventInput, Intake
 from courrier.store.db import create_db_engine
-from courrier.store.migrate import migrate
 from courrier.store.schema import messages
 from courrier.store.tenants import Tenant
 
@@ -116,26 +114,19 @@ def run_courrier_with_workers(
     port: int, bookings: list[Booking], options: CourrierOptions
 ) -> ScenarioResult:
     """Plan in this process while worker processes send; timed until all are sent."""
-    venue = Venue()
-    with bench_database(options) as url:
-        engine = create_db_engine(url)
+    with seeded_database(options, bookings) as (url, engine, tenant):
+        workers = start_workers(url, port, options)
         try:
-            migrate(engine)
-            tenant = seed(engine, venue, bookings, datetime.now(UTC))
-            workers = start_workers(url, port, options)
-            try:
-                before = sum(process_cpu(w.pid) for w in workers)
-                result = _overlapped(engine, url, tenant, bookings, options)
-                workers_cpu = sum(process_cpu(w.pid) for w in workers) - before
-            finally:
-                stop_workers(workers)
-            result.cpu_seconds += workers_cpu
-            result.stage_cpu["worker processes"] = workers_cpu
-            children = resource.getrusage(resource.RUSAGE_CHILDREN)
-            result.checks["worker_peak_rss_mib"] = children.ru_maxrss / 1024
-            result.checks["statuses"] = message_statuses(engine)
+            before = sum(process_cpu(w.pid) for w in workers)
+            result = _overlapped(engine, url, tenant, bookings, options)
+            workers_cpu = sum(process_cpu(w.pid) for w in workers) - before
         finally:
-            engine.dispose()
+            stop_workers(workers)
+        result.cpu_seconds += workers_cpu
+        result.stage_cpu["worker processes"] = workers_cpu
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        result.checks["worker_peak_rss_mib"] = children.ru_maxrss / 1024
+        result.checks["statuses"] = message_statuses(engine)
     return result
 
 
