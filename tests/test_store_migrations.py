@@ -11,7 +11,7 @@ from sqlalchemy import select, text
 from sqlalchemy.engine import Engine
 
 from courrier.store.migrate import alembic_config, current_revision, head_revision, migrate
-from courrier.store.schema import bounce_reports, inbound_mails, metadata
+from courrier.store.schema import bounce_reports, inbound_mails, message_contents, metadata
 
 RECEIVED = datetime(2026, 11, 1, 9, 30, tzinfo=UTC)
 
@@ -61,3 +61,61 @@ def test_mail_filed_before_the_deliverability_upgrade_is_not_applied_again(engin
         assert conn.execute(select(inbound_mails.c.feedback_at)).scalar_one() == RECEIVED
         assert conn.execute(select(bounce_reports.c.applied_at)).scalar_one() == RECEIVED
     assert current_revision(engine) == head_revision()
+
+
+def test_bodies_move_to_their_own_table_and_back_without_losing_a_timeline(
+    engine: Engine,
+) -> None:
+    """0005 moves each message's bodies into message_contents; its timeline stays whole
+    (rebuilding the messages table would have deleted it by cascade on SQLite)."""
+    config = alembic_config()
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0004")
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO tenants (id, name, from_email, timezone, locale, created_at)"
+                " VALUES (1, 'Club', 'club@club.example', 'UTC', 'en', :at)"
+            ),
+            {"at": RECEIVED},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO messages (id, tenant_id, kind, channel, address, status, priority,"
+                " due_at, attempts, send_key, message_id_header, locale, from_addr, subject_line,"
+                " body_text, body_html, attachments, created_at, updated_at) VALUES (7, 1,"
+                " 'booking.confirmation', 'email', 'ada@example.org', 'sent', 50, :at, 1, 'k',"
+                " '<m7@club.example>', 'en', 'club@club.example', 'Booked', 'Hello Ada',"
+                " '<p>Hello Ada</p>', :files, :at, :at)"
+            ),
+            {"at": RECEIVED, "files": '[{"filename": "invite.ics"}]'},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO message_events (message_id, at, status, entry)"
+                " VALUES (7, :at, 'sent', 'sent')"
+            ),
+            {"at": RECEIVED},
+        )
+    migrate(engine)
+    with engine.connect() as conn:
+        body = conn.execute(
+            select(
+                message_contents.c.body_text,
+                message_contents.c.body_html,
+                message_contents.c.attachments,
+            ).where(message_contents.c.message_id == 7)
+        ).one()
+        entries = conn.execute(text("SELECT count(*) FROM message_events")).scalar_one()
+    assert tuple(body) == ("Hello Ada", "<p>Hello Ada</p>", [{"filename": "invite.ics"}])
+    assert entries == 1
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0004")
+    with engine.connect() as conn:
+        back = conn.execute(text("SELECT body_text, body_html FROM messages WHERE id = 7")).one()
+        entries = conn.execute(text("SELECT count(*) FROM message_events")).scalar_one()
+    assert tuple(back) == ("Hello Ada", "<p>Hello Ada</p>")
+    assert entries == 1
+    migrate(engine)

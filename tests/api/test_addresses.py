@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 
 from courrier.clock import ManualClock
 from courrier.store import health
-from courrier.store.schema import address_audit, api_keys, messages, tenants
+from courrier.store.schema import address_audit, api_keys, tenants
 from courrier.store.tenants import create_api_key
 from tests.api.conftest import Caller
-from tests.support.factories import message_row
+from tests.support.factories import insert_message, message_row
 
 ADDRESS = "gone@example.test"
 
@@ -23,9 +23,7 @@ def block(engine: Engine, caller: Caller, clock: ManualClock, address: str = ADD
     with engine.begin() as conn:
         conn.execute(update(tenants).where(tenants.c.id == tenant_id).values(block_threshold=1))
         row = message_row(tenant_id, 1, now=clock(), address=address, status="failed")
-        message_id = int(
-            conn.execute(insert(messages).values(**row).returning(messages.c.id)).scalar_one()
-        )
+        message_id = insert_message(conn, row)
         errors = [
             health.AddressError(tenant_id, address, "smtp", 550, "5.1.1", text, message_id)
             for text in ("5.1.1 User unknown", "5.1.1 User unknown (again)")

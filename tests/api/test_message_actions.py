@@ -13,7 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 from starlette.testclient import TestClient
 
@@ -25,7 +25,7 @@ from courrier.store import health, staff_actions
 from courrier.store.queue import claim_due
 from courrier.store.schema import api_keys, messages, tenants
 from tests.api.conftest import Caller
-from tests.support.factories import message_row
+from tests.support.factories import insert_message, message_row
 
 STAFF = {"reason": "the member asked on the phone", "by": "Claire (office)"}
 ENDED = ["failed", "bounced", "suppressed"]
@@ -39,9 +39,7 @@ def add(engine: Engine, caller: Caller, clock: ManualClock, status: str, **chang
     if status == "sending":
         row.update(lease_owner="w-1", lease_until=clock() + timedelta(minutes=5), attempts=1)
     with engine.begin() as conn:
-        return int(
-            conn.execute(insert(messages).values(**row).returning(messages.c.id)).scalar_one()
-        )
+        return insert_message(conn, row)
 
 
 def stored(engine: Engine, message_id: int) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 
 from courrier.clock import ManualClock
 from courrier.engine.dispatcher import Dispatcher
-from courrier.store.schema import messages
+from courrier.store.schema import message_contents
 from tests.api.conftest import Caller
 from tests.deliverability.conftest import html_part, sent_mail
 from tests.support.browser import expect
@@ -68,13 +68,17 @@ def scripted(sent: tuple[dict[str, Any], str], engine: Engine) -> str:
     """The original link of a message whose stored HTML carries an inline script."""
     detail, link = sent
     with engine.begin() as conn:
-        query = select(messages.c.body_html).where(messages.c.id == detail["id"])
+        query = select(message_contents.c.body_html).where(
+            message_contents.c.message_id == detail["id"]
+        )
         html = conn.execute(query).scalar_one()
         at = html.lower().rfind("</body")
         assert at >= 0, "the stored HTML has no </body>"
         scripted_html = html[:at] + SCRIPT + html[at:]
         conn.execute(
-            update(messages).where(messages.c.id == detail["id"]).values(body_html=scripted_html)
+            update(message_contents)
+            .where(message_contents.c.message_id == detail["id"])
+            .values(body_html=scripted_html)
         )
     return link
 

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from courrier.api.app import create_app
 from courrier.cli.main import app
 from courrier.settings import Settings
-from courrier.store.schema import messages
+from courrier.store.schema import message_contents, messages
 from tests.support.services import free_port
 
 KEY = re.compile(r"\bck_[A-Za-z0-9_\-]+")
@@ -102,7 +102,9 @@ def test_demo_mails_link_the_recipients_preference_page(database_url: str, engin
     )
     assert code == 0, err
     with engine.connect() as conn:
-        bodies = conn.execute(select(messages.c.body_text, messages.c.body_html)).all()
+        bodies = conn.execute(
+            select(message_contents.c.body_text, message_contents.c.body_html)
+        ).all()
     assert bodies
     for text, html in bodies:
         assert "http://club.test/preferences/" in text

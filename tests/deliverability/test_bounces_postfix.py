@@ -111,14 +111,14 @@ def sent_message(engine: Engine, tenant: Tenant, clock: ManualClock, address: st
     )
     row["from_addr"] = tenant.from_email
     with engine.begin() as conn:
-        return int(conn.execute(insert(messages).values(**row).returning(messages.c.id)).scalar())
+        return factories.insert_message(conn, row)
 
 
 def due_message(engine: Engine, tenant: Tenant, clock: ManualClock, address: str) -> int:
     row = factories.message_row(tenant.id, 1, now=clock(), address=address)
     row["from_addr"] = tenant.from_email
     with engine.begin() as conn:
-        return int(conn.execute(insert(messages).values(**row).returning(messages.c.id)).scalar())
+        return factories.insert_message(conn, row)
 
 
 def send_due_through(

@@ -13,7 +13,6 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from hypothesis import HealthCheck, given
 from hypothesis import settings as settings_
 from hypothesis import strategies as st
-from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from courrier.clock import ManualClock
@@ -23,9 +22,9 @@ from courrier.render.dkim import DkimSigner, load_private_key, public_key_record
 from courrier.render.links import LinkSigner
 from courrier.render.mime import OutgoingMail, build_mime
 from courrier.settings import Settings
-from courrier.store.schema import messages
 from tests.api.conftest import Caller, member
 from tests.deliverability.conftest import a_booking, sent_mail
+from tests.support import factories
 from tests.support.smtp import SmtpServer
 
 
@@ -117,8 +116,7 @@ def test_cc_and_bcc_get_the_mail_but_bcc_is_never_in_the_headers(
     club: Caller, clock: ManualClock, engine: Engine, settings: Settings
 ) -> None:
     message, _ = _planned(club, clock)
-    with engine.connect() as conn:
-        row = dict(conn.execute(select(messages).where(messages.c.id == message)).one()._mapping)
+    row = factories.message(engine, message)
     row.update(cc_addrs=["desk@alpha.example"], bcc_addrs=["audit@alpha.example"])
     envelope = Outgoing(settings).build(row, datetime(2026, 3, 1, 9, tzinfo=UTC))
     assert envelope.recipients == [
@@ -210,8 +208,7 @@ def test_envelopes_built_from_many_threads_while_batches_load_are_all_whole_and_
     )
     record = response.json()["dkim"]["public_key_dns_record"]
     message, _ = _planned(club, clock)
-    with engine.connect() as conn:
-        row = dict(conn.execute(select(messages).where(messages.c.id == message)).one()._mapping)
+    row = factories.message(engine, message)
     outgoing = Outgoing(settings)
     with engine.connect() as conn:
         outgoing.load(conn, [club.tenant.id])

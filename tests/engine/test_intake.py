@@ -24,6 +24,7 @@ from courrier.store import schema, timeline
 from courrier.store.contacts import ContactData, upsert_contact
 from courrier.store.subjects import get_subject, versions_of
 from courrier.store.tenants import Tenant, create_tenant
+from tests.support import factories
 
 TABLES = ("events", "subjects", "subject_versions", "messages", "message_events")
 
@@ -98,9 +99,7 @@ def counts(engine: Engine) -> dict[str, int]:
 
 
 def message_rows(engine: Engine) -> list[dict[str, Any]]:
-    with engine.connect() as conn:
-        rows = conn.execute(select(schema.messages).order_by(schema.messages.c.id))
-        return [dict(r._mapping) for r in rows]
+    return factories.all_messages(engine)
 
 
 def test_a_created_booking_plans_one_confirmation_due_now(

@@ -15,6 +15,7 @@ from courrier.engine.intake import EventInput, Intake
 from courrier.store import schema, timeline
 from courrier.store.contacts import ContactData, upsert_contact
 from courrier.store.tenants import Tenant, create_tenant
+from tests.support import factories
 
 REMINDERS = {
     "booking.reminder_24h",
@@ -61,9 +62,7 @@ def event(kind: str, key: str, clock: ManualClock, **subject: Any) -> EventInput
 
 
 def rows(engine: Engine) -> list[dict[str, Any]]:
-    with engine.connect() as conn:
-        query = select(schema.messages).order_by(schema.messages.c.id)
-        return [dict(r._mapping) for r in conn.execute(query)]
+    return factories.all_messages(engine)
 
 
 def pending(engine: Engine) -> dict[tuple[str, str], datetime]:

@@ -21,7 +21,7 @@ from courrier.store.tenants import Tenant
 from tests.inbound import mails
 from tests.inbound.conftest import add_contact, add_mailbox, read_once
 from tests.support.dovecot import Dovecot, MailboxUser
-from tests.support.factories import message_row
+from tests.support.factories import insert_message, message_row
 
 
 def stored(engine: Engine) -> list[dict[str, Any]]:
@@ -129,11 +129,7 @@ def test_a_bounce_is_stored_with_its_failed_recipient_and_linked_to_the_sent_mai
 ) -> None:
     add_contact(engine, tenant, "m-5", "gone@club.example")
     with engine.begin() as conn:
-        sent = conn.execute(
-            messages.insert()
-            .values(**message_row(tenant.id, 1, now=clock()))
-            .returning(messages.c.id)
-        ).scalar_one()
+        sent = insert_message(conn, message_row(tenant.id, 1, now=clock()))
         header = conn.execute(select(messages.c.message_id_header)).scalar_one()
     dovecot.append(
         mailbox_user,

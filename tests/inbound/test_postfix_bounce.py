@@ -14,11 +14,11 @@ from sqlalchemy.engine import Engine
 
 from courrier.clock import ManualClock
 from courrier.settings import Settings
-from courrier.store.schema import bounce_reports, inbound_mails, messages
+from courrier.store.schema import bounce_reports, inbound_mails
 from courrier.store.tenants import Tenant
 from tests.inbound.conftest import add_contact, add_mailbox, read_once
 from tests.support.dovecot import Dovecot, MailboxUser
-from tests.support.factories import message_row
+from tests.support.factories import insert_message, message_row
 from tests.support.postfix import Postfix
 
 
@@ -43,7 +43,7 @@ def test_a_postfix_bounce_is_stored_as_a_bounce_linked_to_the_sent_message(
     add_contact(engine, tenant, "m-9", "gone@hard.test")
     with engine.begin() as conn:
         row = message_row(tenant.id, 1, now=clock(), address="gone@hard.test")
-        sent = conn.execute(messages.insert().values(**row).returning(messages.c.id)).scalar_one()
+        sent = insert_message(conn, row)
     mail = EmailMessage()
     mail["From"], mail["To"], mail["Subject"] = user.username, "gone@hard.test", "Your booking"
     mail["Message-ID"] = row["message_id_header"]

@@ -1,7 +1,7 @@
 """Rows straight into the database for delivery tests: a tenant and N due messages.
 
 The real way in is intake; these skip it so the dispatcher's tests need only
-the queue's columns, and can make a thousand messages in one statement.
+the queue's columns, and can make a thousand messages in a few statements.
 """
 
 from __future__ import annotations
@@ -11,10 +11,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, Select, func, insert, select
 from sqlalchemy.engine import Engine
 
-from courrier.store.schema import messages, tenants
+from courrier.store.planning import CONTENT_COLUMNS
+from courrier.store.schema import message_contents, messages, tenants
 
 ICS = (
     "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Courrier tests//EN\r\nMETHOD:REQUEST\r\n"
@@ -82,13 +83,40 @@ def insert_messages(
 ) -> list[int]:
     """``count`` due messages in one statement; their ids in insertion order."""
     rows = [message_row(tenant_id, n, now=now, **overrides) for n in range(count)]
-    conn.execute(insert(messages), rows)
-    ids = conn.execute(
-        select(messages.c.id)
-        .where(messages.c.send_key.in_([r["send_key"] for r in rows]))
-        .order_by(messages.c.id)
-    ).scalars()
-    return [int(i) for i in ids]
+    conn.execute(insert(messages), [_without_contents(row) for row in rows])
+    by_key = dict(
+        conn.execute(
+            select(messages.c.send_key, messages.c.id).where(
+                messages.c.send_key.in_([r["send_key"] for r in rows])
+            )
+        ).all()
+    )
+    ids = [int(by_key[row["send_key"]]) for row in rows]
+    conn.execute(
+        insert(message_contents), [_contents(i, row) for i, row in zip(ids, rows, strict=True)]
+    )
+    return ids
+
+
+def insert_message(conn: Connection, row: dict[str, Any]) -> int:
+    """One message row (with its bodies, as composed) written as Courrier stores it; its id."""
+    query = insert(messages).values(**_without_contents(row)).returning(messages.c.id)
+    message_id = int(conn.execute(query).scalar_one())
+    conn.execute(insert(message_contents).values(**_contents(message_id, row)))
+    return message_id
+
+
+def _without_contents(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in row.items() if k not in CONTENT_COLUMNS}
+
+
+def _contents(message_id: int, row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "message_id": message_id,
+        "body_text": row.get("body_text", ""),
+        "body_html": row.get("body_html"),
+        "attachments": row.get("attachments", []),
+    }
 
 
 def seed(engine: Engine, count: int, *, now: datetime, **overrides: Any) -> list[int]:
@@ -108,7 +136,21 @@ def statuses(engine: Engine, ids: Sequence[int] | None = None) -> dict[str, int]
 
 
 def message(engine: Engine, message_id: int) -> dict[str, Any]:
-    """One message row as a dict."""
+    """One message row as a dict, its bodies (``message_contents``) included."""
     with engine.connect() as conn:
-        row = conn.execute(select(messages).where(messages.c.id == message_id)).one()
-        return dict(row._mapping)
+        return dict(
+            conn.execute(_with_contents().where(messages.c.id == message_id)).one()._mapping
+        )
+
+
+def all_messages(engine: Engine) -> list[dict[str, Any]]:
+    """Every message row, oldest first, with its bodies."""
+    with engine.connect() as conn:
+        rows = conn.execute(_with_contents().order_by(messages.c.id))
+        return [dict(row._mapping) for row in rows]
+
+
+def _with_contents() -> Select[Any]:
+    return select(messages, *(c for c in message_contents.c if c.name != "message_id")).select_from(
+        messages.outerjoin(message_contents)
+    )

@@ -32,7 +32,7 @@ from courrier.engine.outgoing import attachment_content
 from courrier.engine.tracking import record_interaction
 from courrier.render.links import LinkSigner
 from courrier.store.preferences import page_contact, replace_rules, rules_of, tenant_catalogue
-from courrier.store.schema import messages
+from courrier.store.schema import message_contents, messages
 from courrier.store.tenants import get_tenant
 
 router = APIRouter(include_in_schema=False)
@@ -115,13 +115,18 @@ def click(request: Request, token: Token) -> Response:
 def _message(request: Request, message_id: int) -> dict[str, Any]:
     columns = (
         messages.c.subject_line,
-        messages.c.body_text,
-        messages.c.body_html,
-        messages.c.attachments,
+        message_contents.c.body_text,
+        message_contents.c.body_html,
+        message_contents.c.attachments,
         messages.c.locale,
     )
+    query = (
+        select(*columns)
+        .select_from(messages.join(message_contents))
+        .where(messages.c.id == message_id)
+    )
     with get_engine(request).connect() as conn:
-        row = conn.execute(select(*columns).where(messages.c.id == message_id)).first()
+        row = conn.execute(query).first()
     if row is None:
         raise HTTPException(404, NOT_VALID)
     return dict(row._mapping)

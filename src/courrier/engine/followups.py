@@ -36,9 +36,9 @@ from courrier.render.links import LinkSigner
 from courrier.render.mime import new_message_id
 from courrier.store import timeline
 from courrier.store.bulk import insert_rows
-from courrier.store.planning import PENDING, cancel_messages, existing_send_keys
+from courrier.store.planning import CONTENT_COLUMNS, PENDING, cancel_messages, existing_send_keys
 from courrier.store.queue import ClaimedMessage
-from courrier.store.schema import inbound_mails, messages
+from courrier.store.schema import inbound_mails, message_contents, messages
 
 __all__ = ["plan_follow_ups", "stale_follow_ups", "stop_follow_ups"]
 
@@ -163,28 +163,50 @@ def plan_follow_ups(
     for tenant_id, tenant_rows in by_tenant.items():
         taken = existing_send_keys(conn, tenant_id, (r["send_key"] for r, _ in tenant_rows))
         fresh = [(r, why) for r, why in tenant_rows if r["send_key"] not in taken]  # a re-run
-        insert_rows(conn, messages, [r for r, _ in fresh])
+        if not fresh:
+            continue
+        insert_rows(conn, messages, [_without_contents(r) for r, _ in fresh])
+        ids = _follow_up_ids(conn, [r for r, _ in fresh])
+        insert_rows(conn, message_contents, [_contents(ids[_slot(r)], r) for r, _ in fresh])
         planned += len(fresh)
-        _record_planned(conn, fresh)
+        _record_planned(conn, fresh, ids)
     return planned
 
 
-def _record_planned(conn: Connection, rows: Sequence[tuple[dict[str, Any], str]]) -> None:
-    """The "planned" timeline entry of each new follow-up, saying whose follow-up it is."""
-    if not rows:
-        return
-    originals = sorted({int(r["follow_up_of"]) for r, _ in rows})
+def _slot(row: dict[str, Any]) -> tuple[int, int]:
+    """A follow-up's place: (its original, its number)."""
+    return (int(row["follow_up_of"]), int(row["follow_up_index"]))
+
+
+def _without_contents(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in row.items() if k not in CONTENT_COLUMNS}
+
+
+def _contents(message_id: int, row: dict[str, Any]) -> dict[str, Any]:
+    return {"message_id": message_id, **{k: row[k] for k in CONTENT_COLUMNS}}
+
+
+def _follow_up_ids(conn: Connection, rows: Sequence[dict[str, Any]]) -> dict[tuple[int, int], int]:
+    """The ids of the follow-ups just added, by their place."""
+    originals = sorted({int(r["follow_up_of"]) for r in rows})
     ids: dict[tuple[int, int], int] = {}
     for start in range(0, len(originals), 500):
         query = select(messages.c.follow_up_of, messages.c.follow_up_index, messages.c.id).where(
             messages.c.follow_up_of.in_(originals[start : start + 500])
         )
         ids.update(((of, index), i) for of, index, i in conn.execute(query))
+    return ids
+
+
+def _record_planned(
+    conn: Connection, rows: Sequence[tuple[dict[str, Any], str]], ids: dict[tuple[int, int], int]
+) -> None:
+    """The "planned" timeline entry of each new follow-up, saying whose follow-up it is."""
     timeline.record(
         conn,
         (
             timeline.TimelineEntry(
-                message_id=ids[(r["follow_up_of"], r["follow_up_index"])],
+                message_id=ids[_slot(r)],
                 at=r["created_at"],
                 status=MessageStatus.PLANNED.value,
                 entry="planned",

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Select, func, or_, select
 
-from courrier.store.schema import captured_mails, contacts, messages, subjects
+from courrier.store.schema import captured_mails, contacts, message_contents, messages, subjects
 
 #: Columns of a message shown in lists (the content is left out).
 SUMMARY_COLUMNS = (
@@ -44,9 +44,9 @@ CONTENT_COLUMNS = (
     messages.c.from_name,
     messages.c.reply_to,
     messages.c.to_name,
-    messages.c.body_text,
-    messages.c.body_html,
-    messages.c.attachments,
+    message_contents.c.body_text,
+    message_contents.c.body_html,
+    message_contents.c.attachments,
     messages.c.cc_addrs,
     messages.c.bcc_addrs,
     messages.c.follow_up,
@@ -129,8 +129,10 @@ def list_messages(
 
 def get_message(conn: Connection, tenant_id: int, message_id: int) -> dict[str, Any] | None:
     """One message of the tenant with its content, or None (also for another tenant's id)."""
-    query = _with_joins(select(*SUMMARY_COLUMNS, *CONTENT_COLUMNS)).where(
-        messages.c.tenant_id == tenant_id, messages.c.id == message_id
+    query = (
+        _with_joins(select(*SUMMARY_COLUMNS, *CONTENT_COLUMNS))
+        .outerjoin(message_contents, message_contents.c.message_id == messages.c.id)
+        .where(messages.c.tenant_id == tenant_id, messages.c.id == message_id)
     )
     row = conn.execute(query).first()
     return dict(row._mapping) if row is not None else None

@@ -16,8 +16,8 @@ from sqlalchemy import Connection, bindparam, or_, select, update
 
 from courrier.domain.status import MessageStatus
 from courrier.store import timeline
-from courrier.store.bulk import insert_numbered_rows
-from courrier.store.schema import messages
+from courrier.store.bulk import insert_numbered_rows, insert_rows
+from courrier.store.schema import message_contents, messages
 from courrier.store.staff_actions import WITHDRAWN_BY
 from courrier.store.statements import Prepared, array, in_array
 
@@ -83,25 +83,41 @@ def _planned_data(row: Mapping[str, Any]) -> dict[str, Any]:
     return data
 
 
+#: what a message row as composed holds beside its ``messages`` columns: its bodies (stored in
+#: ``message_contents``) and the channels it could not use (said in its first timeline entry)
+CONTENT_COLUMNS = ("body_text", "body_html", "attachments")
+NOT_IN_ROW = frozenset({*CONTENT_COLUMNS, UNAVAILABLE})
+
+
+def _contents(message_id: int, row: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "message_id": message_id,
+        "body_text": row["body_text"],
+        "body_html": row.get("body_html"),
+        "attachments": row.get("attachments") or [],
+    }
+
+
 def insert_messages(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> list[int]:
-    """Add one tenant's message rows and their "planned" timeline entries.
+    """Add one tenant's message rows (bodies included) and their "planned" timeline entries.
 
     One bulk insert for the messages (``COPY`` on PostgreSQL, see
     :mod:`courrier.store.bulk`; faster than INSERT ... RETURNING), one query
-    for their ids by send key (not on SQLite, which numbers them in a run), one for the
-    timeline; returns the ids in row order.
+    for their ids by send key (not on SQLite, which numbers them in a run), one
+    for their bodies, one for the timeline; returns the ids in row order.
     """
     if not rows:
         return []
-    columns = [
-        {k: v for k, v in r.items() if k != UNAVAILABLE} if UNAVAILABLE in r else r for r in rows
-    ]
+    columns = [{k: v for k, v in r.items() if k not in NOT_IN_ROW} for r in rows]
     numbered = insert_numbered_rows(conn, messages, columns)
     if numbered is None:
         by_key = _ids_by_send_key(conn, rows[0]["tenant_id"], [row["send_key"] for row in rows])
         ids = [by_key[row["send_key"]] for row in rows]
     else:
         ids = list(numbered)
+    insert_rows(
+        conn, message_contents, [_contents(i, row) for i, row in zip(ids, rows, strict=True)]
+    )
     timeline.record(
         conn,
         (
@@ -206,11 +222,20 @@ MOVED_COLUMNS = (
     "locale",
     "to_name",
     "subject_line",
-    "body_text",
-    "body_html",
-    "attachments",
     "event_id",
 )
+
+
+def replace_contents(conn: Connection, contents: Sequence[Mapping[str, Any]]) -> None:
+    """New bodies for existing messages (re-rendered): ``message_id`` and the three bodies."""
+    if not contents:
+        return
+    conn.execute(
+        update(message_contents)
+        .where(message_contents.c.message_id == bindparam("b_id"))
+        .values({c: bindparam(f"b_{c}") for c in CONTENT_COLUMNS}),
+        [{"b_id": c["message_id"], **{f"b_{k}": c[k] for k in CONTENT_COLUMNS}} for c in contents],
+    )
 
 
 def move_messages(
@@ -226,6 +251,7 @@ def move_messages(
         .values({**{c: bindparam(f"b_{c}") for c in MOVED_COLUMNS}, "updated_at": now}),
         [{"b_id": i, **{f"b_{c}": row[c] for c in MOVED_COLUMNS}} for i, row, _ in ordered],
     )
+    replace_contents(conn, [_contents(i, row) for i, row, _ in ordered])
     timeline.record(
         conn,
         (

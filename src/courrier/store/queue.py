@@ -21,7 +21,8 @@ from typing import Any
 from sqlalchemy import Connection, func, select, update
 
 from courrier.domain.status import CLAIMABLE, MessageStatus, can_move
-from courrier.store.schema import messages
+from courrier.store.schema import message_contents, messages
+from courrier.store.statements import Prepared, array, in_array
 
 __all__ = [
     "CLAIMED_COLUMNS",
@@ -41,7 +42,8 @@ S = MessageStatus
 class ClaimedMessage:
     """A message now leased to this worker, with what it needs to be sent.
 
-    ``row`` has the columns of :data:`CLAIMED_COLUMNS`, as they are after the claim.
+    ``row`` has the columns of :data:`CLAIMED_COLUMNS`, as they are after the claim, and
+    the message's bodies (``body_text``, ``body_html``, ``attachments``).
     """
 
     row: dict[str, Any]
@@ -141,7 +143,8 @@ def _claim_postgres(
         ),
     ).fetchall()
     width = len(CLAIMED_NAMES)
-    rows = _converted_rows(dialect, [row[:width] for row in leased])
+    rows = list(_converted_rows(dialect, [row[:width] for row in leased]))
+    _add_contents(conn, {row["id"]: row for row in rows})
     claimed = [
         ClaimedMessage(data, STATUSES[row[width]], row[width + 1])
         for data, row in zip(rows, leased, strict=True)
@@ -182,11 +185,33 @@ def _claim_sqlite(
         SQLITE_LEASE, (S.SENDING.value, worker_id, instant(lease_until), at, json.dumps(ids))
     ).fetchall()
     rows = {row["id"]: row for row in _converted_rows(dialect, leased)}
+    _add_contents(conn, rows)
     return [
         ClaimedMessage(rows[message_id], STATUSES[status], owner)
         for message_id, status, owner in picked
         if message_id in rows
     ]
+
+
+#: the bodies of some messages, to send them
+_CONTENTS = Prepared(
+    lambda dialect: select(
+        message_contents.c.message_id,
+        message_contents.c.body_text,
+        message_contents.c.body_html,
+        message_contents.c.attachments,
+    ).where(in_array(dialect, message_contents.c.message_id, "ids"))
+)
+
+
+def _add_contents(conn: Connection, rows: dict[int, dict[str, Any]]) -> None:
+    """Put each claimed row's bodies (``message_contents``) in it, by message id."""
+    if not rows:
+        return
+    found = conn.execute(_CONTENTS(conn), {"ids": array(conn, list(rows))})
+    for message_id, text, html, attachments in found:
+        row = rows[message_id]
+        row["body_text"], row["body_html"], row["attachments"] = text, html, attachments
 
 
 def _bind_converter(dialect: Any, column: Any) -> Any:

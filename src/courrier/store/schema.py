@@ -161,11 +161,7 @@ messages = Table(
     Column("from_name", String(200), nullable=True),
     Column("reply_to", String(320), nullable=True),
     Column("to_name", String(200), nullable=True),
-    Column("subject_line", Text, nullable=False),
-    Column("body_text", Text, nullable=False),
-    Column("body_html", Text, nullable=True),
-    # [{"filename", "content_type", "content" (text), "method"?}]
-    Column("attachments", JSONType, nullable=False, default=list),
+    Column("subject_line", Text, nullable=False),  # the bodies: message_contents
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
     Column("sent_at", UTCDateTime(), nullable=True),
@@ -175,6 +171,20 @@ messages = Table(
     Index("ix_messages_tenant_contact", "tenant_id", "contact_id"),
     Index("ix_messages_tenant_id", "tenant_id", "id"),
     Index("ix_messages_message_id_header", "message_id_header"),
+)
+
+# A message's bodies, apart from its row (migration 0005): the queue rewrites a message's row at
+# every claim and outcome, and a row without its few kilobytes of text is a few hundred bytes
+# to rewrite (and to log) instead of several thousand. Written once when the message is planned
+# (again when a change re-renders it), read to send it and to show it.
+message_contents = Table(
+    "message_contents",
+    metadata,
+    Column("message_id", Id, ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True),
+    Column("body_text", Text, nullable=False),
+    Column("body_html", Text, nullable=True),
+    # [{"filename", "content_type", "content" (text), "method"?}]
+    Column("attachments", JSONType, nullable=False, default=list),
 )
 
 message_events = Table(
@@ -215,6 +225,7 @@ __all__ = [
     "contact_addresses",
     "contacts",
     "events",
+    "message_contents",
     "message_events",
     "messages",
     "metadata",
