@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -394,3 +395,61 @@ def test_a_stopped_worker_records_the_batch_it_sent_last(
     statuses = factories.statuses(engine, ids)
     assert "sending" not in statuses  # nothing left leased: sent and recorded, or never claimed
     assert statuses.get("sent", 0) == len(smtp_server.received)
+
+
+def test_a_claim_that_fails_does_not_undo_the_record_of_the_batch_sent_before(
+    engine: Engine,
+    settings: Settings,
+    sender: SmtpSender,
+    clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from courrier.engine import dispatcher as module
+
+    factories.seed(engine, 20, now=clock())
+    dispatcher = make_dispatcher(engine, settings, sender, clock, batch_size=10)
+    try:
+        assert dispatcher.step() == 10  # sent; recorded with the next claim
+        first = [m.id for m in dispatcher._unrecorded.claimed]  # type: ignore[union-attr]
+
+        def failing(*_args: object, **_kwargs: object) -> None:
+            raise RuntimeError("a check of the next batch failed")
+
+        monkeypatch.setattr(module, "withdraw_stale", failing)
+        with pytest.raises(RuntimeError):
+            dispatcher.step()
+    finally:
+        dispatcher.close()
+    assert factories.statuses(engine, first) == {"sent": 10}
+
+
+def test_a_batch_whose_record_keeps_failing_is_left_to_its_lease_and_sending_goes_on(
+    engine: Engine,
+    settings: Settings,
+    sender: SmtpSender,
+    clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from courrier.engine import dispatcher as module
+
+    ids = factories.seed(engine, 30, now=clock())
+    dispatcher = make_dispatcher(engine, settings, sender, clock, batch_size=10)
+    note = module.health.note_send_results
+    try:
+        assert dispatcher.step() == 10
+        poisoned = {m.id for m in dispatcher._unrecorded.claimed}  # type: ignore[union-attr]
+
+        def note_unless_poisoned(conn: Any, results: Any, now: Any) -> Any:
+            if poisoned & {r.message.id for r in results}:
+                raise RuntimeError("this batch's record fails every time")
+            return note(conn, results, now)
+
+        monkeypatch.setattr(module.health, "note_send_results", note_unless_poisoned)
+        with pytest.raises(RuntimeError):
+            dispatcher.step()
+        dispatcher.drain()  # the others still go, and are recorded
+    finally:
+        dispatcher.close()
+    others = [i for i in ids if i not in poisoned]
+    assert factories.statuses(engine, others) == {"sent": 20}
+    assert factories.statuses(engine, sorted(poisoned)) == {"sending": 10}  # taken over later

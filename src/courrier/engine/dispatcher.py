@@ -120,28 +120,45 @@ class Dispatcher:
         """
         handled = 0
         while True:
-            count = self._step()
+            count = self.step()
             handled += count
             if self._unrecorded is None:
                 return handled
 
-    def _step(self) -> int:
+    def step(self) -> int:
         """Record the batch sent last and claim the next in one transaction, then send it.
 
         A batch that fills ``batch_size`` (more is likely due) stays
         unrecorded until the next step's claim; a smaller one, the last
         for now, is recorded at once. How many messages were claimed.
         """
-        claimed = self._record_and_claim(self._unrecorded)
+        pending = self._unrecorded
+        try:
+            claimed = self._record_and_claim(pending)
+        except Exception:
+            self._unrecorded = None
+            if pending is not None:  # the claim's failure must not hold the record back
+                self._record_alone(pending)
+            raise
         self._unrecorded = None  # recorded: the transaction committed
         if not claimed:
             return 0
-        sent = Sent(claimed, self._send(claimed))
+        self._unrecorded = Sent(claimed, self._send(claimed))
         if len(claimed) < self.settings.batch_size or self._stop.is_set():
-            self._record(sent.claimed, sent.attempts)
-        else:
-            self._unrecorded = sent
+            self._record(claimed, self._unrecorded.attempts)
+            self._unrecorded = None
         return len(claimed)
+
+    def _record_alone(self, sent: Sent) -> None:
+        """Record a batch in a transaction of its own; if that fails too, leave it leased.
+
+        A batch left leased is taken over once its lease expires and sent
+        again, with the same Message-IDs.
+        """
+        try:
+            self._record(sent.claimed, sent.attempts)
+        except Exception:
+            log.exception("could not record a batch sent; it goes again when its lease expires")
 
     def _send(self, claimed: Sequence[ClaimedMessage]) -> list[Attempt]:
         """Send a batch through the pool, renewing its leases while it takes long.
@@ -288,25 +305,29 @@ class Dispatcher:
     ) -> list[ClaimedMessage]:
         """One transaction: the outcomes of ``pending`` (a batch sent), then the next claim.
 
-        Tried again after a pause when the database cannot be written: the
+        When the database cannot be written, the record is tried again after
+        a pause, alone: the next claim waits for the next step (a claim is
+        never tried twice, so a commit that failed after all cannot leave a
+        second batch leased, nor a lease computed before the pauses). The
         batch stays leased meanwhile, and if every try fails it is sent
         again once its lease expires (same Message-ID).
         """
-        now = self.clock()
-        outcomes = self._decided(pending, now) if pending is not None else None
+        outcomes = self._decided(pending, self.clock()) if pending is not None else None
         claimed: list[ClaimedMessage] = []
         for pause in (*RECORD_PAUSES, None):
             try:
                 with self.engine.begin() as conn:
+                    now = self.clock()
                     if outcomes is not None:
                         recorded = self._write(conn, *outcomes, now)
                     if claim:
                         claimed = self._claim_in(conn, now)
                 break
             except OperationalError as exc:
-                if pause is None:
+                if pause is None or outcomes is None:
                     raise
                 log.warning("could not record a batch (%s); again in %.1fs", exc, pause)
+                claim = False
                 time.sleep(pause)
         if pending is not None and outcomes is not None:
             self._count(pending.attempts)
@@ -384,7 +405,7 @@ class Dispatcher:
         failures = 0
         while not stop.is_set():
             try:
-                handled = self._step()
+                handled = self.step()
             except Exception:  # a dead dispatcher sends nothing: log, wait, go on
                 failures += 1
                 pause = min(self.settings.poll_seconds * 2**failures, 30.0)
