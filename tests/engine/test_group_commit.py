@@ -175,3 +175,47 @@ def test_events_of_two_tenants_at_once_stay_with_their_tenant(engine: Engine) ->
     results = run_at_once(accept, [booking(n) for n in range(10)])
     assert all(isinstance(r, IntakeResult) for r in results)
     assert owners == {"camille@alpha.example": "alpha", "camille@bravo.example": "bravo"}
+
+
+def test_a_failure_of_the_database_is_every_waiting_events_answer_at_once() -> None:
+    calls: list[int] = []
+    gate = GroupCommit(lambda tenant, events: [])
+    held = HeldFirstGroup(gate, waiting=5)
+
+    def failing(tenant: Tenant, events: Sequence[EventInput]) -> list[IntakeResult]:
+        calls.append(len(events))
+        if len(calls) == 1:
+            return held(tenant, events)  # the first, alone, while the others queue
+        raise ConnectionError("the database went away")
+
+    gate._accept_many = failing
+    tenant = Tenant(1, "t", "desk@t.example", None, None, "UTC", "en")
+    results = run_at_once(lambda e: gate.accept(tenant, e), [booking(n) for n in range(6)])
+    assert sum(isinstance(r, ConnectionError) for r in results) == 5
+    assert calls == [1, 5]  # one try for the five, not one each while the others wait
+
+
+def test_one_tenants_transaction_does_not_hold_another_tenants_events(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alpha, bravo = tenant_with_member(engine, "alpha"), tenant_with_member(engine, "bravo")
+    intake = Intake(engine, clock=lambda: NOW)
+    release = threading.Event()
+    accept_many = intake.accept_many
+
+    def slow_for_alpha(tenant: Tenant, events: Sequence[EventInput]) -> list[IntakeResult]:
+        if tenant.id == alpha.id:
+            assert release.wait(10)
+        return accept_many(tenant, events)
+
+    monkeypatch.setattr(intake, "accept_many", slow_for_alpha)
+    intake._lanes.clear()  # lanes made from now on call the slow accept_many
+    with ThreadPoolExecutor(2) as pool:
+        held = pool.submit(intake.accept, alpha, booking(1))
+        time.sleep(0.1)  # alpha's transaction is under way
+        started = time.monotonic()
+        answer = intake.accept(bravo, booking(2))
+        waited = time.monotonic() - started
+        release.set()
+        assert held.result(10).created
+    assert answer.created and waited < 5

@@ -10,11 +10,17 @@ together in the next one. Nothing waits for a timer: an event that finds
 no transaction running goes at once, alone.
 
 Each event still gets exactly the answer it would get alone. The events
-of a group are accepted with :meth:`Intake.accept_many` (per tenant, in
-the order they arrived): all of them or none. When one is refused
-(``ValidationError`` naming its position) it is taken out and accepted on
-its own, to get its own answer, and the others go again together; any
-other failure sends each event of the group on its own.
+of a group are accepted with :meth:`Intake.accept_many` (those of one
+tenant, as each request read it, in the order they arrived): all of them
+or none. When one is refused (``ValidationError`` naming its position) it
+is taken out and accepted on its own, to get its own answer, and the
+others go again together. Any other failure (the database unreachable, a
+lost race) is every event's answer at once, as it would have been for
+each alone, instead of trying each in turn while the others wait. Each
+caller is woken as soon as its answer is known.
+
+Intake keeps one :class:`GroupCommit` per tenant (a lane): one tenant's
+burst never waits behind another's transaction.
 """
 
 from __future__ import annotations
@@ -53,7 +59,9 @@ class _Waiting:
     def settle(
         self, result: IntakeResult | None = None, error: BaseException | None = None
     ) -> None:
+        """Its answer: known now, and its caller woken."""
         self.result, self.error, self.done = result, error, True
+        self.woken.set()
 
     def outcome(self) -> IntakeResult:
         if self.error is not None:
@@ -95,9 +103,9 @@ class GroupCommit:
             group = self._waiting[: self.limit]
             del self._waiting[: self.limit]
         try:
-            by_tenant: dict[int, list[_Waiting]] = {}
+            by_tenant: dict[Tenant, list[_Waiting]] = {}
             for waiting in group:
-                by_tenant.setdefault(waiting.tenant.id, []).append(waiting)
+                by_tenant.setdefault(waiting.tenant, []).append(waiting)
             for together in by_tenant.values():
                 self._accept_together(together)
         finally:
@@ -107,23 +115,23 @@ class GroupCommit:
             with self._lock:
                 following = self._waiting[0] if self._waiting else None
                 self._running = following is not None
-            for waiting in group:
-                waiting.woken.set()
             if following is not None:
                 following.woken.set()  # not done: it leads the next group
 
     def _accept_together(self, group: list[_Waiting]) -> None:
-        """Accept one tenant's events in one transaction, or each on its own when refused."""
+        """Accept one tenant's events in one transaction; a refused one on its own."""
         while len(group) > 1:
             try:
                 results = self._accept_many(group[0].tenant, [w.event for w in group])
             except ValidationError as exc:
                 if exc.event is None or not 0 <= exc.event < len(group):
-                    break
+                    break  # not one event's fault: each is tried alone for its own answer
                 self._accept_alone(group.pop(exc.event))
                 continue
-            except Exception:
-                break
+            except Exception as exc:  # the same for each of them: no point trying each in turn
+                for waiting in group:
+                    waiting.settle(error=exc)
+                return
             for waiting, result in zip(group, results, strict=True):
                 waiting.settle(result)
             return

@@ -110,7 +110,8 @@ class Intake:
         self.preference_links = preference_links
         self._renderers: OrderedDict[Overrides, TemplateRenderer] = OrderedDict()
         self._renderers_lock = threading.Lock()
-        self._group = GroupCommit(self.accept_many)
+        self._lanes: dict[int, GroupCommit] = {}  # one per tenant: a tenant waits for its own
+        self._lanes_lock = threading.Lock()
 
     def accept(self, tenant: Tenant, event: EventInput) -> IntakeResult:
         """Accept one event; the same idempotency key again gives the same answer, created=False.
@@ -118,7 +119,11 @@ class Intake:
         Events accepted from several threads at once share transactions
         (:mod:`courrier.engine.group_commit`); each gets its own answer.
         """
-        return self._group.accept(tenant, event)
+        with self._lanes_lock:
+            lane = self._lanes.get(tenant.id)
+            if lane is None:
+                lane = self._lanes[tenant.id] = GroupCommit(self.accept_many)
+        return lane.accept(tenant, event)
 
     def accept_many(self, tenant: Tenant, events: Sequence[EventInput]) -> list[IntakeResult]:
         """Accept a batch in one transaction; one answer per event, in order.
