@@ -7,6 +7,7 @@ no intake or worker waits for that copy and its syncs after its commit.
 
 from __future__ import annotations
 
+import gc
 import shutil
 import sqlite3
 import threading
@@ -76,3 +77,30 @@ def test_dispose_stops_the_thread_and_the_next_commit_starts_another(tmp_path: P
     assert len(_threads()) == before + 1
     engine.dispose()
     assert _wait_for(lambda: len(_threads()) == before)
+
+
+def test_an_engine_dropped_without_dispose_leaves_no_thread_behind(tmp_path: Path) -> None:
+    before = len(_threads())
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'dropped.db'}")
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE log (n INTEGER)"))
+    assert len(_threads()) == before + 1
+    del engine, conn
+    gc.collect()
+    assert _wait_for(lambda: len(_threads()) == before)
+
+
+def test_a_uri_database_gets_no_thread_that_would_open_it_without_its_options(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The thread would open the path alone, without the URI's options (mode=ro...)."""
+    monkeypatch.chdir(tmp_path)
+    engine = create_db_engine("sqlite:///file:u.db?uri=true")  # relative to tmp_path
+    before = len(_threads())
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("CREATE TABLE log (n INTEGER)"))
+        assert len(_threads()) == before
+    finally:
+        engine.dispose()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["u.db"]  # and no file named "file:..."

@@ -27,10 +27,12 @@ checkpoints later.
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import threading
+import weakref
 
-__all__ = ["AUTOMATIC_PAGES", "Checkpointer"]
+__all__ = ["AUTOMATIC_PAGES", "LOG_SIZE_LIMIT", "Checkpointer"]
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +48,8 @@ class Checkpointer:
     """Checkpoints one SQLite file's WAL in a daemon thread after commits.
 
     The thread starts at the first commit; :meth:`close` (the engine's
-    ``dispose()``) stops it, and a later commit starts a new one.
+    ``dispose()``, or the engine's end) stops it, and a later commit starts
+    a new one. A forked child starts its own at its first commit.
     """
 
     def __init__(self, path: str, *, pause: float = PAUSE) -> None:
@@ -55,6 +58,12 @@ class Checkpointer:
         self.checkpoints = 0  # checkpoints run, for tests
         self._lock = threading.Lock()
         self._running: tuple[threading.Thread, threading.Event, threading.Event] | None = None
+        _ALIVE.add(self)
+
+    def _forget_thread(self) -> None:
+        """In a forked child: the parent's thread is not there (nor its lock's holder)."""
+        self._lock = threading.Lock()
+        self._running = None
 
     def committed(self) -> None:
         """A transaction is committing: checkpoint a moment later."""
@@ -90,7 +99,6 @@ class Checkpointer:
             log.warning("no background checkpoints for %s: %s", self.path, exc)
             return
         try:
-            conn.execute(f"PRAGMA journal_size_limit={LOG_SIZE_LIMIT}")
             while not stop.is_set():
                 wake.wait()
                 # the commit that woke it lands meanwhile; those that follow go together
@@ -108,3 +116,14 @@ class Checkpointer:
             log.debug("checkpoint of %s failed: %s", self.path, exc)
             return
         self.checkpoints += 1
+
+
+_ALIVE: weakref.WeakSet[Checkpointer] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for checkpointer in list(_ALIVE):
+        checkpointer._forget_thread()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

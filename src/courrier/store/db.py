@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
@@ -15,7 +16,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 
 from courrier.errors import ConfigurationError
-from courrier.store.checkpoints import AUTOMATIC_PAGES, Checkpointer
+from courrier.store.checkpoints import AUTOMATIC_PAGES, LOG_SIZE_LIMIT, Checkpointer
 
 
 def normalise_url(url: str) -> str:
@@ -36,6 +37,8 @@ def _sqlite_pragmas(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
     cur.execute("PRAGMA busy_timeout=0")
     # A thread of the engine's checkpoints (store.checkpoints); writers only past this.
     cur.execute(f"PRAGMA wal_autocheckpoint={AUTOMATIC_PAGES}")
+    # The writer that starts the log over cuts a larger file back to this.
+    cur.execute(f"PRAGMA journal_size_limit={LOG_SIZE_LIMIT}")
     cur.close()
 
 
@@ -124,7 +127,9 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
         event.listen(engine, "begin", _sqlite_begin)
         # engine.begin(), whose transactions write, marks its connections (see _sqlite_begin)
         setattr(engine, "begin", partial(_begin_writing, engine))  # noqa: B010
-        if database and database != ":memory:":
+        # a plain file: not in memory, nor a URI with options of its own (mode=ro...)
+        plain_file = database not in ("", ":memory:") and not database.startswith("file:")
+        if plain_file and not parsed.query:
             _checkpoint_in_background(engine, database)
         return engine
     kwargs.setdefault("pool_size", 10)
@@ -138,6 +143,7 @@ def _checkpoint_in_background(engine: Engine, path: str) -> None:
     checkpointer = Checkpointer(path)
     event.listen(engine, "commit", lambda _conn: checkpointer.committed())
     event.listen(engine, "engine_disposed", lambda _engine: checkpointer.close())
+    weakref.finalize(engine, checkpointer.close)  # an engine dropped without dispose()
 
 
 def check_connection(engine: Engine) -> None:
