@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import select, text
 from sqlalchemy.engine import Engine
 
+from courrier.store.db import create_db_engine
 from courrier.store.migrate import alembic_config, current_revision, head_revision, migrate
 from courrier.store.schema import bounce_reports, inbound_mails, message_contents, metadata
 
@@ -119,3 +122,44 @@ def test_bodies_move_to_their_own_table_and_back_without_losing_a_timeline(
     assert tuple(back) == ("Hello Ada", "<p>Hello Ada</p>")
     assert entries == 1
     migrate(engine)
+
+
+@pytest.mark.sqlite_only
+def test_upgrading_a_database_with_history_keeps_every_timeline(tmp_path: Path) -> None:
+    """0004 rebuilds the messages table on SQLite: with foreign keys on, dropping the old one
+    deleted every timeline entry by cascade. Migrations run with them off, checked after."""
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    try:
+        migrate(engine, "0003")
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO tenants (id, name, from_email, timezone, locale, created_at)"
+                    " VALUES (1, 'Club', 'club@club.example', 'UTC', 'en', :at)"
+                ),
+                {"at": RECEIVED},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO messages (id, tenant_id, kind, channel, address, status, priority,"
+                    " due_at, attempts, send_key, message_id_header, locale, from_addr,"
+                    " subject_line, body_text, attachments, created_at, updated_at) VALUES (7, 1,"
+                    " 'booking.confirmation', 'email', 'ada@example.org', 'sent', 50, :at, 1, 'k',"
+                    " '<m7@club.example>', 'en', 'club@club.example', 'Booked', 'Hello', '[]',"
+                    " :at, :at)"
+                ),
+                {"at": RECEIVED},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO message_events (message_id, at, status, entry)"
+                    " VALUES (7, :at, 'sent', 'sent')"
+                ),
+                {"at": RECEIVED},
+            )
+        migrate(engine)
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM message_events")).scalar_one() == 1
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar_one() == 1
+    finally:
+        engine.dispose()
