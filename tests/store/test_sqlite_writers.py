@@ -109,3 +109,35 @@ def test_a_read_answers_at_once_while_a_writer_holds_the_lock(tmp_path: Path) ->
             assert reader.execute(text("SELECT count(*) FROM log")).scalar_one() == 2
     finally:
         engine.dispose()
+
+
+def test_threads_of_one_process_take_turns_without_polling_sqlite(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """courrier serve's intake and dispatcher share one engine: a writer waiting for the other
+    sleeps on the engine's own lock and gets in as soon as the other commits."""
+    monkeypatch.setattr(db, "WRITE_LOCK_POLL", 0.5)  # SQLite's lock alone: 0.5 s late at best
+    url = f"sqlite:///{tmp_path / 'threads.db'}"
+    _table(url)
+    engine = create_db_engine(url)
+    holding = threading.Event()
+    ended: list[float] = []
+
+    def writer() -> None:
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO log VALUES ('first', 0)"))
+            holding.set()
+            time.sleep(0.2)
+        ended.append(time.monotonic())
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        assert holding.wait(5)
+        with engine.begin() as conn:
+            got_in = time.monotonic()
+            conn.execute(text("INSERT INTO log VALUES ('second', 1)"))
+    finally:
+        thread.join()
+        engine.dispose()
+    assert got_in - ended[0] < 0.2

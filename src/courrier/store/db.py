@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 import weakref
 from collections.abc import Iterator
@@ -92,12 +93,28 @@ def _sqlite_begin(conn: Any) -> None:
 
 
 @contextmanager
-def _begin_writing(engine: Engine) -> Iterator[Connection]:
-    """``engine.begin()`` of a SQLite engine: a connection marked as writing, in a transaction."""
-    with engine.connect() as conn:
-        conn.execution_options(**{WRITES: True})
-        with conn.begin():
-            yield conn
+def _begin_writing(engine: Engine, turns: threading.Lock) -> Iterator[Connection]:
+    """``engine.begin()`` of a SQLite engine: a connection marked as writing, in a transaction.
+
+    The engine's writers take turns on ``turns`` first, so threads of one
+    process (``courrier serve``: the API's intake and the dispatcher) wait
+    for each other asleep instead of trying SQLite's write lock every half
+    millisecond, each try taking the interpreter lock from the thread that
+    holds the write lock. Other processes still wait in :func:`_sqlite_begin`.
+    """
+    if not turns.acquire(timeout=WRITE_LOCK_TIMEOUT):
+        raise OperationalError(
+            "BEGIN IMMEDIATE",
+            None,
+            sqlite3.OperationalError("database is locked (by a writer of this process)"),
+        )
+    try:
+        with engine.connect() as conn:
+            conn.execution_options(**{WRITES: True})
+            with conn.begin():
+                yield conn
+    finally:
+        turns.release()
 
 
 def _locked(exc: sqlite3.OperationalError) -> bool:
@@ -126,7 +143,7 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         # engine.begin(), whose transactions write, marks its connections (see _sqlite_begin)
-        setattr(engine, "begin", partial(_begin_writing, engine))  # noqa: B010
+        setattr(engine, "begin", partial(_begin_writing, engine, threading.Lock()))  # noqa: B010
         # a plain file: not in memory, nor a URI with options of its own (mode=ro...)
         plain_file = database not in ("", ":memory:") and not database.startswith("file:")
         if plain_file and not parsed.query:
