@@ -10,13 +10,59 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import select, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from courrier.store.db import create_db_engine
 from courrier.store.migrate import alembic_config, current_revision, head_revision, migrate
 from courrier.store.schema import bounce_reports, inbound_mails, message_contents, metadata
 
 RECEIVED = datetime(2026, 11, 1, 9, 30, tzinfo=UTC)
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    config = alembic_config()
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, revision)
+
+
+def add_club(conn: Connection) -> None:
+    """Tenant 1, in the columns every revision has."""
+    conn.execute(
+        text(
+            "INSERT INTO tenants (id, name, from_email, timezone, locale, created_at)"
+            " VALUES (1, 'Club', 'club@club.example', 'UTC', 'en', :at)"
+        ),
+        {"at": RECEIVED},
+    )
+
+
+def add_sent_message(conn: Connection) -> None:
+    """Message 7 of tenant 1 with its bodies in its row (revisions before 0005), and its
+    timeline entry."""
+    conn.execute(
+        text(
+            "INSERT INTO messages (id, tenant_id, kind, channel, address, status, priority,"
+            " due_at, attempts, send_key, message_id_header, locale, from_addr, subject_line,"
+            " body_text, body_html, attachments, created_at, updated_at) VALUES (7, 1,"
+            " 'booking.confirmation', 'email', 'ada@example.org', 'sent', 50, :at, 1, 'k',"
+            " '<m7@club.example>', 'en', 'club@club.example', 'Booked', 'Hello Ada',"
+            " '<p>Hello Ada</p>', :files, :at, :at)"
+        ),
+        {"at": RECEIVED, "files": '[{"filename": "invite.ics"}]'},
+    )
+    conn.execute(
+        text(
+            "INSERT INTO message_events (message_id, at, status, entry)"
+            " VALUES (7, :at, 'sent', 'sent')"
+        ),
+        {"at": RECEIVED},
+    )
+
+
+def timeline_entries(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(text("SELECT count(*) FROM message_events")).scalar_one())
 
 
 def test_migrated_database_is_at_the_newest_revision(engine: Engine) -> None:
@@ -33,18 +79,9 @@ def test_migrations_match_the_declared_schema(engine: Engine) -> None:
 
 def test_mail_filed_before_the_deliverability_upgrade_is_not_applied_again(engine: Engine) -> None:
     """Upgrading to 0004 marks old inbox mail as applied: no old bounce blocks an address."""
-    config = alembic_config()
+    downgrade(engine, "0003")
     with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.downgrade(config, "0003")
-    with engine.begin() as conn:
-        conn.execute(
-            text(
-                "INSERT INTO tenants (id, name, from_email, timezone, locale, created_at)"
-                " VALUES (1, 'Club', 'club@club.example', 'UTC', 'en', :at)"
-            ),
-            {"at": RECEIVED},
-        )
+        add_club(conn)
         conn.execute(
             text(
                 "INSERT INTO inbound_mails (id, tenant_id, content_hash, kind, to_addrs, cc_addrs,"
@@ -69,38 +106,12 @@ def test_mail_filed_before_the_deliverability_upgrade_is_not_applied_again(engin
 def test_bodies_move_to_their_own_table_and_back_without_losing_a_timeline(
     engine: Engine,
 ) -> None:
-    """0005 moves each message's bodies into message_contents; its timeline stays whole
-    (rebuilding the messages table would have deleted it by cascade on SQLite)."""
-    config = alembic_config()
+    """0005 moves each message's bodies into message_contents, and back on a downgrade; its
+    timeline stays whole (rebuilding the messages table would delete it by cascade on SQLite)."""
+    downgrade(engine, "0004")
     with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.downgrade(config, "0004")
-    with engine.begin() as conn:
-        conn.execute(
-            text(
-                "INSERT INTO tenants (id, name, from_email, timezone, locale, created_at)"
-                " VALUES (1, 'Club', 'club@club.example', 'UTC', 'en', :at)"
-            ),
-            {"at": RECEIVED},
-        )
-        conn.execute(
-            text(
-                "INSERT INTO messages (id, tenant_id, kind, channel, address, status, priority,"
-                " due_at, attempts, send_key, message_id_header, locale, from_addr, subject_line,"
-                " body_text, body_html, attachments, created_at, updated_at) VALUES (7, 1,"
-                " 'booking.confirmation', 'email', 'ada@example.org', 'sent', 50, :at, 1, 'k',"
-                " '<m7@club.example>', 'en', 'club@club.example', 'Booked', 'Hello Ada',"
-                " '<p>Hello Ada</p>', :files, :at, :at)"
-            ),
-            {"at": RECEIVED, "files": '[{"filename": "invite.ics"}]'},
-        )
-        conn.execute(
-            text(
-                "INSERT INTO message_events (message_id, at, status, entry)"
-                " VALUES (7, :at, 'sent', 'sent')"
-            ),
-            {"at": RECEIVED},
-        )
+        add_club(conn)
+        add_sent_message(conn)
     migrate(engine)
     with engine.connect() as conn:
         body = conn.execute(
@@ -110,17 +121,13 @@ def test_bodies_move_to_their_own_table_and_back_without_losing_a_timeline(
                 message_contents.c.attachments,
             ).where(message_contents.c.message_id == 7)
         ).one()
-        entries = conn.execute(text("SELECT count(*) FROM message_events")).scalar_one()
     assert tuple(body) == ("Hello Ada", "<p>Hello Ada</p>", [{"filename": "invite.ics"}])
-    assert entries == 1
-    with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.downgrade(config, "0004")
+    assert timeline_entries(engine) == 1
+    downgrade(engine, "0004")
     with engine.connect() as conn:
         back = conn.execute(text("SELECT body_text, body_html FROM messages WHERE id = 7")).one()
-        entries = conn.execute(text("SELECT count(*) FROM message_events")).scalar_one()
     assert tuple(back) == ("Hello Ada", "<p>Hello Ada</p>")
-    assert entries == 1
+    assert timeline_entries(engine) == 1
     migrate(engine)
 
 
@@ -132,34 +139,11 @@ def test_upgrading_a_database_with_history_keeps_every_timeline(tmp_path: Path) 
     try:
         migrate(engine, "0003")
         with engine.begin() as conn:
-            conn.execute(
-                text(
-                    "INSERT INTO tenants (id, name, from_email, timezone, locale, created_at)"
-                    " VALUES (1, 'Club', 'club@club.example', 'UTC', 'en', :at)"
-                ),
-                {"at": RECEIVED},
-            )
-            conn.execute(
-                text(
-                    "INSERT INTO messages (id, tenant_id, kind, channel, address, status, priority,"
-                    " due_at, attempts, send_key, message_id_header, locale, from_addr,"
-                    " subject_line, body_text, attachments, created_at, updated_at) VALUES (7, 1,"
-                    " 'booking.confirmation', 'email', 'ada@example.org', 'sent', 50, :at, 1, 'k',"
-                    " '<m7@club.example>', 'en', 'club@club.example', 'Booked', 'Hello', '[]',"
-                    " :at, :at)"
-                ),
-                {"at": RECEIVED},
-            )
-            conn.execute(
-                text(
-                    "INSERT INTO message_events (message_id, at, status, entry)"
-                    " VALUES (7, :at, 'sent', 'sent')"
-                ),
-                {"at": RECEIVED},
-            )
+            add_club(conn)
+            add_sent_message(conn)
         migrate(engine)
+        assert timeline_entries(engine) == 1
         with engine.connect() as conn:
-            assert conn.execute(text("SELECT count(*) FROM message_events")).scalar_one() == 1
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar_one() == 1
     finally:
         engine.dispose()
