@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 
+from courrier.store import db
 from tests.api.conftest import Caller, booking, member
 
 
@@ -179,3 +181,23 @@ QUERY_CASES = [
 @pytest.mark.parametrize(("url", "field"), QUERY_CASES)
 def test_bad_query_is_422_naming_the_field(alice: Caller, url: str, field: str) -> None:
     assert assert_error(alice.get(url), 422, "invalid")["field"] == field
+
+
+@pytest.mark.sqlite_only
+def test_a_database_locked_past_the_wait_is_503_and_stores_nothing(
+    alice: Caller, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alice.put("/v1/contacts/m-17", json=member())
+    monkeypatch.setattr(db, "WRITE_LOCK_TIMEOUT", 0.2)
+    holder = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another process writing, for longer than the wait
+    try:
+        response = alice.post("/v1/events", json=booking())
+    finally:
+        holder.rollback()
+        holder.close()
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "1"
+    assert response.json()["error"]["code"] == "unavailable"
+    again = alice.post("/v1/events", json=booking())  # nothing was stored: accepted now, anew
+    assert again.status_code == 202 and "idempotent-replayed" not in again.headers

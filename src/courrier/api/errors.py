@@ -15,6 +15,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from courrier.errors import AuthenticationError, ConfigurationError, NotFoundError, ValidationError
@@ -102,6 +103,17 @@ async def _unavailable(_request: Request, exc: Exception) -> JSONResponse:
     return error_response(503, "unavailable", str(exc))
 
 
+async def _database(request: Request, exc: Exception) -> JSONResponse:
+    """The database busy past its wait (SQLite's write lock) or unreachable: try again later."""
+    log.warning("database unavailable", path=request.url.path, error=str(exc).splitlines()[0])
+    return error_response(
+        503,
+        "unavailable",
+        "the database is busy or unreachable; nothing was stored: try again shortly",
+        headers={"Retry-After": "1"},
+    )
+
+
 async def _http(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code == 400 and exc.detail == BODY_NOT_PARSED:
@@ -124,5 +136,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(NotFoundError, _not_found)
     app.add_exception_handler(AuthenticationError, _unauthorized)
     app.add_exception_handler(ConfigurationError, _unavailable)
+    app.add_exception_handler(OperationalError, _database)
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(Exception, _unexpected)
