@@ -109,7 +109,8 @@ async def _database(request: Request, exc: Exception) -> JSONResponse:
     return error_response(
         503,
         "unavailable",
-        "the database is busy or unreachable; nothing was stored: try again shortly",
+        "the database is busy or unreachable: try again shortly (with the same"
+        " idempotency key, a request that did go through is answered, not repeated)",
         headers={"Retry-After": "1"},
     )
 
