@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -40,7 +39,7 @@ from bench.courrier_path import (
     seeded_database,
     server_note,
 )
-from bench.courrier_workers import process_cpu, sent_count
+from bench.courrier_workers import process_cpu, sent_count, worker_environment
 from bench.results import ScenarioResult, cpu_seconds, postgres_cpu
 from bench.sink import free_port
 from bench.workload import Booking, Venue
@@ -63,7 +62,7 @@ def run_courrier_api(
         now = datetime.now(UTC)
         bodies = [_body(booking_event(b, Venue(), now)) for b in bookings]
         api_port = free_port()
-        processes = _start(url, api_port, port, options.database)
+        processes = _start(url, api_port, port, options)
         try:
             _wait_ready(api_port, processes)
             result = _timed(engine, api_port, key, bodies, processes, options, way)
@@ -84,26 +83,22 @@ def _body(event: Any) -> bytes:
     ).encode()
 
 
-def _environment(url: str, api_port: int, sink_port: int) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COURRIER_")}
-    env.update(
-        COURRIER_DATABASE_URL=url,
-        COURRIER_SMTP_URL=f"smtp://127.0.0.1:{sink_port}",
-        COURRIER_SECRET_KEY="bench-secret-bench-secret-bench-secret",
-        COURRIER_HOST="127.0.0.1",
-        COURRIER_PORT=str(api_port),
-        COURRIER_LOG_LEVEL="warning",
-        # SQLite has no NOTIFY: a worker in another process finds new mail by polling
-        COURRIER_POLL_SECONDS="0.1",
-    )
+def _environment(
+    url: str, api_port: int, sink_port: int, options: CourrierOptions
+) -> dict[str, str]:
+    """A worker's variables (:func:`bench.courrier_workers.worker_environment`), and the API's."""
+    env = worker_environment(url, sink_port, options)
+    env.update(COURRIER_HOST="127.0.0.1", COURRIER_PORT=str(api_port), COURRIER_LOG_LEVEL="warning")
     return env
 
 
-def _start(url: str, api_port: int, sink_port: int, database: str) -> list[subprocess.Popen[bytes]]:
+def _start(
+    url: str, api_port: int, sink_port: int, options: CourrierOptions
+) -> list[subprocess.Popen[bytes]]:
     """``courrier serve`` on SQLite; ``courrier api`` and a ``courrier worker`` on PostgreSQL."""
     courrier = str(Path(sys.executable).with_name("courrier"))
-    env = _environment(url, api_port, sink_port)
-    commands = [["serve"]] if database == "sqlite" else [["api"], ["worker"]]
+    env = _environment(url, api_port, sink_port, options)
+    commands = [["serve"]] if options.database == "sqlite" else [["api"], ["worker"]]
     return [
         subprocess.Popen(
             [courrier, *command],
