@@ -387,8 +387,10 @@ def test_a_stopped_worker_records_the_batch_it_sent_last(
     try:
         smtp_server.wait_for(15)  # mid-way: a full batch may be sent and not yet recorded
         stop.set()
+        dispatcher.wakeup.poke()
         worker.join(10)
     finally:
+        dispatcher.wakeup.close()  # its LISTEN thread on PostgreSQL
         dispatcher.close()
         sender.close()
     assert not worker.is_alive()
