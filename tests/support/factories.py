@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, Select, func, insert, select
 from sqlalchemy.engine import Engine
 
-from courrier.store.planning import CONTENT_COLUMNS
+from courrier.store.planning import contents_of, row_columns
 from courrier.store.schema import message_contents, messages, tenants
 
 ICS = (
@@ -81,9 +81,9 @@ def message_row(tenant_id: int, n: int, *, now: datetime, **overrides: Any) -> d
 def insert_messages(
     conn: Connection, tenant_id: int, count: int, *, now: datetime, **overrides: Any
 ) -> list[int]:
-    """``count`` due messages in one statement; their ids in insertion order."""
+    """``count`` due messages in a few statements; their ids in insertion order."""
     rows = [message_row(tenant_id, n, now=now, **overrides) for n in range(count)]
-    conn.execute(insert(messages), [_without_contents(row) for row in rows])
+    conn.execute(insert(messages), [row_columns(row) for row in rows])
     by_key = dict(
         conn.execute(
             select(messages.c.send_key, messages.c.id).where(
@@ -93,30 +93,17 @@ def insert_messages(
     )
     ids = [int(by_key[row["send_key"]]) for row in rows]
     conn.execute(
-        insert(message_contents), [_contents(i, row) for i, row in zip(ids, rows, strict=True)]
+        insert(message_contents), [contents_of(i, row) for i, row in zip(ids, rows, strict=True)]
     )
     return ids
 
 
 def insert_message(conn: Connection, row: dict[str, Any]) -> int:
     """One message row (with its bodies, as composed) written as Courrier stores it; its id."""
-    query = insert(messages).values(**_without_contents(row)).returning(messages.c.id)
+    query = insert(messages).values(**row_columns(row)).returning(messages.c.id)
     message_id = int(conn.execute(query).scalar_one())
-    conn.execute(insert(message_contents).values(**_contents(message_id, row)))
+    conn.execute(insert(message_contents).values(**contents_of(message_id, row)))
     return message_id
-
-
-def _without_contents(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in row.items() if k not in CONTENT_COLUMNS}
-
-
-def _contents(message_id: int, row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "message_id": message_id,
-        "body_text": row.get("body_text", ""),
-        "body_html": row.get("body_html"),
-        "attachments": row.get("attachments", []),
-    }
 
 
 def seed(engine: Engine, count: int, *, now: datetime, **overrides: Any) -> list[int]:

@@ -36,7 +36,7 @@ from courrier.engine.composer import PreferenceLink
 from courrier.render.mime import new_message_id
 from courrier.render.templates import RenderedMessage, TemplateRenderer
 from courrier.store.contacts import contacts_by_external_id
-from courrier.store.planning import insert_messages, replace_contents
+from courrier.store.planning import contents_of, insert_messages, replace_contents
 from courrier.store.preferences import suppress_switched_off
 from courrier.store.schema import contacts, events, messages, subjects
 from courrier.store.statements import Prepared
@@ -188,8 +188,8 @@ class _DigestRun:
                 updated_at=self.now,
             )
         )
-        contents = {"body_text": rendered.text, "body_html": rendered.html, "attachments": []}
-        replace_contents(self.conn, [{"message_id": existing.id, **contents}])
+        bodies = {"body_text": rendered.text, "body_html": rendered.html}
+        replace_contents(self.conn, [contents_of(existing.id, bodies)])
         return None
 
     def render(

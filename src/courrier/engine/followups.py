@@ -36,7 +36,13 @@ from courrier.render.links import LinkSigner
 from courrier.render.mime import new_message_id
 from courrier.store import timeline
 from courrier.store.bulk import insert_rows
-from courrier.store.planning import CONTENT_COLUMNS, PENDING, cancel_messages, existing_send_keys
+from courrier.store.planning import (
+    PENDING,
+    cancel_messages,
+    contents_of,
+    existing_send_keys,
+    row_columns,
+)
 from courrier.store.queue import ClaimedMessage
 from courrier.store.schema import inbound_mails, message_contents, messages
 
@@ -165,9 +171,9 @@ def plan_follow_ups(
         fresh = [(r, why) for r, why in tenant_rows if r["send_key"] not in taken]  # a re-run
         if not fresh:
             continue
-        insert_rows(conn, messages, [_without_contents(r) for r, _ in fresh])
+        insert_rows(conn, messages, [row_columns(r) for r, _ in fresh])
         ids = _follow_up_ids(conn, [r for r, _ in fresh])
-        insert_rows(conn, message_contents, [_contents(ids[_slot(r)], r) for r, _ in fresh])
+        insert_rows(conn, message_contents, [contents_of(ids[_slot(r)], r) for r, _ in fresh])
         planned += len(fresh)
         _record_planned(conn, fresh, ids)
     return planned
@@ -176,14 +182,6 @@ def plan_follow_ups(
 def _slot(row: dict[str, Any]) -> tuple[int, int]:
     """A follow-up's place: (its original, its number)."""
     return (int(row["follow_up_of"]), int(row["follow_up_index"]))
-
-
-def _without_contents(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in row.items() if k not in CONTENT_COLUMNS}
-
-
-def _contents(message_id: int, row: dict[str, Any]) -> dict[str, Any]:
-    return {"message_id": message_id, **{k: row[k] for k in CONTENT_COLUMNS}}
 
 
 def _follow_up_ids(conn: Connection, rows: Sequence[dict[str, Any]]) -> dict[tuple[int, int], int]:

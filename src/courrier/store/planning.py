@@ -89,7 +89,13 @@ CONTENT_COLUMNS = ("body_text", "body_html", "attachments")
 NOT_IN_ROW = frozenset({*CONTENT_COLUMNS, UNAVAILABLE})
 
 
-def _contents(message_id: int, row: Mapping[str, Any]) -> dict[str, Any]:
+def row_columns(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A composed message row without what is not a ``messages`` column (see :data:`NOT_IN_ROW`)."""
+    return {k: v for k, v in row.items() if k not in NOT_IN_ROW}
+
+
+def contents_of(message_id: int, row: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``message_contents`` row of a composed message: its bodies."""
     return {
         "message_id": message_id,
         "body_text": row["body_text"],
@@ -108,7 +114,7 @@ def insert_messages(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> list
     """
     if not rows:
         return []
-    columns = [{k: v for k, v in r.items() if k not in NOT_IN_ROW} for r in rows]
+    columns = [row_columns(r) for r in rows]
     numbered = insert_numbered_rows(conn, messages, columns)
     if numbered is None:
         by_key = _ids_by_send_key(conn, rows[0]["tenant_id"], [row["send_key"] for row in rows])
@@ -116,7 +122,7 @@ def insert_messages(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> list
     else:
         ids = list(numbered)
     insert_rows(
-        conn, message_contents, [_contents(i, row) for i, row in zip(ids, rows, strict=True)]
+        conn, message_contents, [contents_of(i, row) for i, row in zip(ids, rows, strict=True)]
     )
     timeline.record(
         conn,
@@ -251,7 +257,7 @@ def move_messages(
         .values({**{c: bindparam(f"b_{c}") for c in MOVED_COLUMNS}, "updated_at": now}),
         [{"b_id": i, **{f"b_{c}": row[c] for c in MOVED_COLUMNS}} for i, row, _ in ordered],
     )
-    replace_contents(conn, [_contents(i, row) for i, row, _ in ordered])
+    replace_contents(conn, [contents_of(i, row) for i, row, _ in ordered])
     timeline.record(
         conn,
         (
