@@ -418,10 +418,7 @@ class Dispatcher:
                 self.wakeup.wait(self._pause())
         unrecorded, self._unrecorded = self._unrecorded, None
         if unrecorded is not None:  # sent, not yet recorded: record it before leaving
-            try:
-                self._record(unrecorded.claimed, unrecorded.attempts)
-            except Exception:  # still leased: sent again once the lease expires (same Message-ID)
-                log.exception("could not record the last batch before stopping")
+            self._record_alone(unrecorded)
 
     def _pause(self) -> float:
         """Seconds to sleep: until the next due time or lease expiry, at most ``poll_seconds``."""

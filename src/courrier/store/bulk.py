@@ -3,9 +3,10 @@
 psycopg's executemany binds and sends every row as a statement of its own;
 ``COPY ... FROM STDIN`` streams them, for about half the client CPU a row.
 A COPY costs a few round trips whatever its size, so a few rows (one
-event's, posted alone) go as one multi-row INSERT instead. On SQLite, SQLAlchemy's executemany builds a parameter dictionary per row
-before the driver sees it, about as costly as the insert itself; the rows
-go to the driver as tuples instead. Either way the values still go through
+event's, posted alone) go as one multi-row INSERT instead. On SQLite,
+SQLAlchemy's executemany builds a parameter dictionary per row before the
+driver sees it, about as costly as the insert itself; the rows go to the
+driver as tuples instead. Either way the values still go through
 their columns' types (UTC instants, JSON), so the conversions stay where
 the schema declares them, and a column a row leaves out takes its
 Python-side default, as in an INSERT.

@@ -55,7 +55,6 @@ class Checkpointer:
     def __init__(self, path: str, *, pause: float = PAUSE) -> None:
         self.path = path
         self.pause = pause
-        self.checkpoints = 0  # checkpoints run, for tests
         self._lock = threading.Lock()
         self._running: tuple[threading.Thread, threading.Event, threading.Event] | None = None
         _ALIVE.add(self)
@@ -114,8 +113,6 @@ class Checkpointer:
             conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         except sqlite3.Error as exc:  # the file gone or busy: the next commit tries again
             log.debug("checkpoint of %s failed: %s", self.path, exc)
-            return
-        self.checkpoints += 1
 
 
 _ALIVE: weakref.WeakSet[Checkpointer] = weakref.WeakSet()
