@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import signal
 import subprocess
 import sys
 import threading
@@ -39,7 +38,7 @@ from bench.courrier_path import (
     seeded_database,
     server_note,
 )
-from bench.courrier_workers import process_cpu, sent_count, worker_environment
+from bench.courrier_workers import process_cpu, sent_count, stop_workers, worker_environment
 from bench.results import ScenarioResult, cpu_seconds, postgres_cpu
 from bench.sink import free_port
 from bench.workload import Booking, Venue
@@ -67,7 +66,7 @@ def run_courrier_api(
             _wait_ready(api_port, processes)
             result = _timed(engine, api_port, key, bodies, processes, options, way)
         finally:
-            _stop(processes)
+            stop_workers(processes)
         result.checks["statuses"] = message_statuses(engine)
     return result
 
@@ -125,18 +124,6 @@ def _wait_ready(api_port: int, processes: list[subprocess.Popen[bytes]]) -> None
         except OSError:
             time.sleep(0.1)
     raise RuntimeError("courrier did not answer /healthz in time")
-
-
-def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
-    for process in processes:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-    for process in processes:
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def _post(connection: http.client.HTTPConnection, path: str, body: bytes, key: str) -> None:

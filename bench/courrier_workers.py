@@ -17,6 +17,7 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -83,8 +84,8 @@ def start_workers(url: str, port: int, options: CourrierOptions) -> list[subproc
     return workers
 
 
-def stop_workers(workers: list[subprocess.Popen[str]]) -> None:
-    """SIGTERM every worker and wait for it to exit."""
+def stop_workers(workers: Sequence[subprocess.Popen[Any]]) -> None:
+    """SIGTERM every worker (or any courrier process) and wait for it to exit."""
     for worker in workers:
         worker.terminate()
     for worker in workers:
