@@ -1,10 +1,14 @@
 """The delivery queue: claiming due messages under a lease, and recording what became of them.
 
-On PostgreSQL a claim is one statement, ``UPDATE messages ... FROM (SELECT
-... LIMIT n FOR UPDATE SKIP LOCKED) RETURNING``: workers claim side by side
-without waiting on each other or taking the same row. On SQLite, whose
-``RETURNING`` cannot name the rows picked in ``FROM``, it is a SELECT then
-an ``UPDATE ... RETURNING`` inside the engine's ``BEGIN IMMEDIATE``
+A claim takes the most urgent of three parts, each read from the partial
+index of its status (:data:`CLAIM_PARTS`): the due messages, the planned
+ones whose time has come, the expired leases; each part reads at most a
+batch, so a claim costs the same however much is waiting. On PostgreSQL a
+claim is one statement, ``WITH part AS (SELECT ... LIMIT n FOR UPDATE SKIP
+LOCKED) ... UPDATE messages ... FROM picked RETURNING``: workers claim side
+by side without waiting on each other or taking the same row. On SQLite,
+whose ``RETURNING`` cannot name the rows picked in ``FROM``, it is a SELECT
+then an ``UPDATE ... RETURNING`` inside the engine's ``BEGIN IMMEDIATE``
 transaction, which keeps every other writer out until the commit. Every
 update after a claim is guarded by ``lease_owner``, so a worker whose lease
 was taken over cannot overwrite the new owner's record.
@@ -18,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, func, select, text, update
 
 from courrier.domain.status import CLAIMABLE, MessageStatus, can_move
 from courrier.store.schema import message_contents, messages
@@ -129,18 +133,7 @@ def _claim_postgres(
     at = instant(now)
     leased = conn.exec_driver_sql(
         POSTGRES_CLAIM,
-        (
-            S.SENDING.value,
-            worker_id,
-            instant(lease_until),
-            at,
-            channel,
-            *WAITING,
-            at,
-            S.SENDING.value,
-            at,
-            limit,
-        ),
+        (*_parts(channel, at, limit), limit, S.SENDING.value, worker_id, instant(lease_until), at),
     ).fetchall()
     width = len(CLAIMED_NAMES)
     rows = list(_converted_rows(dialect, [row[:width] for row in leased]))
@@ -175,9 +168,7 @@ def _claim_sqlite(
     dialect = conn.dialect
     instant = _bind_converter(dialect, m.c.due_at)
     at = instant(now)
-    picked = conn.exec_driver_sql(
-        SQLITE_PICK, (channel, *WAITING, at, S.SENDING.value, at, limit)
-    ).fetchall()
+    picked = conn.exec_driver_sql(SQLITE_PICK, (*_parts(channel, at, limit), limit)).fetchall()
     if not picked:
         return []
     ids = [row[0] for row in picked]
@@ -209,9 +200,14 @@ def _add_contents(conn: Connection, rows: dict[int, dict[str, Any]]) -> None:
     if not rows:
         return
     found = conn.execute(_CONTENTS(conn), {"ids": array(conn, list(rows))})
-    for message_id, text, html, attachments in found:
+    for message_id, body, html, attachments in found:
         row = rows[message_id]
-        row["body_text"], row["body_html"], row["attachments"] = text, html, attachments
+        row["body_text"], row["body_html"], row["attachments"] = body, html, attachments
+
+
+def _parts(channel: str, at: Any, limit: int) -> tuple[Any, ...]:
+    """The parameters of the parts of a claim (:data:`CLAIM_PARTS`)."""
+    return (channel, at, limit) * len(CLAIM_PARTS)
 
 
 def _bind_converter(dialect: Any, column: Any) -> Any:
@@ -248,32 +244,53 @@ def _converted_rows(dialect: Any, rows: Sequence[Any]) -> Iterator[dict[str, Any
         yield dict(zip(CLAIMED_NAMES, values, strict=True))
 
 
-#: the claimable statuses' values, bound in :data:`SQLITE_PICK` and :data:`POSTGRES_CLAIM`
-WAITING = tuple(sorted(s.value for s in CLAIMABLE))
-#: the claimable messages of a channel (due, or leased by a worker whose lease expired),
-#: most urgent first
-# (placeholders and column names only in the f-strings below: every value is bound)
-SQLITE_PICK = (
-    "SELECT id, status, lease_owner FROM messages WHERE channel = ?"  # noqa: S608
-    f" AND ((status IN ({', '.join('?' * len(WAITING))}) AND due_at <= ?)"
-    " OR (status = ? AND lease_until < ?))"
-    " ORDER BY priority DESC, due_at, id LIMIT ?"
+#: what a claim takes, each part from the partial index of its status
+#: (schema.WAITING_INDEXES), whose status the condition names as a literal, in that index's
+#: order: the due messages most urgent first; the planned ones whose time has come and the
+#: expired leases, earliest first. Each part reads at most a batch of rows however many
+#: are waiting, and the claim takes the most urgent of them (priority, then due time).
+#: (Planned messages are taken by priority among the batch that came due first: they only
+#: outnumber a batch after the workers were stopped for a while.)
+CLAIM_PARTS = (
+    ("status = 'due' AND due_at <= {p}", "priority DESC, due_at, id"),
+    ("status = 'planned' AND due_at <= {p}", "due_at, id"),
+    ("status = 'sending' AND lease_until < {p}", "lease_until, id"),
 )
+if {S.DUE, S.PLANNED} != CLAIMABLE:
+    raise ImportError("the claimable statuses changed; CLAIM_PARTS (and the indexes) need a look")
+_ORDER = "ORDER BY priority DESC, due_at, id"
+
+
+def _part(part: tuple[str, str], p: str, locking: str = "") -> str:
+    """One part of a claim: up to a batch of one status's claimable messages."""
+    condition, order = part
+    return (
+        "SELECT id, status, lease_owner, priority, due_at FROM messages"  # noqa: S608
+        f" WHERE channel = {p} AND {condition.format(p=p)} ORDER BY {order} LIMIT {p}{locking}"
+    )
+
+
+# (placeholders and column names only in the f-strings below: every value is bound)
+#: the ids to claim, most urgent first: (channel, instant, limit) for each part, then the limit
+_SQLITE_PARTS = " UNION ALL ".join(f"SELECT * FROM ({_part(c, '?')})" for c in CLAIM_PARTS)  # noqa: S608
+SQLITE_PICK = f"SELECT id, status, lease_owner FROM ({_SQLITE_PARTS}) {_ORDER} LIMIT ?"  # noqa: S608
 #: the lease of the picked ids (a JSON array), reading back the claimed columns
 SQLITE_LEASE = (
     "UPDATE messages SET status = ?, lease_owner = ?, lease_until = ?, updated_at = ?,"  # noqa: S608
     " attempts = attempts + 1 WHERE id IN (SELECT value FROM json_each(?))"
     f" RETURNING {', '.join(CLAIMED_NAMES)}"
 )
-#: the claim on PostgreSQL: workers claim side by side, none waiting on another's rows
+#: the claim on PostgreSQL: workers claim side by side, none waiting on another's rows. Each
+#: part locks what it reads (FOR UPDATE is not allowed on a UNION); the rows a part locked
+#: and the batch left out stay locked, skipped by other workers, until the commit.
+_POSTGRES_PARTS = ", ".join(
+    f"part{k} AS ({_part(c, '%s', ' FOR UPDATE SKIP LOCKED')})" for k, c in enumerate(CLAIM_PARTS)
+)
+_PICKED = " UNION ALL ".join(f"SELECT * FROM part{k}" for k in range(len(CLAIM_PARTS)))  # noqa: S608
 POSTGRES_CLAIM = (
-    "UPDATE messages SET status = %s, lease_owner = %s, lease_until = %s, updated_at = %s,"  # noqa: S608
-    " attempts = messages.attempts + 1 FROM (SELECT id, status, lease_owner FROM messages"
-    " WHERE channel = %s"
-    f" AND ((status IN ({', '.join(['%s'] * len(WAITING))}) AND due_at <= %s)"
-    " OR (status = %s AND lease_until < %s))"
-    " ORDER BY priority DESC, due_at, id LIMIT %s FOR UPDATE SKIP LOCKED) AS picked"
-    " WHERE messages.id = picked.id"
+    f"WITH {_POSTGRES_PARTS}, picked AS ({_PICKED} {_ORDER} LIMIT %s)"  # noqa: S608
+    " UPDATE messages SET status = %s, lease_owner = %s, lease_until = %s, updated_at = %s,"
+    " attempts = messages.attempts + 1 FROM picked WHERE messages.id = picked.id"
     f" RETURNING {', '.join('messages.' + name for name in CLAIMED_NAMES)},"
     " picked.status, picked.lease_owner"
 )
@@ -382,16 +399,21 @@ def renew_lease(
 
 
 def next_wakeup(conn: Connection, channel: str = "email") -> datetime | None:
-    """The earliest instant something of ``channel`` becomes claimable: due time or lease expiry."""
-    due = conn.execute(
-        select(func.min(m.c.due_at)).where(
-            m.c.channel == channel, m.c.status.in_([s.value for s in CLAIMABLE])
+    """The earliest instant something of ``channel`` becomes claimable: due time or lease expiry.
+
+    One look per waiting status, each in its own index (its status a literal, see
+    :data:`CLAIM_PARTS`): the first planned and the first leased message are the first
+    entries of theirs; the due ones are read whole, as few as are waiting to be retried.
+    """
+    found = [
+        conn.execute(
+            select(func.min(column)).where(m.c.channel == channel, text(f"status = '{status}'"))
+        ).scalar()
+        for column, status in (
+            (m.c.due_at, S.DUE.value),
+            (m.c.due_at, S.PLANNED.value),
+            (m.c.lease_until, S.SENDING.value),
         )
-    ).scalar()
-    lease = conn.execute(
-        select(func.min(m.c.lease_until)).where(
-            m.c.channel == channel, m.c.status == S.SENDING.value
-        )
-    ).scalar()
-    candidates = [t for t in (due, lease) if t is not None]
+    ]
+    candidates = [t for t in found if t is not None]
     return min(candidates) if candidates else None

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 from courrier.store.types import JSONType, UTCDateTime
@@ -166,7 +167,7 @@ messages = Table(
     Column("updated_at", UTCDateTime(), nullable=False),
     Column("sent_at", UTCDateTime(), nullable=True),
     UniqueConstraint("tenant_id", "send_key"),
-    Index("ix_messages_claim", "status", "priority", "due_at"),
+    Index("ix_messages_status", "status"),  # counted per status for /metrics
     Index("ix_messages_tenant_subject", "tenant_id", "subject_id"),
     Index("ix_messages_tenant_contact", "tenant_id", "contact_id"),
     Index("ix_messages_tenant_id", "tenant_id", "id"),
@@ -433,6 +434,26 @@ messages.append_column(Column("follow_up_index", Integer, nullable=True))  # 1, 
 Index("ix_messages_follow_up_of", messages.c.follow_up_of)
 Index("ix_messages_tenant_address", messages.c.tenant_id, messages.c.address)
 Index("ix_messages_sent_at", messages.c.sent_at)
+
+# The queue's indexes (migration 0006), each holding only the messages of one waiting status,
+# so that a claim reads the few rows it takes instead of every waiting message, and sent
+# messages (almost all of the table) are in none of them. The queries that use one name its
+# status as a literal (store.queue): neither SQLite nor PostgreSQL's generic plans match a
+# partial index against a bound parameter.
+WAITING_INDEXES = {
+    # due now (or again after a failure): taken in the claim's order, most urgent first
+    "ix_messages_due": (
+        "due",
+        (messages.c.channel, messages.c.priority.desc(), messages.c.due_at, messages.c.id),
+    ),
+    # planned for later: the ones whose time has come, and the next due time
+    "ix_messages_planned": ("planned", (messages.c.channel, messages.c.due_at, messages.c.id)),
+    # leased to a worker: the leases that expired, and the next expiry
+    "ix_messages_leased": ("sending", (messages.c.channel, messages.c.lease_until, messages.c.id)),
+}
+for _name, (_status, _columns) in WAITING_INDEXES.items():
+    _where = text(f"status = '{_status}'")
+    Index(_name, *_columns, sqlite_where=_where, postgresql_where=_where)
 
 inbound_mails.append_column(Column("feedback_at", UTCDateTime(), nullable=True))
 Index("ix_inbound_mails_feedback_at", inbound_mails.c.feedback_at)

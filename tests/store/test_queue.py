@@ -1,0 +1,149 @@
+"""The queue's claim and next wake-up against a real database: what is taken, in which
+order, and that a claim reads only the waiting messages' indexes, whatever else is stored."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection, Engine
+
+from courrier.clock import ManualClock
+from courrier.store import queue
+from tests.support import factories
+
+LEASE = timedelta(seconds=60)
+
+
+def one(conn: Connection, tenant_id: int, now: Any, **row: Any) -> int:
+    [message_id] = factories.insert_messages(conn, tenant_id, 1, now=now, **row)
+    return message_id
+
+
+def test_a_claim_takes_the_most_urgent_of_the_due_the_planned_and_the_expired_together(
+    engine: Engine,
+) -> None:
+    now = ManualClock()()
+    minute = timedelta(minutes=1)
+    with engine.begin() as conn:
+        tenant = factories.insert_tenant(conn, now=now)
+        due_low = one(conn, tenant, now, priority=10, due_at=now - minute)
+        planned_high = one(conn, tenant, now, status="planned", priority=90, due_at=now)
+        expired_mid = one(
+            conn,
+            tenant,
+            now,
+            status="sending",
+            priority=50,
+            due_at=now - 2 * minute,
+            lease_owner="dead-worker",
+            lease_until=now - timedelta(seconds=1),
+        )
+        due_mid_later = one(conn, tenant, now, priority=50, due_at=now)
+        # not claimable: a retry waiting, a reminder for later, a lease still held, an SMS
+        one(conn, tenant, now, priority=100, due_at=now + minute)
+        one(conn, tenant, now, status="planned", priority=100, due_at=now + minute)
+        one(conn, tenant, now, status="sending", lease_owner="busy", lease_until=now + minute)
+        one(conn, tenant, now, channel="sms", priority=100)
+    with engine.begin() as conn:
+        claimed = queue.claim_due(
+            conn, now=now, worker_id="worker-a", lease_until=now + LEASE, limit=3
+        )
+    assert [c.id for c in claimed] == [planned_high, expired_mid, due_mid_later]
+    assert [c.previous_status.value for c in claimed] == ["planned", "sending", "due"]
+    assert claimed[1].taken_over and claimed[1].previous_owner == "dead-worker"
+    with engine.begin() as conn:
+        rest = queue.claim_due(
+            conn, now=now, worker_id="worker-a", lease_until=now + LEASE, limit=3
+        )
+    assert [c.id for c in rest] == [due_low]
+
+
+def test_the_next_wake_up_is_the_earliest_retry_planned_message_or_lease_expiry(
+    engine: Engine,
+) -> None:
+    now = ManualClock()()
+    with engine.begin() as conn:
+        tenant = factories.insert_tenant(conn, now=now)
+        one(conn, tenant, now, status="planned", due_at=now + timedelta(hours=24))
+        one(conn, tenant, now, status="sent", due_at=now - timedelta(hours=1))
+        assert queue.next_wakeup(conn) == now + timedelta(hours=24)
+        one(conn, tenant, now, due_at=now + timedelta(minutes=10))  # a retry
+        assert queue.next_wakeup(conn) == now + timedelta(minutes=10)
+        one(conn, tenant, now, status="sending", lease_until=now + timedelta(minutes=1))
+        assert queue.next_wakeup(conn) == now + timedelta(minutes=1)
+        assert queue.next_wakeup(conn, channel="sms") is None
+
+
+def test_a_claim_reads_only_the_indexes_of_the_waiting_messages(engine: Engine) -> None:
+    """With thousands of reminders planned for later and of messages sent, each part of the
+    claim searches its own status's index; none scans the messages table."""
+    now = ManualClock()()
+    with engine.begin() as conn:
+        tenant = factories.insert_tenant(conn, now=now)
+        one(conn, tenant, now)
+        one(conn, tenant, now, status="planned", due_at=now + timedelta(days=1))
+        one(conn, tenant, now, status="sent")
+        copy_messages(conn, "planned", 3000)
+        copy_messages(conn, "sent", 3000)
+        conn.execute(text("ANALYZE"))
+    with engine.begin() as conn:
+        plan = claim_plan(conn, now)
+    assert "ix_messages_due" in plan and "ix_messages_planned" in plan
+    assert "ix_messages_claim" not in plan
+    if engine.dialect.name == "sqlite":
+        assert "SCAN messages" not in plan  # SEARCH only, in an index
+    else:  # each part comes in its order straight from its index: no sort of its own
+        parts = plan.split("CTE part")[1:]
+        assert len(parts) == 3 and "ix_messages_leased" in parts[2]
+        assert not [p for p in parts if "Seq Scan" in p or "Sort" in p]
+
+
+def copy_messages(conn: Connection, status: str, count: int) -> None:
+    """``count`` copies of the first message of ``status``, each with its own send key."""
+    columns = (
+        "tenant_id, kind, channel, address, status, priority, due_at, attempts, message_id_header,"
+        " locale, from_addr, from_name, reply_to, to_name, subject_line, created_at, updated_at"
+    )
+    numbers = (
+        "generate_series(1, :count) AS g(n)"
+        if conn.dialect.name == "postgresql"
+        else "(WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < :count)"
+        " SELECT n FROM g) AS g"
+    )
+    conn.execute(
+        text(
+            f"INSERT INTO messages ({columns}, send_key) SELECT {columns}, send_key || '-' || n"
+            f" FROM (SELECT * FROM messages WHERE status = :status LIMIT 1) AS m, {numbers}"
+        ),
+        {"status": status, "count": count},
+    )
+
+
+def claim_plan(conn: Connection, now: Any) -> str:
+    """The database's plan of a claim of 100, as text."""
+    if conn.dialect.name == "sqlite":
+        at = queue._bind_converter(conn.dialect, queue.m.c.due_at)(now)
+        rows = conn.exec_driver_sql(
+            "EXPLAIN QUERY PLAN " + queue.SQLITE_PICK, (*queue._parts("email", at, 100), 100)
+        ).fetchall()
+        return "\n".join(str(row[-1]) for row in rows)
+    params = (*queue._parts("email", now, 100), 100, "sending", "w", now + LEASE, now)
+    [[plan]] = conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + queue.POSTGRES_CLAIM, params)
+    parts = [p for p in plan[0]["Plan"]["Plans"] if p.get("Subplan Name", "").startswith("CTE")]
+    return "\n".join(describe(node) for part in parts for node in walk(part))
+
+
+def walk(node: dict[str, Any]) -> list[dict[str, Any]]:
+    found = [node]
+    for child in node.get("Plans", []):
+        found += walk(child)
+    return found
+
+
+def describe(node: dict[str, Any]) -> str:
+    """One plan node as a line: its CTE name when it has one, its type, relation and index."""
+    parts = [f"CTE {node['Subplan Name'].split()[-1]}" if "Subplan Name" in node else ""]
+    parts += [node["Node Type"], f"on {node.get('Relation Name', '')}", node.get("Index Name", "")]
+    return " ".join(p for p in parts if p)
