@@ -45,6 +45,7 @@ from sqlalchemy.engine import make_url
 from tests.inbound.mails import member_mail
 from tests.support.dovecot import Dovecot, MailboxUser
 
+from bench.report import write_section
 from courrier.inbound.parsing import parse_mail
 from courrier.inbound.passwords import PasswordBox
 from courrier.inbound.reader import MailboxReader
@@ -257,29 +258,6 @@ def report(results: list[Result], reference: Result, args: argparse.Namespace) -
     return "\n".join(lines)
 
 
-def write_docs(path: Path, section: str) -> None:
-    """Put the section between its markers, or at the end of the page."""
-    block = f"{START}\n{section}\n{END}"
-    current = path.read_text() if path.exists() else _empty_page()
-    if START in current and END in current:
-        head, _, rest = current.partition(START)
-        _, _, tail = rest.partition(END)
-        path.write_text(head + block + tail)
-    else:
-        path.write_text(current.rstrip("\n") + "\n\n" + block + "\n")
-
-
-def _empty_page() -> str:
-    """The page as the outbound benchmark makes it, its figures still to come, so that
-    ``bench/outbound.py --write-docs`` fills its own part and keeps this one."""
-    from bench.report import DOC_HEAD, DOC_TAIL
-    from bench.report import END as OUTBOUND_END
-    from bench.report import START as OUTBOUND_START
-
-    pending = "_Not measured yet: run `scripts/bench`._"
-    return f"{DOC_HEAD}{OUTBOUND_START}\n{pending}\n{OUTBOUND_END}{DOC_TAIL}"
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--n", type=int, default=1000, help="mails in the mailbox")
@@ -315,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
         section = report(results, reference, args)
         print(section)
         if args.write_docs:
-            write_docs(args.write_docs, section)
+            write_section(args.write_docs, START, END, section)
     finally:
         server.cleanup()
         shutil.rmtree(work, ignore_errors=True)

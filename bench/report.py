@@ -211,3 +211,20 @@ def write_docs(path: Path, report: str, facts: dict[str, Any]) -> None:
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(DOC_HEAD + block + DOC_TAIL)
+
+
+def write_section(path: Path, start: str, end: str, section: str) -> None:
+    """Put another benchmark's section between its markers, or at the end of the page
+    (made as this benchmark makes it, its own figures still to come, when missing)."""
+    block = f"{start}\n{section}\n{end}"
+    pending = "_Not measured yet: run `scripts/bench`._"
+    current = (
+        path.read_text() if path.exists() else f"{DOC_HEAD}{START}\n{pending}\n{END}{DOC_TAIL}"
+    )
+    if start in current and end in current:
+        head, _, rest = current.partition(start)
+        _, _, tail = rest.partition(end)
+        path.write_text(head + block + tail)
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(current.rstrip("\n") + "\n\n" + block + "\n")
