@@ -425,33 +425,39 @@ def test_a_claim_that_fails_does_not_undo_the_record_of_the_batch_sent_before(
     assert factories.statuses(engine, first) == {"sent": 10}
 
 
-def test_a_batch_whose_record_keeps_failing_is_left_to_its_lease_and_sending_goes_on(
+def test_a_message_whose_record_keeps_failing_is_recorded_without_it_and_never_sent_again(
     engine: Engine,
     settings: Settings,
     sender: SmtpSender,
     clock: ManualClock,
+    smtp_server: SmtpServer,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """What follows from one message's send (here, its address health) cannot be written:
+    the rest of its batch is recorded as usual, and that one as sent with an entry saying
+    what is missing, instead of being left leased and sent again at every lease expiry."""
     from courrier.engine import dispatcher as module
 
     ids = factories.seed(engine, 30, now=clock())
-    dispatcher = make_dispatcher(engine, settings, sender, clock, batch_size=10)
+    poisoned = ids[3]
     note = module.health.note_send_results
+
+    def note_unless_poisoned(conn: Any, results: Any, now: Any) -> Any:
+        if poisoned in {r.message.id for r in results}:
+            raise RuntimeError("this message's record fails every time")
+        return note(conn, results, now)
+
+    monkeypatch.setattr(module.health, "note_send_results", note_unless_poisoned)
+    dispatcher = make_dispatcher(engine, settings, sender, clock, batch_size=10)
     try:
-        assert dispatcher.step() == 10
-        poisoned = {m.id for m in dispatcher._unrecorded.claimed}  # type: ignore[union-attr]
-
-        def note_unless_poisoned(conn: Any, results: Any, now: Any) -> Any:
-            if poisoned & {r.message.id for r in results}:
-                raise RuntimeError("this batch's record fails every time")
-            return note(conn, results, now)
-
-        monkeypatch.setattr(module.health, "note_send_results", note_unless_poisoned)
-        with pytest.raises(RuntimeError):
-            dispatcher.step()
-        dispatcher.drain()  # the others still go, and are recorded
+        assert dispatcher.drain() == 30
+        smtp_server.wait_for(30)
+        clock.advance(timedelta(seconds=settings.lease_seconds + 1))
+        assert dispatcher.drain() == 0  # nothing left leased to take over
     finally:
         dispatcher.close()
-    others = [i for i in ids if i not in poisoned]
-    assert factories.statuses(engine, others) == {"sent": 20}
-    assert factories.statuses(engine, sorted(poisoned)) == {"sending": 10}  # taken over later
+    assert factories.statuses(engine, ids) == {"sent": 30}
+    assert len(smtp_server.received) == 30
+    assert entries(engine, poisoned)[-2:] == ["sent", "partly_recorded"]
+    assert "address health, follow-ups and webhooks" in str(last_entry(engine, poisoned)["reason"])
+    assert entries(engine, ids[4])[-1] == "sent"

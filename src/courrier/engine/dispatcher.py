@@ -74,6 +74,18 @@ class Sent:
     attempts: Sequence[Attempt]
 
 
+def _incomplete(message_id: int, now: datetime, status: str) -> timeline.TimelineEntry:
+    """The timeline entry of an outcome recorded without what follows from it."""
+    return timeline.TimelineEntry(
+        message_id=message_id,
+        at=now,
+        status=status,
+        entry="partly_recorded",
+        reason="recorded without its address health, follow-ups and webhooks, which failed"
+        " (see the worker's log)",
+    )
+
+
 def _default_worker_id() -> str:
     return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(3)}"
 
@@ -109,7 +121,7 @@ class Dispatcher:
         """Claim one batch of due messages, send them, record outcomes; the number handled."""
         claimed = self._claim()
         if claimed:
-            self._record(claimed, self._send(claimed))
+            self._record_alone(Sent(claimed, self._send(claimed)))
         return len(claimed)
 
     def drain(self) -> int:
@@ -135,30 +147,71 @@ class Dispatcher:
         pending = self._unrecorded
         try:
             claimed = self._record_and_claim(pending)
-        except Exception:
+        except OperationalError:  # the database: whether the claim committed is unknown
             self._unrecorded = None
-            if pending is not None:  # the claim's failure must not hold the record back
+            if pending is not None:
                 self._record_alone(pending)
             raise
+        except Exception:  # raised before the commit: neither the record nor the claim was made
+            if pending is None:
+                raise
+            self._unrecorded = None
+            self._record_alone(pending)  # the record's fault, or the claim's: now apart
+            claimed = self._claim()
         self._unrecorded = None  # recorded: the transaction committed
         if not claimed:
             return 0
         self._unrecorded = Sent(claimed, self._send(claimed))
         if len(claimed) < self.settings.batch_size or self._stop.is_set():
-            self._record(claimed, self._unrecorded.attempts)
-            self._unrecorded = None
+            sent, self._unrecorded = self._unrecorded, None
+            self._record_alone(sent)
         return len(claimed)
 
     def _record_alone(self, sent: Sent) -> None:
-        """Record a batch in a transaction of its own; if that fails too, leave it leased.
+        """Record a batch in a transaction of its own, and never leave a mail sent unrecorded
+        for a fault of the record itself.
 
-        A batch left leased is taken over once its lease expires and sent
-        again, with the same Message-IDs.
+        When the batch's record fails (not for want of a database), each
+        message is recorded alone, so one whose address health, follow-ups
+        or webhooks cannot be written holds no other back; that one is then
+        recorded without them, and its timeline says what was left out.
+        Otherwise its lease would expire and the mail go again, and again,
+        at every expiry. Only when the database cannot be written at all is
+        a message left leased, to be taken over and sent again (same
+        Message-ID) once its lease expires.
         """
         try:
             self._record(sent.claimed, sent.attempts)
-        except Exception:
+            return
+        except OperationalError:
             log.exception("could not record a batch sent; it goes again when its lease expires")
+            return
+        except Exception:
+            if len(sent.claimed) == 1:
+                self._record_without_consequences(sent)
+                return
+            log.exception("could not record a batch sent; recording its messages one by one")
+        for message, attempt in zip(sent.claimed, sent.attempts, strict=True):
+            self._record_alone(Sent([message], [attempt]))
+
+    def _record_without_consequences(self, sent: Sent) -> None:
+        """Record one message's outcome and timeline alone, with why the rest is missing."""
+        [message] = sent.claimed
+        log.exception("could not record what follows from message %s's attempt", message.id)
+        try:
+            with self.engine.begin() as conn:
+                now = self.clock()
+                decided, _ = self._decided(sent, now)
+                recorded = self._write(conn, decided, [], now)
+                if recorded:
+                    status = decided[0][0].status.value
+                    timeline.record(conn, [_incomplete(message.id, now, status)])
+        except Exception:
+            log.exception(
+                "could not record message %s; it goes again when its lease expires", message.id
+            )
+            return
+        self._count(sent.attempts)
 
     def _send(self, claimed: Sequence[ClaimedMessage]) -> list[Attempt]:
         """Send a batch through the pool, renewing its leases while it takes long.
