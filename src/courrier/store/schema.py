@@ -431,9 +431,12 @@ messages.append_column(
     Column("follow_up_of", Id, ForeignKey("messages.id", ondelete="SET NULL"), nullable=True)
 )
 messages.append_column(Column("follow_up_index", Integer, nullable=True))  # 1, 2, 3
-Index("ix_messages_follow_up_of", messages.c.follow_up_of)
 Index("ix_messages_tenant_address", messages.c.tenant_id, messages.c.address)
-Index("ix_messages_sent_at", messages.c.sent_at)
+# (migration 0006) only the rows that have one: most messages are no follow-up, and none is
+# sent when planned or claimed, so neither insert nor claim writes an entry in these
+for _column in (messages.c.follow_up_of, messages.c.sent_at):
+    _filled = text(f"{_column.name} IS NOT NULL")
+    Index(f"ix_messages_{_column.name}", _column, sqlite_where=_filled, postgresql_where=_filled)
 
 # The queue's indexes (migration 0006), each holding only the messages of one waiting status,
 # so that a claim reads the few rows it takes instead of every waiting message, and sent

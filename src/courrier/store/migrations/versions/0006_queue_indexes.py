@@ -7,6 +7,11 @@ then sort those due: a claim took longer the more was waiting. Three
 partial indexes replace it (see ``schema.WAITING_INDEXES``), and a plain
 index on ``status`` keeps the count per status of ``/metrics``.
 
+The indexes of ``follow_up_of`` and ``sent_at`` then hold only the rows that
+have one: on PostgreSQL every claim and record of a message writes a new
+entry in each index of the table, and neither column is set when a message
+is planned or claimed.
+
 Revision ID: 0006
 Revises: 0005
 """
@@ -29,7 +34,17 @@ WAITING_INDEXES = {
 }
 
 
+#: indexes of a column most rows leave empty, from then on holding only the rows that fill it
+FILLED_ONLY = ("follow_up_of", "sent_at")
+
+
 def upgrade() -> None:
+    for column in FILLED_ONLY:
+        op.drop_index(f"ix_messages_{column}", table_name="messages")
+        where = sa.text(f"{column} IS NOT NULL")
+        op.create_index(
+            f"ix_messages_{column}", "messages", [column], sqlite_where=where, postgresql_where=where
+        )
     op.drop_index("ix_messages_claim", table_name="messages")
     op.create_index("ix_messages_status", "messages", ["status"])
     for name, (status, columns) in WAITING_INDEXES.items():
@@ -42,3 +57,6 @@ def downgrade() -> None:
         op.drop_index(name, table_name="messages")
     op.drop_index("ix_messages_status", table_name="messages")
     op.create_index("ix_messages_claim", "messages", ["status", "priority", "due_at"])
+    for column in FILLED_ONLY:
+        op.drop_index(f"ix_messages_{column}", table_name="messages")
+        op.create_index(f"ix_messages_{column}", "messages", [column])
