@@ -45,6 +45,7 @@ from courrier.store.planning import (
 )
 from courrier.store.queue import ClaimedMessage
 from courrier.store.schema import inbound_mails, message_contents, messages
+from courrier.store.statements import chunks
 
 __all__ = ["plan_follow_ups", "stale_follow_ups", "stop_follow_ups"]
 
@@ -188,9 +189,9 @@ def _follow_up_ids(conn: Connection, rows: Sequence[dict[str, Any]]) -> dict[tup
     """The ids of the follow-ups just added, by their place."""
     originals = sorted({int(r["follow_up_of"]) for r in rows})
     ids: dict[tuple[int, int], int] = {}
-    for start in range(0, len(originals), 500):
+    for part in chunks(originals):
         query = select(messages.c.follow_up_of, messages.c.follow_up_index, messages.c.id).where(
-            messages.c.follow_up_of.in_(originals[start : start + 500])
+            messages.c.follow_up_of.in_(part)
         )
         ids.update(((of, index), i) for of, index, i in conn.execute(query))
     return ids
@@ -226,9 +227,9 @@ def stop_follow_ups(
     """
     wanted = sorted(set(original_ids))
     found: list[int] = []
-    for start in range(0, len(wanted), 500):
+    for part in chunks(wanted):
         query = select(messages.c.id).where(
-            messages.c.follow_up_of.in_(wanted[start : start + 500]),
+            messages.c.follow_up_of.in_(part),
             messages.c.status.in_(PENDING),
         )
         found += conn.execute(query).scalars()

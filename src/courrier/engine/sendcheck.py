@@ -30,7 +30,7 @@ from courrier.store.kinds import Catalogues
 from courrier.store.preferences import switched_off_rows
 from courrier.store.queue import ClaimedMessage
 from courrier.store.schema import subjects
-from courrier.store.statements import Prepared, array, in_array
+from courrier.store.statements import Prepared, array, chunks, in_array
 
 __all__ = ["Verdict", "stale_messages"]
 
@@ -58,8 +58,8 @@ _STATES = Prepared(
 def _states(conn: Connection, subject_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
     found: dict[int, dict[str, Any]] = {}
     wanted = sorted(set(subject_ids))
-    for start in range(0, len(wanted), 500):
-        params = {"ids": array(conn, wanted[start : start + 500])}
+    for part in chunks(wanted):
+        params = {"ids": array(conn, part)}
         found.update((i, dict(state)) for i, state in conn.execute(_STATES(conn), params))
     return found
 

@@ -19,7 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from courrier.domain.planning import Recipient
 from courrier.errors import ValidationError
 from courrier.store.schema import contact_addresses, contacts
-from courrier.store.statements import Prepared, array, in_array
+from courrier.store.statements import Prepared, array, chunks, in_array
 
 
 @dataclass
@@ -174,8 +174,7 @@ def contacts_by_external_id(
     """
     wanted = sorted(set(external_ids))
     found: dict[str, dict[str, Any]] = {}
-    for start in range(0, len(wanted), 500):
-        chunk = wanted[start : start + 500]
+    for chunk in chunks(wanted):
         rows = conn.execute(
             select(contacts).where(
                 contacts.c.tenant_id == tenant_id, contacts.c.external_id.in_(chunk)
@@ -211,8 +210,8 @@ def recipients_by_external_id(
     """
     wanted = sorted(set(external_ids))
     found: dict[str, tuple[int, Recipient]] = {}
-    for start in range(0, len(wanted), 500):
-        params = {"tenant": tenant_id, "ids": array(conn, wanted[start : start + 500])}
+    for part in chunks(wanted):
+        params = {"tenant": tenant_id, "ids": array(conn, part)}
         for row_id, external_id, name, email, phone, locale, zone in conn.execute(
             _RECIPIENTS(conn), params
         ):

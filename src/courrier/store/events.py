@@ -13,7 +13,7 @@ from sqlalchemy import Connection, bindparam, select
 
 from courrier.store.bulk import insert_numbered_rows, update_rows
 from courrier.store.schema import events
-from courrier.store.statements import Prepared, array, in_array
+from courrier.store.statements import Prepared, array, chunks, in_array
 
 #: the events of a tenant among some idempotency keys
 _BY_KEYS = Prepared(
@@ -30,8 +30,8 @@ def stored_answers(
     """The answers already given to these idempotency keys (absent: never seen)."""
     wanted = sorted(set(keys))
     found: dict[str, dict[str, Any]] = {}
-    for start in range(0, len(wanted), 500):
-        chunk = array(conn, wanted[start : start + 500])
+    for part in chunks(wanted):
+        chunk = array(conn, part)
         for key, event_id, response in conn.execute(
             _BY_KEYS(conn), {"tenant": tenant_id, "keys": chunk}
         ):
@@ -55,8 +55,8 @@ def insert_events(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> list[i
     tenant_id = rows[0]["tenant_id"]
     keys = [row["idempotency_key"] for row in rows]
     ids: dict[str, int] = {}
-    for start in range(0, len(keys), 500):
-        chunk = array(conn, keys[start : start + 500])
+    for part in chunks(keys):
+        chunk = array(conn, part)
         found = conn.execute(_BY_KEYS(conn), {"tenant": tenant_id, "keys": chunk})
         ids.update((key, event_id) for key, event_id, _response in found)
     return [ids[key] for key in keys]

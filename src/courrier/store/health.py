@@ -20,7 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from courrier.store import webhooks
 from courrier.store.schema import address_audit, address_errors, address_health, messages, tenants
-from courrier.store.statements import Prepared, array, in_array
+from courrier.store.statements import Prepared, array, chunks, in_array
 
 __all__ = [
     "AddressError",
@@ -253,8 +253,8 @@ def blocked_rows(
     found: dict[tuple[int, str], dict[str, Any]] = {}
     for tenant_id in sorted({t for t, _ in wanted}):
         addresses = sorted(a for t, a in wanted if t == tenant_id)
-        for start in range(0, len(addresses), 500):
-            params = {"tenant": tenant_id, "addresses": array(conn, addresses[start : start + 500])}
+        for part in chunks(addresses):
+            params = {"tenant": tenant_id, "addresses": array(conn, part)}
             for row in conn.execute(_BLOCKED(conn), params):
                 found[(tenant_id, row.address)] = dict(row._mapping)
     return found

@@ -19,7 +19,7 @@ from courrier.store import timeline
 from courrier.store.bulk import insert_numbered_rows, insert_rows
 from courrier.store.schema import message_contents, messages
 from courrier.store.staff_actions import WITHDRAWN_BY
-from courrier.store.statements import Prepared, array, in_array
+from courrier.store.statements import Prepared, array, chunks, in_array
 
 #: a tenant's messages among some send keys
 _BY_SEND_KEYS = Prepared(
@@ -34,8 +34,8 @@ def existing_send_keys(conn: Connection, tenant_id: int, keys: Iterable[str]) ->
     """Those of ``keys`` the tenant already has a message for."""
     wanted = sorted(set(keys))
     found: set[str] = set()
-    for start in range(0, len(wanted), 500):
-        params = {"tenant": tenant_id, "keys": array(conn, wanted[start : start + 500])}
+    for part in chunks(wanted):
+        params = {"tenant": tenant_id, "keys": array(conn, part)}
         found.update(key for key, _id in conn.execute(_BY_SEND_KEYS(conn), params))
     return found
 
@@ -48,10 +48,10 @@ def cancelled_send_keys(conn: Connection, tenant_id: int, keys: Iterable[str]) -
     """
     wanted = sorted(set(keys))
     found: set[str] = set()
-    for start in range(0, len(wanted), 500):
+    for part in chunks(wanted):
         query = select(messages.c.send_key).where(
             messages.c.tenant_id == tenant_id,
-            messages.c.send_key.in_(wanted[start : start + 500]),
+            messages.c.send_key.in_(part),
             messages.c.status == MessageStatus.CANCELLED.value,
             or_(
                 messages.c.status_reason.is_(None),
@@ -64,8 +64,8 @@ def cancelled_send_keys(conn: Connection, tenant_id: int, keys: Iterable[str]) -
 
 def _ids_by_send_key(conn: Connection, tenant_id: int, keys: Sequence[str]) -> dict[str, int]:
     found: dict[str, int] = {}
-    for start in range(0, len(keys), 500):
-        params = {"tenant": tenant_id, "keys": array(conn, keys[start : start + 500])}
+    for part in chunks(keys):
+        params = {"tenant": tenant_id, "keys": array(conn, part)}
         found.update(
             (key, message_id) for key, message_id in conn.execute(_BY_SEND_KEYS(conn), params)
         )
@@ -165,7 +165,7 @@ def pending_messages(
     """The pending messages of these subjects, by subject, locked until the commit."""
     wanted = sorted(set(subject_ids))
     found: dict[int, list[PendingMessage]] = {s: [] for s in wanted}
-    for start in range(0, len(wanted), 500):
+    for part in chunks(wanted):
         query = (
             select(
                 messages.c.id,
@@ -180,7 +180,7 @@ def pending_messages(
             )
             .where(
                 messages.c.tenant_id == tenant_id,
-                messages.c.subject_id.in_(wanted[start : start + 500]),
+                messages.c.subject_id.in_(part),
                 messages.c.status.in_(PENDING),
             )
             .order_by(messages.c.id)

@@ -26,7 +26,7 @@ from courrier.domain.status import MessageStatus
 from courrier.store.kinds import Catalogues
 from courrier.store.kinds import tenant_catalogue as tenant_kinds
 from courrier.store.schema import contact_preferences, contacts
-from courrier.store.statements import Prepared, array, in_array
+from courrier.store.statements import Prepared, array, chunks, in_array
 
 #: a staff member's copies of new bookings: none, one mail each, or a daily digest
 BOOKING_COPY_MODES = ("off", "each", "digest")
@@ -65,8 +65,8 @@ def rules_of(
     """The rules of each of ``contact_ids`` (row ids); a contact without rules maps to []."""
     wanted = sorted(set(contact_ids))
     found: dict[int, list[Preference]] = {cid: [] for cid in wanted}
-    for start in range(0, len(wanted), 500):
-        params = {"tenant": tenant_id, "ids": array(conn, wanted[start : start + 500])}
+    for part in chunks(wanted):
+        params = {"tenant": tenant_id, "ids": array(conn, part)}
         for contact_id, kind, channel, enabled, set_by in conn.execute(_RULES(conn), params):
             found[contact_id].append(Preference(kind, channel, bool(enabled), SetBy(set_by)))
     return found

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import (
@@ -33,9 +33,14 @@ from sqlalchemy import (
     select,
 )
 
-__all__ = ["Prepared", "array", "in_array"]
+__all__ = ["CHUNK", "Prepared", "array", "chunks", "in_array"]
 
 E = TypeVar("E", bound=Executable)
+T = TypeVar("T")
+
+#: a look-up by many values goes this many at a time: no statement, bound array or list of
+#: parameters grows with the batch (SQLite allows 32,766 parameters a statement)
+CHUNK = 500
 
 
 class Prepared(Generic[E]):
@@ -72,3 +77,9 @@ def array(conn: Connection, values: Sequence[Any]) -> Any:
     if conn.dialect.name == "sqlite":
         return json.dumps(list(values))
     return list(values)
+
+
+def chunks(values: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
+    """``values`` in slices of at most ``size``, in order (none when empty)."""
+    for start in range(0, len(values), size):
+        yield values[start : start + size]

@@ -15,7 +15,7 @@ from sqlalchemy import ColumnElement, Connection, bindparam, select, update
 
 from courrier.store.bulk import JSONText, insert_numbered_rows, insert_rows
 from courrier.store.schema import subject_versions, subjects
-from courrier.store.statements import Prepared, array, in_array
+from courrier.store.statements import Prepared, array, chunks, in_array
 
 SubjectKey = tuple[str, str]  # (type, external id)
 
@@ -52,8 +52,8 @@ def subjects_by_key(
     """The tenant's subjects among ``keys``, in a few queries whatever their number."""
     found: dict[SubjectKey, StoredSubject] = {}
     for subject_type, ids in _by_type(keys).items():
-        for start in range(0, len(ids), 500):
-            chunk = array(conn, ids[start : start + 500])
+        for part in chunks(ids):
+            chunk = array(conn, part)
             params = {"tenant": tenant_id, "type": subject_type, "ids": chunk}
             for row in conn.execute(_BY_KEYS(conn), params):
                 m = row._mapping
@@ -111,8 +111,8 @@ def insert_subjects(
         return list(numbered)
     ids: dict[SubjectKey, int] = {}
     for subject_type, external_ids in _by_type((s.type, s.external_id) for s in new).items():
-        for start in range(0, len(external_ids), 500):
-            chunk = array(conn, external_ids[start : start + 500])
+        for part in chunks(external_ids):
+            chunk = array(conn, part)
             params = {"tenant": tenant_id, "type": subject_type, "ids": chunk}
             ids.update(((subject_type, e), i) for e, i in conn.execute(_IDS_BY_KEYS(conn), params))
     return [ids[(s.type, s.external_id)] for s in new]
