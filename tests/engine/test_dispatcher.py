@@ -461,3 +461,79 @@ def test_a_message_whose_record_keeps_failing_is_recorded_without_it_and_never_s
     assert entries(engine, poisoned)[-2:] == ["sent", "partly_recorded"]
     assert "address health, follow-ups and webhooks" in str(last_entry(engine, poisoned)["reason"])
     assert entries(engine, ids[4])[-1] == "sent"
+
+
+def test_a_mail_whose_attempt_cannot_be_written_is_recorded_as_sent_and_not_sent_again(
+    engine: Engine,
+    settings: Settings,
+    sender: SmtpSender,
+    clock: ManualClock,
+    smtp_server: SmtpServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Not even the attempt's own timeline entry can be written for one message: it is
+    recorded as sent, bare, rather than left leased and sent at every lease expiry."""
+    from courrier.engine import dispatcher as module
+
+    ids = factories.seed(engine, 10, now=clock())
+    poisoned = ids[3]
+    record = module.timeline.record
+
+    def record_unless_poisoned(conn: Any, found: Any) -> Any:
+        if any(e["message_id"] == poisoned and e["entry"] == "sent" for e in found):
+            raise ValueError("this entry cannot be written")
+        return record(conn, found)
+
+    monkeypatch.setattr(module.timeline, "record", record_unless_poisoned)
+    dispatcher = make_dispatcher(engine, settings, sender, clock, batch_size=10)
+    try:
+        assert dispatcher.drain() == 10
+        smtp_server.wait_for(10)
+        for _ in range(2):
+            clock.advance(timedelta(seconds=settings.lease_seconds + 1))
+            assert dispatcher.drain() == 0
+    finally:
+        dispatcher.close()
+    assert len(smtp_server.received) == 10
+    assert factories.statuses(engine, ids) == {"sent": 10}
+    assert entries(engine, poisoned)[-1] == "partly_recorded"
+    assert "without the server's reply" in str(last_entry(engine, poisoned)["reason"])
+
+
+def test_the_last_batch_is_recorded_once_the_database_answers_again(
+    engine: Engine,
+    settings: Settings,
+    sender: SmtpSender,
+    clock: ManualClock,
+    smtp_server: SmtpServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The database refuses five tries to record a small batch (more than one round of
+    pauses): the step fails, the batch is kept, and the next step records it."""
+    from sqlalchemy.exc import OperationalError
+
+    from courrier.engine import dispatcher as module
+
+    monkeypatch.setattr(module, "RECORD_PAUSES", (0.0, 0.0, 0.0))
+    ids = factories.seed(engine, 5, now=clock())
+    write = module.Dispatcher._write
+    tries = 0
+
+    def failing_five_times(self: Dispatcher, *args: Any) -> Any:
+        nonlocal tries
+        tries += 1
+        if tries <= 5:
+            raise OperationalError("COMMIT", {}, Exception("the server is restarting"))
+        return write(self, *args)
+
+    monkeypatch.setattr(module.Dispatcher, "_write", failing_five_times)
+    dispatcher = make_dispatcher(engine, settings, sender, clock, batch_size=10)
+    try:
+        with pytest.raises(OperationalError):
+            dispatcher.step()
+        while dispatcher.step() or dispatcher._unrecorded is not None:  # as run() goes on
+            pass
+    finally:
+        dispatcher.close()
+    assert factories.statuses(engine, ids) == {"sent": 5}
+    assert len(smtp_server.received) == 5

@@ -74,15 +74,22 @@ class Sent:
     attempts: Sequence[Attempt]
 
 
-def _incomplete(message_id: int, now: datetime, status: str) -> timeline.TimelineEntry:
-    """The timeline entry of an outcome recorded without what follows from it."""
+#: the reasons of a ``partly_recorded`` entry: what follows from an attempt could not be
+#: written; nor could the attempt itself (only for a mail that left: it must not go again)
+PARTLY = (
+    "recorded without its address health, follow-ups and webhooks, which failed"
+    " (see the worker's log)"
+)
+BARE = (
+    "recorded as sent, without the server's reply, address health, follow-ups and webhooks,"
+    " which could not be written (see the worker's log)"
+)
+
+
+def _incomplete(message_id: int, now: datetime, status: str, reason: str) -> timeline.TimelineEntry:
+    """The timeline entry of an outcome recorded without all that goes with it."""
     return timeline.TimelineEntry(
-        message_id=message_id,
-        at=now,
-        status=status,
-        entry="partly_recorded",
-        reason="recorded without its address health, follow-ups and webhooks, which failed"
-        " (see the worker's log)",
+        message_id=message_id, at=now, status=status, entry="partly_recorded", reason=reason
     )
 
 
@@ -121,7 +128,7 @@ class Dispatcher:
         """Claim one batch of due messages, send them, record outcomes; the number handled."""
         claimed = self._claim()
         if claimed:
-            self._record_alone(Sent(claimed, self._send(claimed)))
+            self._record_safely(Sent(claimed, self._send(claimed)))
         return len(claimed)
 
     def drain(self) -> int:
@@ -163,54 +170,84 @@ class Dispatcher:
             return 0
         self._unrecorded = Sent(claimed, self._send(claimed))
         if len(claimed) < self.settings.batch_size or self._stop.is_set():
-            sent, self._unrecorded = self._unrecorded, None
-            self._record_alone(sent)
+            # the database failing, it stays for the next step to record with its claim
+            self._record_safely(self._unrecorded)
+            self._unrecorded = None
         return len(claimed)
 
     def _record_alone(self, sent: Sent) -> None:
-        """Record a batch in a transaction of its own, and never leave a mail sent unrecorded
-        for a fault of the record itself.
+        """Record a batch in a transaction of its own; never raises.
 
-        When the batch's record fails (not for want of a database), each
-        message is recorded alone, so one whose address health, follow-ups
-        or webhooks cannot be written holds no other back; that one is then
-        recorded without them, and its timeline says what was left out.
-        Otherwise its lease would expire and the mail go again, and again,
-        at every expiry. Only when the database cannot be written at all is
-        a message left leased, to be taken over and sent again (same
-        Message-ID) once its lease expires.
+        When the database cannot be written, the batch stays leased: it is
+        taken over and sent again (same Message-IDs) once its lease expires.
+        """
+        try:
+            self._record_safely(sent)
+        except OperationalError:
+            log.exception("could not record a batch sent; it goes again when its lease expires")
+
+    def _record_safely(self, sent: Sent) -> None:
+        """Record a batch, and never leave a mail that left unrecorded for a fault of the
+        record itself; raises OperationalError when the database cannot be written.
+
+        When the batch's record fails otherwise, each message is recorded
+        alone, so one whose address health, follow-ups or webhooks cannot be
+        written holds no other back, and that one is recorded without them
+        (:meth:`_record_without_consequences`). Else its lease would expire
+        and the mail go again, and again, at every expiry. What was recorded
+        before an OperationalError is not written twice by the next try.
         """
         try:
             self._record(sent.claimed, sent.attempts)
             return
         except OperationalError:
-            log.exception("could not record a batch sent; it goes again when its lease expires")
-            return
+            raise
         except Exception:
             if len(sent.claimed) == 1:
-                self._record_without_consequences(sent)
+                self._record_last_resort(sent)
                 return
             log.exception("could not record a batch sent; recording its messages one by one")
         for message, attempt in zip(sent.claimed, sent.attempts, strict=True):
-            self._record_alone(Sent([message], [attempt]))
+            self._record_safely(Sent([message], [attempt]))
+
+    def _record_last_resort(self, sent: Sent) -> None:
+        """One message whose record failed: without its consequences, else bare, else left."""
+        try:
+            self._record_without_consequences(sent)
+        except OperationalError:
+            raise
+        except Exception:
+            log.exception("could not record message %s at all", sent.claimed[0].id)
 
     def _record_without_consequences(self, sent: Sent) -> None:
-        """Record one message's outcome and timeline alone, with why the rest is missing."""
+        """One message's outcome and timeline without what follows from them, saying so.
+
+        If even that cannot be written, a mail that left is recorded as sent
+        and nothing more; one that did not stays leased, to be tried again.
+        """
         [message] = sent.claimed
         log.exception("could not record what follows from message %s's attempt", message.id)
         try:
             with self.engine.begin() as conn:
                 now = self.clock()
                 decided, _ = self._decided(sent, now)
-                recorded = self._write(conn, decided, [], now)
-                if recorded:
+                if self._write(conn, decided, [], now):
                     status = decided[0][0].status.value
-                    timeline.record(conn, [_incomplete(message.id, now, status)])
-        except Exception:
-            log.exception(
-                "could not record message %s; it goes again when its lease expires", message.id
-            )
+                    timeline.record(conn, [_incomplete(message.id, now, status, PARTLY)])
+            self._count(sent.attempts)
             return
+        except OperationalError:
+            raise
+        except Exception:
+            if sent.attempts[0].kind != "sent":
+                log.exception("could not record message %s; it goes again", message.id)
+                return
+            log.exception("could not record message %s's attempt; recording it as sent", message.id)
+        with self.engine.begin() as conn:
+            now = self.clock()
+            bare = Outcome(message.id, S.SENT, sent_at=now)
+            if record_outcomes(conn, [bare], worker_id=self.worker_id, now=now):
+                timeline.record(conn, [_incomplete(message.id, now, S.SENT.value, BARE)])
         self._count(sent.attempts)
 
     def _send(self, claimed: Sequence[ClaimedMessage]) -> list[Attempt]:
