@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
@@ -95,9 +96,34 @@ def test_a_claim_reads_only_the_indexes_of_the_waiting_messages(engine: Engine) 
     if engine.dialect.name == "sqlite":
         assert "SCAN messages" not in plan  # SEARCH only, in an index
     else:  # each part comes in its order straight from its index: no sort of its own
-        parts = plan.split("CTE part")[1:]
-        assert len(parts) == 3 and "ix_messages_leased" in parts[2]
-        assert not [p for p in parts if "Seq Scan" in p or "Sort" in p]
+        # the parts peeked at (in ``top``, which sorts their few rows together), then locked
+        ctes = {chunk.split("]")[0]: chunk for chunk in plan.split("[")[1:]}
+        parts = [ctes[f"part{k}"] for k in range(3)]
+        assert "ix_messages_leased" in ctes["top"] and "ix_messages_leased" in parts[2]
+        assert "Seq Scan" not in ctes["top"]
+        assert not [part for part in parts if "Seq Scan" in part or "Sort" in part]
+
+
+@pytest.mark.postgres_only
+def test_two_workers_claiming_at_once_take_full_batches_and_lock_nothing_more(
+    engine: Engine,
+) -> None:
+    """Worker A's claim, its transaction still open, holds only the two rows it took (the
+    most urgent); worker B, claiming meanwhile, skips them and takes two others; the two
+    rows neither took stay free for a third."""
+    now = ManualClock()()
+    with engine.begin() as conn:
+        tenant = factories.insert_tenant(conn, now=now)
+        ids = [one(conn, tenant, now, priority=p) for p in (90, 80, 50, 40)]
+        ids += [one(conn, tenant, now, status="planned", priority=p) for p in (70, 60)]
+    with engine.connect() as a, engine.connect() as b, engine.connect() as c:
+        a.begin(), b.begin(), c.begin()  # each claim's transaction stays open
+        taken_a = queue.claim_due(a, now=now, worker_id="a", lease_until=now + LEASE, limit=2)
+        taken_b = queue.claim_due(b, now=now, worker_id="b", lease_until=now + LEASE, limit=2)
+        free = set(c.execute(text("SELECT id FROM messages FOR UPDATE SKIP LOCKED")).scalars())
+    assert [m.id for m in taken_a] == ids[:2]
+    assert len(taken_b) == 2 and not {m.id for m in taken_b} & set(ids[:2])
+    assert free == set(ids) - {m.id for m in (*taken_a, *taken_b)}
 
 
 def copy_messages(conn: Connection, status: str, count: int) -> None:
@@ -129,7 +155,7 @@ def claim_plan(conn: Connection, now: Any) -> str:
             "EXPLAIN QUERY PLAN " + queue.SQLITE_PICK, (*queue._parts("email", at, 100), 100)
         ).fetchall()
         return "\n".join(str(row[-1]) for row in rows)
-    params = (*queue._parts("email", now, 100), 100, "sending", "w", now + LEASE, now)
+    params = queue._postgres_params("email", now, 100, "w", now + LEASE)
     [[plan]] = conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + queue.POSTGRES_CLAIM, params)
     parts = [p for p in plan[0]["Plan"]["Plans"] if p.get("Subplan Name", "").startswith("CTE")]
     return "\n".join(describe(node) for part in parts for node in walk(part))
@@ -143,7 +169,8 @@ def walk(node: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def describe(node: dict[str, Any]) -> str:
-    """One plan node as a line: its CTE name when it has one, its type, relation and index."""
-    parts = [f"CTE {node['Subplan Name'].split()[-1]}" if "Subplan Name" in node else ""]
+    """One plan node as a line: its CTE's [name] when it is one, its type, relation and index."""
+    name = node.get("Subplan Name", "")
+    parts = [f"[{name.removeprefix('CTE ')}]" if name.startswith("CTE ") else ""]
     parts += [node["Node Type"], f"on {node.get('Relation Name', '')}", node.get("Index Name", "")]
     return " ".join(p for p in parts if p)

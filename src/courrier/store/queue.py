@@ -3,10 +3,13 @@
 A claim takes the most urgent of three parts, each read from the partial
 index of its status (:data:`CLAIM_PARTS`): the due messages, the planned
 ones whose time has come, the expired leases; each part reads at most a
-batch, so a claim costs the same however much is waiting. On PostgreSQL a
-claim is one statement, ``WITH part AS (SELECT ... LIMIT n FOR UPDATE SKIP
-LOCKED) ... UPDATE messages ... FROM picked RETURNING``: workers claim side
-by side without waiting on each other or taking the same row. On SQLite,
+batch, so a claim costs the same however much is waiting (but for due
+messages waiting ahead for a retry or a rate limit, which the due part
+steps over). On PostgreSQL a claim is one statement (:data:`POSTGRES_CLAIM`):
+each part peeked at, then as many of its rows locked ``FOR UPDATE SKIP
+LOCKED`` as the batch takes from it, then ``UPDATE ... FROM picked
+RETURNING``: workers claim side by side without waiting on each other,
+taking the same row, or holding rows they did not take. On SQLite,
 whose ``RETURNING`` cannot name the rows picked in ``FROM``, it is a SELECT
 then an ``UPDATE ... RETURNING`` inside the engine's ``BEGIN IMMEDIATE``
 transaction, which keeps every other writer out until the commit. Every
@@ -132,8 +135,7 @@ def _claim_postgres(
     instant = _bind_converter(dialect, m.c.due_at)
     at = instant(now)
     leased = conn.exec_driver_sql(
-        POSTGRES_CLAIM,
-        (*_parts(channel, at, limit), limit, S.SENDING.value, worker_id, instant(lease_until), at),
+        POSTGRES_CLAIM, _postgres_params(channel, at, limit, worker_id, instant(lease_until))
     ).fetchall()
     width = len(CLAIMED_NAMES)
     rows = list(_converted_rows(dialect, [row[:width] for row in leased]))
@@ -210,6 +212,21 @@ def _parts(channel: str, at: Any, limit: int) -> tuple[Any, ...]:
     return (channel, at, limit) * len(CLAIM_PARTS)
 
 
+def _postgres_params(
+    channel: str, at: Any, limit: int, worker_id: str, lease_until: Any
+) -> tuple[Any, ...]:
+    """The parameters of :data:`POSTGRES_CLAIM`: the peeks, the batch, the locking parts,
+    the batch again, the lease.
+
+    The locking parts take no more than the batch, but the planner, not knowing
+    their counts, would expect thousands of rows and join them to ``messages``
+    by a scan of the whole table: ``picked`` says the batch's size again.
+    """
+    lease = (S.SENDING.value, worker_id, lease_until, at)
+    locking = (channel, at) * len(CLAIM_PARTS)
+    return (*_parts(channel, at, limit), limit, *locking, limit, *lease)
+
+
 def _bind_converter(dialect: Any, column: Any) -> Any:
     convert = column.type.dialect_impl(dialect).bind_processor(dialect)
     return convert if convert is not None else (lambda value: value)
@@ -261,12 +278,13 @@ if {S.DUE, S.PLANNED} != CLAIMABLE:
 _ORDER = "ORDER BY priority DESC, due_at, id"
 
 
-def _part(part: tuple[str, str], p: str, locking: str = "") -> str:
-    """One part of a claim: up to a batch of one status's claimable messages."""
+def _part(part: tuple[str, str], p: str, *, limit: str = "", locking: str = "") -> str:
+    """One part of a claim: up to a batch (or ``limit``) of one status's claimable messages."""
     condition, order = part
     return (
         "SELECT id, status, lease_owner, priority, due_at FROM messages"  # noqa: S608
-        f" WHERE channel = {p} AND {condition.format(p=p)} ORDER BY {order} LIMIT {p}{locking}"
+        f" WHERE channel = {p} AND {condition.format(p=p)} ORDER BY {order}"
+        f" LIMIT {limit or p}{locking}"
     )
 
 
@@ -280,15 +298,26 @@ SQLITE_LEASE = (
     " attempts = attempts + 1 WHERE id IN (SELECT value FROM json_each(?))"
     f" RETURNING {', '.join(CLAIMED_NAMES)}"
 )
-#: the claim on PostgreSQL: workers claim side by side, none waiting on another's rows. Each
-#: part locks what it reads (FOR UPDATE is not allowed on a UNION); the rows a part locked
-#: and the batch left out stay locked, skipped by other workers, until the commit.
-_POSTGRES_PARTS = ", ".join(
-    f"part{k} AS ({_part(c, '%s', ' FOR UPDATE SKIP LOCKED')})" for k, c in enumerate(CLAIM_PARTS)
+#: the claim on PostgreSQL: workers claim side by side, none waiting on another's rows.
+#: FOR UPDATE is not allowed on a UNION, and a part locking a batch of its own would keep
+#: the rows the claim leaves out locked until the commit, so: each part peeks at its batch
+#: unlocked; ``top`` counts how many of the most urgent come from each part; each part then
+#: locks that many, skipping rows another worker holds (and re-checking its condition on
+#: rows changed meanwhile), so a claim locks no more than it takes.
+_PEEKS = ", ".join(f"peek{k} AS ({_part(c, '%s')})" for k, c in enumerate(CLAIM_PARTS))
+_COUNT = "(SELECT count(*) FROM top WHERE part = {k})"
+_CANDIDATES = " UNION ALL ".join(
+    f"SELECT {k} AS part, priority, due_at, id FROM peek{k}"  # noqa: S608
+    for k in range(len(CLAIM_PARTS))
+)
+_LOCKED = ", ".join(
+    f"part{k} AS ({_part(c, '%s', limit=_COUNT.format(k=k), locking=' FOR UPDATE SKIP LOCKED')})"
+    for k, c in enumerate(CLAIM_PARTS)
 )
 _PICKED = " UNION ALL ".join(f"SELECT * FROM part{k}" for k in range(len(CLAIM_PARTS)))  # noqa: S608
 POSTGRES_CLAIM = (
-    f"WITH {_POSTGRES_PARTS}, picked AS ({_PICKED} {_ORDER} LIMIT %s)"  # noqa: S608
+    f"WITH {_PEEKS}, top AS (SELECT part FROM ({_CANDIDATES}) AS candidates"  # noqa: S608
+    f" {_ORDER} LIMIT %s), {_LOCKED}, picked AS ({_PICKED} LIMIT %s)"
     " UPDATE messages SET status = %s, lease_owner = %s, lease_until = %s, updated_at = %s,"
     " attempts = messages.attempts + 1 FROM picked WHERE messages.id = picked.id"
     f" RETURNING {', '.join('messages.' + name for name in CLAIMED_NAMES)},"

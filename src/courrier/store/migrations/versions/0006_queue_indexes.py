@@ -12,6 +12,10 @@ have one: on PostgreSQL every claim and record of a message writes a new
 entry in each index of the table, and neither column is set when a message
 is planned or claimed.
 
+On PostgreSQL the indexes are built in the migration's transaction, not
+``CONCURRENTLY``: writes to ``messages`` wait until it ends, which on a
+table of millions of messages takes a while (docs/operations.md: upgrading).
+
 Revision ID: 0006
 Revises: 0005
 """
