@@ -425,6 +425,20 @@ def test_a_claim_that_fails_does_not_undo_the_record_of_the_batch_sent_before(
     assert factories.statuses(engine, first) == {"sent": 10}
 
 
+def send_then_outlive_the_leases(
+    dispatcher: Dispatcher, clock: ManualClock, smtp_server: SmtpServer, count: int
+) -> None:
+    """Send ``count`` mails, then let two leases' time pass: nothing may be left to take over."""
+    try:
+        assert dispatcher.drain() == count
+        smtp_server.wait_for(count)
+        for _ in range(2):
+            clock.advance(timedelta(seconds=dispatcher.settings.lease_seconds + 1))
+            assert dispatcher.drain() == 0
+    finally:
+        dispatcher.close()
+
+
 def test_a_message_whose_record_keeps_failing_is_recorded_without_it_and_never_sent_again(
     engine: Engine,
     settings: Settings,
@@ -448,14 +462,9 @@ def test_a_message_whose_record_keeps_failing_is_recorded_without_it_and_never_s
         return note(conn, results, now)
 
     monkeypatch.setattr(module.health, "note_send_results", note_unless_poisoned)
-    dispatcher = make_dispatcher(engine, settings, sender, clock, batch_size=10)
-    try:
-        assert dispatcher.drain() == 30
-        smtp_server.wait_for(30)
-        clock.advance(timedelta(seconds=settings.lease_seconds + 1))
-        assert dispatcher.drain() == 0  # nothing left leased to take over
-    finally:
-        dispatcher.close()
+    send_then_outlive_the_leases(
+        make_dispatcher(engine, settings, sender, clock, batch_size=10), clock, smtp_server, 30
+    )
     assert factories.statuses(engine, ids) == {"sent": 30}
     assert len(smtp_server.received) == 30
     assert entries(engine, poisoned)[-2:] == ["sent", "partly_recorded"]
@@ -485,15 +494,9 @@ def test_a_mail_whose_attempt_cannot_be_written_is_recorded_as_sent_and_not_sent
         return record(conn, found)
 
     monkeypatch.setattr(module.timeline, "record", record_unless_poisoned)
-    dispatcher = make_dispatcher(engine, settings, sender, clock, batch_size=10)
-    try:
-        assert dispatcher.drain() == 10
-        smtp_server.wait_for(10)
-        for _ in range(2):
-            clock.advance(timedelta(seconds=settings.lease_seconds + 1))
-            assert dispatcher.drain() == 0
-    finally:
-        dispatcher.close()
+    send_then_outlive_the_leases(
+        make_dispatcher(engine, settings, sender, clock, batch_size=10), clock, smtp_server, 10
+    )
     assert len(smtp_server.received) == 10
     assert factories.statuses(engine, ids) == {"sent": 10}
     assert entries(engine, poisoned)[-1] == "partly_recorded"
