@@ -15,6 +15,7 @@ from courrier.store import queue
 from tests.support import factories
 
 LEASE = timedelta(seconds=60)
+MINUTE = timedelta(minutes=1)
 
 
 def one(conn: Connection, tenant_id: int, now: Any, **row: Any) -> int:
@@ -59,6 +60,21 @@ def test_a_claim_takes_the_most_urgent_of_the_due_the_planned_and_the_expired_to
             conn, now=now, worker_id="worker-a", lease_until=now + LEASE, limit=3
         )
     assert [c.id for c in rest] == [due_low]
+
+
+def test_of_the_planned_messages_whose_time_has_come_the_most_urgent_go_first(
+    engine: Engine,
+) -> None:
+    now = ManualClock()()
+    with engine.begin() as conn:
+        tenant = factories.insert_tenant(conn, now=now)
+        early_low = one(conn, tenant, now, status="planned", priority=10, due_at=now - 2 * MINUTE)
+        late_high = one(conn, tenant, now, status="planned", priority=90, due_at=now - MINUTE)
+        due_mid = one(conn, tenant, now, priority=50)
+    with engine.begin() as conn:
+        claimed = queue.claim_due(conn, now=now, worker_id="a", lease_until=now + LEASE, limit=2)
+    assert [m.id for m in claimed] == [late_high, due_mid]
+    assert factories.statuses(engine, [early_low]) == {"planned": 1}
 
 
 def test_the_next_wake_up_is_the_earliest_retry_planned_message_or_lease_expiry(

@@ -300,23 +300,37 @@ SQLITE_LEASE = (
 )
 #: the claim on PostgreSQL: workers claim side by side, none waiting on another's rows.
 #: FOR UPDATE is not allowed on a UNION, and a part locking a batch of its own would keep
-#: the rows the claim leaves out locked until the commit, so: each part peeks at its batch
-#: unlocked; ``top`` counts how many of the most urgent come from each part; each part then
-#: locks that many, skipping rows another worker holds (and re-checking its condition on
-#: rows changed meanwhile), so a claim locks no more than it takes.
+#: the rows the claim leaves out locked until the commit, so each part first peeks at its
+#: batch unlocked, and ``top`` picks the most urgent of them. Then the due part locks as
+#: many as ``top`` took from it, in its order, skipping rows another worker holds (which
+#: then takes the next ones: under load, workers get full batches side by side); the other
+#: two lock exactly the rows ``top`` chose, if no one holds them. Each re-checks its
+#: condition on rows changed meanwhile, and a claim locks no more than it takes.
 _PEEKS = ", ".join(f"peek{k} AS ({_part(c, '%s')})" for k, c in enumerate(CLAIM_PARTS))
-_COUNT = "(SELECT count(*) FROM top WHERE part = {k})"
 _CANDIDATES = " UNION ALL ".join(
-    f"SELECT {k} AS part, priority, due_at, id FROM peek{k}"  # noqa: S608
+    f"SELECT {k} AS part, id, priority, due_at FROM peek{k}"  # noqa: S608
     for k in range(len(CLAIM_PARTS))
 )
-_LOCKED = ", ".join(
-    f"part{k} AS ({_part(c, '%s', limit=_COUNT.format(k=k), locking=' FOR UPDATE SKIP LOCKED')})"
-    for k, c in enumerate(CLAIM_PARTS)
-)
+_SKIP = " FOR UPDATE SKIP LOCKED"
+
+
+def _locked_part(k: int, part: tuple[str, str]) -> str:
+    """Part ``k`` of the claim, locking the rows ``top`` took from it (see above)."""
+    if k == 0:
+        taken = f"(SELECT count(*) FROM top WHERE part = {k})"  # noqa: S608
+        return _part(part, "%s", limit=taken, locking=_SKIP)
+    condition, _order = part
+    return (
+        "SELECT id, status, lease_owner, priority, due_at FROM messages"  # noqa: S608
+        f" WHERE id IN (SELECT id FROM top WHERE part = {k}) AND channel = %s"
+        f" AND {condition.format(p='%s')}{_SKIP}"
+    )
+
+
+_LOCKED = ", ".join(f"part{k} AS ({_locked_part(k, c)})" for k, c in enumerate(CLAIM_PARTS))
 _PICKED = " UNION ALL ".join(f"SELECT * FROM part{k}" for k in range(len(CLAIM_PARTS)))  # noqa: S608
 POSTGRES_CLAIM = (
-    f"WITH {_PEEKS}, top AS (SELECT part FROM ({_CANDIDATES}) AS candidates"  # noqa: S608
+    f"WITH {_PEEKS}, top AS (SELECT part, id FROM ({_CANDIDATES}) AS candidates"  # noqa: S608
     f" {_ORDER} LIMIT %s), {_LOCKED}, picked AS ({_PICKED} LIMIT %s)"
     " UPDATE messages SET status = %s, lease_owner = %s, lease_until = %s, updated_at = %s,"
     " attempts = messages.attempts + 1 FROM picked WHERE messages.id = picked.id"
