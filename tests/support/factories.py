@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, Select, func, insert, select
 from sqlalchemy.engine import Engine
 
-from courrier.store.planning import contents_of, row_columns
+from courrier.store.planning import insert_message_rows
 from courrier.store.schema import message_contents, messages, tenants
 
 ICS = (
@@ -83,26 +83,12 @@ def insert_messages(
 ) -> list[int]:
     """``count`` due messages in a few statements; their ids in insertion order."""
     rows = [message_row(tenant_id, n, now=now, **overrides) for n in range(count)]
-    conn.execute(insert(messages), [row_columns(row) for row in rows])
-    by_key = dict(
-        conn.execute(
-            select(messages.c.send_key, messages.c.id).where(
-                messages.c.send_key.in_([r["send_key"] for r in rows])
-            )
-        ).all()
-    )
-    ids = [int(by_key[row["send_key"]]) for row in rows]
-    conn.execute(
-        insert(message_contents), [contents_of(i, row) for i, row in zip(ids, rows, strict=True)]
-    )
-    return ids
+    return insert_message_rows(conn, rows)
 
 
 def insert_message(conn: Connection, row: dict[str, Any]) -> int:
     """One message row (with its bodies, as composed) written as Courrier stores it; its id."""
-    query = insert(messages).values(**row_columns(row)).returning(messages.c.id)
-    message_id = int(conn.execute(query).scalar_one())
-    conn.execute(insert(message_contents).values(**contents_of(message_id, row)))
+    [message_id] = insert_message_rows(conn, [row])
     return message_id
 
 

@@ -35,16 +35,14 @@ from courrier.render.followup_text import follow_up_text
 from courrier.render.links import LinkSigner
 from courrier.render.mime import new_message_id
 from courrier.store import timeline
-from courrier.store.bulk import insert_rows
 from courrier.store.planning import (
     PENDING,
     cancel_messages,
-    contents_of,
     existing_send_keys,
-    row_columns,
+    insert_message_rows,
 )
 from courrier.store.queue import ClaimedMessage
-from courrier.store.schema import inbound_mails, message_contents, messages
+from courrier.store.schema import inbound_mails, messages
 from courrier.store.statements import chunks
 
 __all__ = ["plan_follow_ups", "stale_follow_ups", "stop_follow_ups"]
@@ -172,47 +170,28 @@ def plan_follow_ups(
         fresh = [(r, why) for r, why in tenant_rows if r["send_key"] not in taken]  # a re-run
         if not fresh:
             continue
-        insert_rows(conn, messages, [row_columns(r) for r, _ in fresh])
-        ids = _follow_up_ids(conn, [r for r, _ in fresh])
-        insert_rows(conn, message_contents, [contents_of(ids[_slot(r)], r) for r, _ in fresh])
+        ids = insert_message_rows(conn, [r for r, _ in fresh])
         planned += len(fresh)
         _record_planned(conn, fresh, ids)
     return planned
 
 
-def _slot(row: dict[str, Any]) -> tuple[int, int]:
-    """A follow-up's place: (its original, its number)."""
-    return (int(row["follow_up_of"]), int(row["follow_up_index"]))
-
-
-def _follow_up_ids(conn: Connection, rows: Sequence[dict[str, Any]]) -> dict[tuple[int, int], int]:
-    """The ids of the follow-ups just added, by their place."""
-    originals = sorted({int(r["follow_up_of"]) for r in rows})
-    ids: dict[tuple[int, int], int] = {}
-    for part in chunks(originals):
-        query = select(messages.c.follow_up_of, messages.c.follow_up_index, messages.c.id).where(
-            messages.c.follow_up_of.in_(part)
-        )
-        ids.update(((of, index), i) for of, index, i in conn.execute(query))
-    return ids
-
-
 def _record_planned(
-    conn: Connection, rows: Sequence[tuple[dict[str, Any], str]], ids: dict[tuple[int, int], int]
+    conn: Connection, rows: Sequence[tuple[dict[str, Any], str]], ids: Sequence[int]
 ) -> None:
     """The "planned" timeline entry of each new follow-up, saying whose follow-up it is."""
     timeline.record(
         conn,
         (
             timeline.TimelineEntry(
-                message_id=ids[_slot(r)],
+                message_id=message_id,
                 at=r["created_at"],
                 status=MessageStatus.PLANNED.value,
                 entry="planned",
                 reason=reason,
                 data={"due_at": r["due_at"].isoformat(), "send_key": r["send_key"]},
             )
-            for r, reason in rows
+            for message_id, (r, reason) in zip(ids, rows, strict=True)
         ),
     )
 

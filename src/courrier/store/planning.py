@@ -104,18 +104,17 @@ def contents_of(message_id: int, row: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def insert_messages(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> list[int]:
-    """Add one tenant's message rows (bodies included) and their "planned" timeline entries.
+def insert_message_rows(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> list[int]:
+    """Add one tenant's message rows as composed and their bodies; the ids in row order.
 
     One bulk insert for the messages (``COPY`` on PostgreSQL, see
     :mod:`courrier.store.bulk`; faster than INSERT ... RETURNING), one query
-    for their ids by send key (not on SQLite, which numbers them in a run), one
-    for their bodies, one for the timeline; returns the ids in row order.
+    for their ids by send key (not on SQLite, which numbers them in a run),
+    one insert for their bodies (``message_contents``).
     """
     if not rows:
         return []
-    columns = [row_columns(r) for r in rows]
-    numbered = insert_numbered_rows(conn, messages, columns)
+    numbered = insert_numbered_rows(conn, messages, [row_columns(r) for r in rows])
     if numbered is None:
         by_key = _ids_by_send_key(conn, rows[0]["tenant_id"], [row["send_key"] for row in rows])
         ids = [by_key[row["send_key"]] for row in rows]
@@ -124,6 +123,13 @@ def insert_messages(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> list
     insert_rows(
         conn, message_contents, [contents_of(i, row) for i, row in zip(ids, rows, strict=True)]
     )
+    return ids
+
+
+def insert_messages(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> list[int]:
+    """Add one tenant's message rows (bodies included, :func:`insert_message_rows`) and their
+    "planned" timeline entries, in one more statement; returns the ids in row order."""
+    ids = insert_message_rows(conn, rows)
     timeline.record(
         conn,
         (
