@@ -193,7 +193,7 @@ class Dispatcher:
         When the batch's record fails otherwise, each message is recorded
         alone, so one whose address health, follow-ups or webhooks cannot be
         written holds no other back, and that one is recorded without them
-        (:meth:`_record_without_consequences`). Else its lease would expire
+        (:meth:`_record_last_resort`). Else its lease would expire
         and the mail go again, and again, at every expiry. What was recorded
         before an OperationalError is not written twice by the next try.
         """
@@ -211,19 +211,12 @@ class Dispatcher:
             self._record_safely(Sent([message], [attempt]))
 
     def _record_last_resort(self, sent: Sent) -> None:
-        """One message whose record failed: without its consequences, else bare, else left."""
-        try:
-            self._record_without_consequences(sent)
-        except OperationalError:
-            raise
-        except Exception:
-            log.exception("could not record message %s at all", sent.claimed[0].id)
-
-    def _record_without_consequences(self, sent: Sent) -> None:
-        """One message's outcome and timeline without what follows from them, saying so.
+        """One message whose record failed (called while handling that failure): its outcome
+        and timeline without what follows from them, saying so.
 
         If even that cannot be written, a mail that left is recorded as sent
         and nothing more; one that did not stays leased, to be tried again.
+        Raises OperationalError only.
         """
         [message] = sent.claimed
         log.exception("could not record what follows from message %s's attempt", message.id)
@@ -243,11 +236,17 @@ class Dispatcher:
                 log.exception("could not record message %s; it goes again", message.id)
                 return
             log.exception("could not record message %s's attempt; recording it as sent", message.id)
-        with self.engine.begin() as conn:
-            now = self.clock()
-            bare = Outcome(message.id, S.SENT, sent_at=now)
-            if record_outcomes(conn, [bare], worker_id=self.worker_id, now=now):
-                timeline.record(conn, [_incomplete(message.id, now, S.SENT.value, BARE)])
+        try:
+            with self.engine.begin() as conn:
+                now = self.clock()
+                bare = Outcome(message.id, S.SENT, sent_at=now)
+                if record_outcomes(conn, [bare], worker_id=self.worker_id, now=now):
+                    timeline.record(conn, [_incomplete(message.id, now, S.SENT.value, BARE)])
+        except OperationalError:
+            raise
+        except Exception:
+            log.exception("could not record message %s at all", message.id)
+            return
         self._count(sent.attempts)
 
     def _send(self, claimed: Sequence[ClaimedMessage]) -> list[Attempt]:

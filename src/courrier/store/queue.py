@@ -276,14 +276,15 @@ CLAIM_PARTS = (
 if {S.DUE, S.PLANNED} != CLAIMABLE:
     raise ImportError("the claimable statuses changed; CLAIM_PARTS (and the indexes) need a look")
 _ORDER = "ORDER BY priority DESC, due_at, id"
+#: what each part of a claim reads of a message
+_SELECT = "SELECT id, status, lease_owner, priority, due_at FROM messages"
 
 
 def _part(part: tuple[str, str], p: str, *, limit: str = "", locking: str = "") -> str:
     """One part of a claim: up to a batch (or ``limit``) of one status's claimable messages."""
     condition, order = part
     return (
-        "SELECT id, status, lease_owner, priority, due_at FROM messages"  # noqa: S608
-        f" WHERE channel = {p} AND {condition.format(p=p)} ORDER BY {order}"
+        f"{_SELECT} WHERE channel = {p} AND {condition.format(p=p)} ORDER BY {order}"
         f" LIMIT {limit or p}{locking}"
     )
 
@@ -321,8 +322,7 @@ def _locked_part(k: int, part: tuple[str, str]) -> str:
         return _part(part, "%s", limit=taken, locking=_SKIP)
     condition, _order = part
     return (
-        "SELECT id, status, lease_owner, priority, due_at FROM messages"  # noqa: S608
-        f" WHERE id IN (SELECT id FROM top WHERE part = {k}) AND channel = %s"
+        f"{_SELECT} WHERE id IN (SELECT id FROM top WHERE part = {k}) AND channel = %s"  # noqa: S608
         f" AND {condition.format(p='%s')}{_SKIP}"
     )
 
