@@ -43,12 +43,10 @@ import psycopg
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
-from bench.courrier_path import CourrierOptions, bench_database, booking_event, seed
+from bench.courrier_path import CourrierOptions, booking_event, seeded_database
 from bench.report import write_section
 from bench.workload import Venue, make_bookings
 from courrier.engine.intake import Intake
-from courrier.store.db import create_db_engine
-from courrier.store.migrate import migrate
 from courrier.store.queue import claim_due
 
 START = "<!-- bench:claims:start -->"
@@ -79,26 +77,21 @@ QUEUES = (
 @contextmanager
 def filled_database(kind: str, queue: Queue, revision: str, pg_url: str) -> Iterator[Engine]:
     """A fresh database at ``revision`` holding ``queue`` (copies of one real confirmation)."""
-    with bench_database(CourrierOptions(database=kind, pg_admin_url=pg_url)) as url:
-        engine = create_db_engine(url)
-        try:
-            migrate(engine, revision)
-            bookings = make_bookings(1)
-            now = datetime.now(UTC)
-            tenant = seed(engine, Venue(), bookings, now)
-            Intake(engine).accept_many(tenant, [booking_event(bookings[0], Venue(), now)])
-            with engine.begin() as conn:
-                for status, count, spread in (
-                    ("due", queue.due - 1, -1),  # each a second earlier, so all are due
-                    ("planned", queue.planned, 3),  # over the coming week
-                    ("sent", queue.sent, -150),  # over the past year
-                ):
-                    if count > 0:
-                        copy_message(conn, status, count, spread)
-                conn.exec_driver_sql("ANALYZE")
-            yield engine
-        finally:
-            engine.dispose()
+    options = CourrierOptions(database=kind, pg_admin_url=pg_url)
+    bookings = make_bookings(1)
+    with seeded_database(options, bookings, revision) as (_url, engine, tenant):
+        event = booking_event(bookings[0], Venue(), datetime.now(UTC))
+        Intake(engine).accept_many(tenant, [event])
+        with engine.begin() as conn:
+            for status, count, spread in (
+                ("due", queue.due - 1, -1),  # each a second earlier, so all are due
+                ("planned", queue.planned, 3),  # over the coming week
+                ("sent", queue.sent, -150),  # over the past year
+            ):
+                if count > 0:
+                    copy_message(conn, status, count, spread)
+            conn.exec_driver_sql("ANALYZE")
+        yield engine
 
 
 def copy_message(conn: Connection, status: str, count: int, seconds: int) -> None:

@@ -167,14 +167,14 @@ def message_statuses(engine: Engine) -> dict[str, int]:
 
 @contextmanager
 def seeded_database(
-    options: CourrierOptions, bookings: list[Booking]
+    options: CourrierOptions, bookings: list[Booking], revision: str = "head"
 ) -> Iterator[tuple[str, Engine, Tenant]]:
-    """A fresh database for one run, migrated, with the tenant and a contact per booking
-    (untimed): its URL, an engine on it (disposed after) and the tenant."""
+    """A fresh database for one run, migrated (to ``revision``), with the tenant and a contact
+    per booking (untimed): its URL, an engine on it (disposed after) and the tenant."""
     with bench_database(options) as url:
         engine = create_db_engine(url)
         try:
-            migrate(engine)
+            migrate(engine, revision)
             yield url, engine, seed(engine, Venue(), bookings, datetime.now(UTC))
         finally:
             engine.dispose()
