@@ -190,3 +190,33 @@ def describe(node: dict[str, Any]) -> str:
     parts = [f"[{name.removeprefix('CTE ')}]" if name.startswith("CTE ") else ""]
     parts += [node["Node Type"], f"on {node.get('Relation Name', '')}", node.get("Index Name", "")]
     return " ".join(p for p in parts if p)
+
+
+def test_a_lease_held_now_by_a_worker_of_another_process_is_seen(engine: Engine) -> None:
+    now = ManualClock()()
+    mine = queue.process_prefix()
+    with engine.begin() as conn:
+        tenant = factories.insert_tenant(conn, now=now)
+        one(
+            conn,
+            tenant,
+            now,
+            status="sending",
+            lease_owner=f"{mine}aaaaaa",
+            lease_until=now + MINUTE,
+        )
+        one(conn, tenant, now, status="sending", lease_owner="gone:1:bbbbbb", lease_until=now)
+        one(conn, tenant, now, status="sent", lease_owner="elsewhere:2:cccccc")
+    with engine.connect() as conn:
+        assert not queue.sending_elsewhere(conn, mine, now), "its own, an expired one, a sent one"
+    with engine.begin() as conn:
+        one(
+            conn,
+            tenant,
+            now,
+            status="sending",
+            lease_owner="elsewhere:2:cccccc",
+            lease_until=now + MINUTE,
+        )
+    with engine.connect() as conn:
+        assert queue.sending_elsewhere(conn, mine, now)

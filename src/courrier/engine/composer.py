@@ -27,6 +27,7 @@ from sqlalchemy import Connection, select
 from courrier.domain.planning import PlannedMessage
 from courrier.domain.status import MessageStatus
 from courrier.engine.calendar_files import CALENDAR_ATTACHMENTS, calendar_file, calendar_method
+from courrier.engine.rehearsal import Rehearsal
 from courrier.errors import TemplateError
 from courrier.render.mime import new_message_id
 from courrier.render.samples import changes
@@ -76,7 +77,9 @@ class MessageComposer:
     ``conn`` (optional) lets it read a subject's previous version for the
     old values a modification shows; ``preference_link(tenant_id,
     contact_id)`` makes the link to a recipient's preference page put in
-    every email.
+    every email. ``rehearsal`` (optional) keeps what it renders, and gives
+    back what was rendered before from equal inputs with the same renderer
+    (:class:`courrier.engine.rehearsal.Rehearsal`).
     """
 
     def __init__(
@@ -86,11 +89,15 @@ class MessageComposer:
         *,
         conn: Connection | None = None,
         preference_link: PreferenceLink | None = None,
+        rehearsal: Rehearsal | None = None,
     ) -> None:
         self.renderer = renderer
         self.tenant = tenant
         self.conn = conn
         self.preference_link = preference_link
+        self.rehearsal = (
+            rehearsal if rehearsal is not None and rehearsal.renderer is renderer else None
+        )
         self.tenant_context = tenant_context(tenant)
         self._previous: dict[tuple[int, int], Mapping[str, Any] | None] = {}
         self._names: dict[str, str | None] = {}
@@ -135,7 +142,7 @@ class MessageComposer:
         recipient = planned.recipient
         locale = recipient.locale or self.tenant.locale
         context = self.context(planned, occasion, contact_id)
-        rendered = self.renderer.render(planned.kind.template_kind, locale, context)
+        rendered = self._render(planned.kind.template_kind, locale, context)
         status = MessageStatus.DUE if planned.due_at <= now else MessageStatus.PLANNED
         follow_up = planned.kind.follow_up  # the reminders, planned once it is sent
         return {
@@ -165,6 +172,17 @@ class MessageComposer:
             "created_at": now,
             "updated_at": now,
         }
+
+    def _render(self, kind: str, locale: str, context: dict[str, Any]) -> RenderedMessage:
+        """The renderer's result, or the equal one the rehearsal holds."""
+        rehearsal = self.rehearsal
+        if rehearsal is None:
+            return self.renderer.render(kind, locale, context)
+        key = (kind, locale, context["recipient"]["email"], context["subject"].get("id"))
+        found = rehearsal.find(key, context)
+        if found is None:
+            found = rehearsal.keep(key, context, self.renderer.render(kind, locale, context))
+        return found  # type: ignore[no-any-return]
 
     def attachments(
         self, planned: PlannedMessage, occasion: Occasion, rendered: RenderedMessage, now: datetime
@@ -219,18 +237,26 @@ class MessageComposer:
         now: datetime,
     ) -> dict[str, Any]:
         """The calendar file of ``planned``, for the recipient as attendee."""
+        inputs = (
+            method,
+            occasion.state,
+            self.tenant,
+            occasion.subject_version,
+            rendered,
+            (planned.address, planned.recipient.name),
+            now,
+        )
+        rehearsal = self.rehearsal
+        key = ("ics", method, planned.address, occasion.state.get("id"))
+        if rehearsal is not None and (found := rehearsal.find(key, inputs)) is not None:
+            return dict(found)
         try:
-            return calendar_file(
-                method,
-                occasion.state,
-                self.tenant,
-                occasion.subject_version,
-                rendered,
-                (planned.address, planned.recipient.name),
-                now,
-            )
+            made = calendar_file(*inputs)
         except TemplateError as exc:
             raise TemplateError(f"{planned.kind.name}: {exc}") from exc
+        if rehearsal is not None:
+            rehearsal.keep(key, inputs, dict(made))
+        return made
 
 
 def mentioned(data: Mapping[str, Any], fields: tuple[str, ...]) -> set[str]:

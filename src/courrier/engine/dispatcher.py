@@ -16,10 +16,8 @@ same mail).
 from __future__ import annotations
 
 import logging
-import os
 import random
 import secrets
-import socket
 import threading
 import time
 from collections.abc import Sequence
@@ -53,6 +51,7 @@ from courrier.store.queue import (
     Outcome,
     claim_due,
     next_wakeup,
+    process_prefix,
     record_outcomes,
     renew_lease,
 )
@@ -94,7 +93,7 @@ def _incomplete(message_id: int, now: datetime, status: str, reason: str) -> tim
 
 
 def _default_worker_id() -> str:
-    return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(3)}"
+    return f"{process_prefix()}{secrets.token_hex(3)}"
 
 
 class Dispatcher:

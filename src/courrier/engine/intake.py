@@ -32,13 +32,20 @@ from courrier.domain.status import MessageStatus
 from courrier.engine.composer import MessageComposer
 from courrier.engine.digest import refresh_digests
 from courrier.engine.group_commit import GroupCommit
-from courrier.engine.intake_batch import EventInput, FreshEvent, store_subjects_and_events
+from courrier.engine.intake_batch import (
+    EventInput,
+    FreshEvent,
+    rehearsed_items,
+    store_subjects_and_events,
+)
 from courrier.engine.planner import BatchPlanner
+from courrier.engine.rehearsal import Rehearsal
 from courrier.engine.wakeup import Wakeup, notify_due
 from courrier.errors import CourrierError, ValidationError
 from courrier.render.templates import TemplateRenderer
 from courrier.store.events import store_answers, stored_answers
 from courrier.store.kinds import tenant_catalogue
+from courrier.store.queue import process_prefix, sending_elsewhere
 from courrier.store.tenants import Tenant
 
 #: how many times a batch is tried in all when it loses races to other transactions
@@ -132,10 +139,12 @@ class Intake:
         in a batch of several, the message starts with the event's position).
         """
         states = [self._checked(tenant, event, i, len(events)) for i, event in enumerate(events)]
+        now = self.clock()
+        rehearsal = self._rehearse(tenant, events, states, now)
         for attempt in range(1, ATTEMPTS + 1):
             try:
                 with self.engine.begin() as conn:
-                    results, due_now = self._accept_in(conn, tenant, events, states)
+                    results, due_now = self._accept_in(conn, tenant, events, states, now, rehearsal)
                     if due_now:
                         notify_due(conn)
             except DBAPIError as exc:
@@ -172,22 +181,54 @@ class Intake:
             raise
         return state
 
+    def _rehearse(
+        self,
+        tenant: Tenant,
+        events: Sequence[EventInput],
+        states: Sequence[dict[str, Any]],
+        now: datetime,
+    ) -> Rehearsal | None:
+        """The batch planned and rendered on a read snapshot, before its transaction; or None.
+
+        Only on SQLite, which lets one writer in at a time, and only while a
+        worker of another process is sending: it will want the write lock
+        to record and claim while this batch renders. The transaction then
+        holds the lock only to write and to recompute what changed meanwhile
+        (:mod:`courrier.engine.rehearsal`). Without such a worker (or beside
+        this process's own dispatcher, which shares the interpreter anyway)
+        a rehearsal would only add work. Whatever goes wrong here (a missing
+        contact, say) is left for the transaction to meet and report.
+        """
+        if self.engine.dialect.name != "sqlite":
+            return None
+        try:
+            with self.engine.connect() as conn:
+                if not sending_elsewhere(conn, process_prefix(), now):
+                    return None
+                answers = stored_answers(conn, tenant.id, (e.idempotency_key for e in events))
+                batch = _fresh(events, states, answers)
+                planner = self._planner(conn, tenant, now)
+                composer = planner.composer
+                composer.rehearsal = rehearsal = Rehearsal(composer.renderer)
+                planner.rehearse(rehearsed_items(conn, tenant.id, batch))
+                return rehearsal
+        except Exception:  # the transaction does the same, and reports what fails
+            return None
+
     def _accept_in(
         self,
         conn: Connection,
         tenant: Tenant,
         events: Sequence[EventInput],
         states: Sequence[dict[str, Any]],
+        now: datetime,
+        rehearsal: Rehearsal | None = None,
     ) -> tuple[list[IntakeResult], bool]:
-        now = self.clock()
         answers = stored_answers(conn, tenant.id, (e.idempotency_key for e in events))
-        fresh: dict[str, FreshEvent] = {}
-        for position, (event, state) in enumerate(zip(events, states, strict=True)):
-            if event.idempotency_key not in answers:
-                fresh.setdefault(event.idempotency_key, FreshEvent(event, state, position))
+        fresh = {f.input.idempotency_key: f for f in _fresh(events, states, answers)}
         batch = list(fresh.values())
         self._store_subjects_and_events(conn, tenant, batch, now)
-        planner = self._planner(conn, tenant, now)
+        planner = self._planner(conn, tenant, now, rehearsal)
         planned = planner.run([f.plan_item for f in batch])
         if any(f.state["type"] == "booking" for f in batch):
             composer = planner.composer
@@ -209,12 +250,26 @@ class Intake:
         due_now = any(s.status == MessageStatus.DUE for group in summaries for s in group)
         return results, due_now
 
-    def _planner(self, conn: Connection, tenant: Tenant, now: datetime) -> BatchPlanner:
-        """A planner with the tenant's kinds in force and its edited templates (one query)."""
+    def _planner(
+        self,
+        conn: Connection,
+        tenant: Tenant,
+        now: datetime,
+        rehearsal: Rehearsal | None = None,
+    ) -> BatchPlanner:
+        """A planner with the tenant's kinds in force and its edited templates (one query).
+
+        Its planner and composer take from ``rehearsal`` what was computed
+        ahead from equal inputs (:mod:`courrier.engine.rehearsal`).
+        """
         kinds = tenant_catalogue(conn, tenant.id, self.catalogue)
         renderer = self._renderer(kinds.template_overrides())
         composer = MessageComposer(
-            renderer, tenant, conn=conn, preference_link=self.preference_links
+            renderer,
+            tenant,
+            conn=conn,
+            preference_link=self.preference_links,
+            rehearsal=rehearsal,
         )
         return BatchPlanner(conn, tenant, kinds.catalogue, composer, now)
 
@@ -271,6 +326,19 @@ class Intake:
                 given.add(key)
                 results.append(new[key])
         return results
+
+
+def _fresh(
+    events: Sequence[EventInput],
+    states: Sequence[dict[str, Any]],
+    answers: Mapping[str, Any],
+) -> list[FreshEvent]:
+    """The events whose key has no stored answer, each key once (its first event)."""
+    fresh: dict[str, FreshEvent] = {}
+    for position, (event, state) in enumerate(zip(events, states, strict=True)):
+        if event.idempotency_key not in answers:
+            fresh.setdefault(event.idempotency_key, FreshEvent(event, state, position))
+    return list(fresh.values())
 
 
 def _lost_race(exc: DBAPIError) -> bool:

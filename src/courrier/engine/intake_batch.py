@@ -84,17 +84,10 @@ def store_subjects_and_events(
     stored = subjects_by_key(conn, tenant_id, (f.subject_key for f in batch))
     current: dict[tuple[str, str], StoredSubject] = dict(stored)
     for f in batch:
-        before = current.get(f.subject_key)
         f.existed = f.subject_key in stored
-        f.version = before.version + 1 if before else 1
-        if "created_at" not in f.state:
-            f.state["created_at"] = (
-                before.state.get("created_at") if before else None
-            ) or f.input.occurred_at.isoformat()
+        subject = current[f.subject_key] = _next_version(f, f.state, current.get(f.subject_key))
+        f.version = subject.version
         f.encoded = json_text(conn, f.state)
-        current[f.subject_key] = StoredSubject(
-            before.id if before else 0, f.subject_key[0], f.subject_key[1], f.version, f.state
-        )
     latest = {f.subject_key: f.encoded for f in batch}  # the last event's state wins
     new = [s for key, s in current.items() if key not in stored]
     for subject, subject_id in zip(
@@ -130,4 +123,50 @@ def store_subjects_and_events(
         conn,
         [(f.subject.id, f.version, f.encoded, f.event_id) for f in batch if f.subject],
         now=now,
+    )
+
+
+def rehearsed_items(conn: Connection, tenant_id: int, batch: list[FreshEvent]) -> list[PlanItem]:
+    """The plan items :func:`store_subjects_and_events` would hand on, on a snapshot, writing nothing.
+
+    For rendering ahead of the transaction: the events have no ids yet, and
+    subjects new to the database none either; the states are copies.
+    """
+    stored = subjects_by_key(conn, tenant_id, (f.subject_key for f in batch))
+    current: dict[tuple[str, str], StoredSubject] = dict(stored)
+    items = []
+    for f in batch:
+        subject = current[f.subject_key] = _next_version(
+            f, dict(f.state), current.get(f.subject_key)
+        )
+        item = PlanItem(
+            f.position,
+            0,
+            f.input.type,
+            f.input.occurred_at,
+            f.input.payload,
+            subject.id,
+            subject.version,
+            subject.state,
+            f.subject_key in stored,
+        )
+        items.append(item)
+    return items
+
+
+def _next_version(
+    f: FreshEvent, state: dict[str, Any], before: StoredSubject | None
+) -> StoredSubject:
+    """The event's subject after it: the next version, in ``state`` (its creation time filled)."""
+    if "created_at" not in state:
+        state["created_at"] = (
+            before.state.get("created_at") if before else None
+        ) or f.input.occurred_at.isoformat()
+    subject_type, external_id = f.subject_key
+    return StoredSubject(
+        before.id if before else 0,
+        subject_type,
+        external_id,
+        before.version + 1 if before else 1,
+        state,
     )

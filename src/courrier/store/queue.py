@@ -20,6 +20,8 @@ was taken over cannot overwrite the new owner's record.
 from __future__ import annotations
 
 import json
+import os
+import socket
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -460,3 +462,27 @@ def next_wakeup(conn: Connection, channel: str = "email") -> datetime | None:
     ]
     candidates = [t for t in found if t is not None]
     return min(candidates) if candidates else None
+
+
+def process_prefix() -> str:
+    """How the ids (lease owners) of this process's workers start: ``host:pid:``."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:"
+
+
+def sending_elsewhere(conn: Connection, own_prefix: str, now: datetime) -> bool:
+    """True when a worker whose id does not start with ``own_prefix`` holds a lease now.
+
+    A worker of another process is sending, so it will want the write lock
+    again soon (see :mod:`courrier.engine.rehearsal`). Reads the leased
+    messages' own index (status a literal), and stops at the first.
+    """
+    query = (
+        select(m.c.id)
+        .where(
+            text(f"status = '{S.SENDING.value}'"),
+            m.c.lease_until > now,
+            ~m.c.lease_owner.startswith(own_prefix, autoescape=True),
+        )
+        .limit(1)
+    )
+    return conn.execute(query).first() is not None

@@ -1,0 +1,214 @@
+"""Intake on SQLite beside a worker of another process: a batch renders before its transaction.
+
+SQLite lets one writer in at a time. These tests check what a worker
+would see (the write lock free while intake renders) and what the
+integrator gets (the same mails, with whatever changed meanwhile).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+import icalendar
+import pytest
+from sqlalchemy import update
+from sqlalchemy.engine import Engine
+
+from courrier.clock import ManualClock
+from courrier.domain.default_kinds import BOOKING_CONFIRMATION
+from courrier.domain.kinds import Catalogue
+from courrier.engine.intake import EventInput, Intake
+from courrier.errors import ValidationError
+from courrier.render.templates import RenderedMessage, TemplateRenderer
+from courrier.store import schema
+from courrier.store.contacts import ContactData, upsert_contact
+from courrier.store.queue import process_prefix
+from courrier.store.tenants import Tenant, create_tenant
+from tests.support import factories
+
+pytestmark = pytest.mark.sqlite_only
+
+MEMBERS = {"m-1": "Ada Lovelace", "m-2": "Louis Bernard", "m-3": "Grace Hopper"}
+
+
+class WatchedRenderer(TemplateRenderer):
+    """Renders as usual, noting each time whether another connection could have written."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self.path = path
+        self.lock_was_free: list[bool] = []
+
+    def render(self, kind: str, locale: str, context: Mapping[str, Any]) -> RenderedMessage:
+        self.lock_was_free.append(write_lock_free(self.path))
+        return super().render(kind, locale, context)
+
+
+def write_lock_free(path: str) -> bool:
+    """True when a connection of another process could start writing now."""
+    other = sqlite3.connect(path, timeout=0, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("ROLLBACK")
+        return True
+    except sqlite3.OperationalError:
+        return False
+    finally:
+        other.close()
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def tenant(engine: Engine, clock: ManualClock) -> Tenant:
+    with engine.begin() as conn:
+        tenant = create_tenant(
+            conn,
+            "Aéroclub du Lac",
+            from_email="bookings@club.test",
+            reply_to="office@club.test",
+            timezone="Europe/Paris",
+            now=clock(),
+        )
+        for member, name in MEMBERS.items():
+            data = ContactData(name=name, email=f"{member}@example.test", locale="en")
+            upsert_contact(conn, tenant.id, member, data, now=clock())
+    return tenant
+
+
+@pytest.fixture
+def renderer(engine: Engine) -> WatchedRenderer:
+    assert engine.url.database
+    return WatchedRenderer(engine.url.database)
+
+
+@pytest.fixture
+def intake(engine: Engine, clock: ManualClock, renderer: WatchedRenderer) -> Intake:
+    catalogue = Catalogue([BOOKING_CONFIRMATION])
+    return Intake(engine, clock=clock, renderer=renderer, catalogue=catalogue)
+
+
+def worker_sending(engine: Engine, tenant: Tenant, clock: ManualClock, owner: str) -> None:
+    """A message leased until a minute from now by the worker ``owner``."""
+    with engine.begin() as conn:
+        factories.insert_message(
+            conn,
+            factories.message_row(
+                tenant.id,
+                0,
+                now=clock(),
+                status="sending",
+                lease_owner=owner,
+                lease_until=clock() + timedelta(minutes=1),
+            ),
+        )
+
+
+def booking(number: int, member: str) -> EventInput:
+    return EventInput(
+        type="booking.created",
+        idempotency_key=f"k-{number}",
+        occurred_at=ManualClock()(),
+        subject={
+            "type": "booking",
+            "id": f"B-{number}",
+            "start": "2026-03-28T10:00:00+01:00",
+            "end": "2026-03-28T12:00:00+01:00",
+            "timezone": "Europe/Paris",
+            "booker": member,
+            "resource": {"id": "F-GABC", "name": "Robin DR400"},
+            "status": "confirmed",
+        },
+    )
+
+
+def batch() -> list[EventInput]:
+    return [booking(n, member) for n, member in enumerate(MEMBERS, start=1)]
+
+
+def mails(engine: Engine) -> dict[str, dict[str, Any]]:
+    return {row["address"]: row for row in factories.all_messages(engine) if row["event_id"]}
+
+
+def attendee_name(mail: Mapping[str, Any]) -> str:
+    (attachment,) = mail["attachments"]
+    calendar = icalendar.Calendar.from_ical(attachment["content"])
+    (event,) = calendar.walk("VEVENT")
+    return str(event["ATTENDEE"].params["CN"])
+
+
+def test_beside_a_worker_of_another_process_the_lock_is_free_while_a_batch_renders(
+    engine: Engine, intake: Intake, tenant: Tenant, clock: ManualClock, renderer: WatchedRenderer
+) -> None:
+    worker_sending(engine, tenant, clock, owner="other-host:4242:abcdef")
+    results = intake.accept_many(tenant, batch())
+    assert renderer.lock_was_free == [True] * len(MEMBERS), "each mail rendered once, unlocked"
+    stored = mails(engine)
+    assert sorted(stored) == sorted(f"{m}@example.test" for m in MEMBERS)
+    assert [m.id for r in results for m in r.messages] == sorted(r["id"] for r in stored.values())
+    for member, name in MEMBERS.items():
+        mail = stored[f"{member}@example.test"]
+        assert (mail["to_name"], mail["status"]) == (name, "due")
+        assert name.split()[0] in mail["body_text"] and name.split()[0] in mail["body_html"]
+        assert mail["subject_line"].startswith("Booking confirmed")
+        assert attendee_name(mail) == name
+
+
+def test_without_a_worker_elsewhere_a_batch_is_planned_once_in_its_transaction(
+    engine: Engine, intake: Intake, tenant: Tenant, clock: ManualClock, renderer: WatchedRenderer
+) -> None:
+    worker_sending(engine, tenant, clock, owner=f"{process_prefix()}abcdef")  # this process's
+    intake.accept_many(tenant, batch())
+    assert renderer.lock_was_free == [False] * len(MEMBERS), "no rendering twice for nothing"
+    assert len(mails(engine)) == len(MEMBERS)
+
+
+def test_a_contact_renamed_after_the_rehearsal_gets_the_new_name(
+    engine: Engine,
+    intake: Intake,
+    tenant: Tenant,
+    clock: ManualClock,
+    renderer: WatchedRenderer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    worker_sending(engine, tenant, clock, owner="other-host:4242:abcdef")
+    rehearse = intake._rehearse
+
+    def rehearse_then_rename(*args: Any) -> Any:
+        rehearsal = rehearse(*args)
+        assert rehearsal is not None
+        with engine.begin() as conn:  # another request commits between the two
+            conn.execute(
+                update(schema.contacts)
+                .where(schema.contacts.c.external_id == "m-2")
+                .values(name="Louise Bernard")
+            )
+        return rehearsal
+
+    monkeypatch.setattr(intake, "_rehearse", rehearse_then_rename)
+    intake.accept_many(tenant, batch())
+    assert len(renderer.lock_was_free) == len(MEMBERS) + 1, "only the renamed one again"
+    assert renderer.lock_was_free[-1] is False
+    louise = mails(engine)["m-2@example.test"]
+    assert louise["to_name"] == "Louise Bernard"
+    assert "Louise" in louise["body_text"] and "Louise" in louise["body_html"]
+    assert attendee_name(louise) == "Louise Bernard"
+    assert attendee_name(mails(engine)["m-1@example.test"]) == "Ada Lovelace"
+
+
+def test_a_missing_booker_is_still_refused_by_the_transaction(
+    engine: Engine, intake: Intake, tenant: Tenant, clock: ManualClock
+) -> None:
+    worker_sending(engine, tenant, clock, owner="other-host:4242:abcdef")
+    events = [*batch(), booking(9, "m-404")]
+    with pytest.raises(ValidationError) as refused:
+        intake.accept_many(tenant, events)
+    assert refused.value.field == "subject.booker"
+    assert refused.value.event == len(MEMBERS)
+    assert mails(engine) == {}, "nothing of the batch written"
