@@ -212,3 +212,21 @@ def test_a_missing_booker_is_still_refused_by_the_transaction(
     assert refused.value.field == "subject.booker"
     assert refused.value.event == len(MEMBERS)
     assert mails(engine) == {}, "nothing of the batch written"
+
+
+def test_a_worker_that_starts_sending_elsewhere_is_noticed_at_the_next_look(
+    engine: Engine,
+    intake: Intake,
+    tenant: Tenant,
+    clock: ManualClock,
+    renderer: WatchedRenderer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("courrier.engine.intake.LOOK_AGAIN", 60.0)
+    intake.accept_many(tenant, [booking(1, "m-1")])
+    worker_sending(engine, tenant, clock, owner="other-host:4242:abcdef")
+    intake.accept_many(tenant, [booking(2, "m-2")])
+    assert renderer.lock_was_free == [False, False], "looked a moment ago: no worker then"
+    monkeypatch.setattr("courrier.engine.intake.LOOK_AGAIN", 0.0)
+    intake.accept_many(tenant, [booking(3, "m-3")])
+    assert renderer.lock_was_free == [False, False, True]

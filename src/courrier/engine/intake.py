@@ -15,6 +15,7 @@ events other threads hand it meanwhile (:mod:`courrier.engine.group_commit`).
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -52,6 +53,8 @@ from courrier.store.tenants import Tenant
 ATTEMPTS = 3
 #: PostgreSQL's deadlock_detected and serialization_failure: safe to try again
 RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
+#: seconds between two looks (on SQLite) for a worker of another process sending
+LOOK_AGAIN = 1.0
 #: renderers of tenants' edited templates kept warm between batches (the most recently used)
 RENDERERS_KEPT = 16
 
@@ -119,6 +122,7 @@ class Intake:
         self._renderers_lock = threading.Lock()
         self._lanes: dict[int, GroupCommit] = {}  # one per tenant: a tenant waits for its own
         self._lanes_lock = threading.Lock()
+        self._elsewhere = (float("-inf"), False)  # (when looked, whether another process sends)
 
     def accept(self, tenant: Tenant, event: EventInput) -> IntakeResult:
         """Accept one event; the same idempotency key again gives the same answer, created=False.
@@ -196,14 +200,21 @@ class Intake:
         holds the lock only to write and to recompute what changed meanwhile
         (:mod:`courrier.engine.rehearsal`). Without such a worker (or beside
         this process's own dispatcher, which shares the interpreter anyway)
-        a rehearsal would only add work. Whatever goes wrong here (a missing
-        contact, say) is left for the transaction to meet and report.
+        a rehearsal would only add work. Intake looks for such a worker at
+        most every :data:`LOOK_AGAIN` seconds. Whatever goes wrong here (a
+        missing contact, say) is left for the transaction to meet and report.
         """
         if self.engine.dialect.name != "sqlite":
             return None
+        looked, elsewhere = self._elsewhere
+        if not elsewhere and time.monotonic() - looked < LOOK_AGAIN:
+            return None
         try:
             with self.engine.connect() as conn:
-                if not sending_elsewhere(conn, process_prefix(), now):
+                if time.monotonic() - looked >= LOOK_AGAIN:
+                    elsewhere = sending_elsewhere(conn, process_prefix(), now)
+                    self._elsewhere = (time.monotonic(), elsewhere)
+                if not elsewhere:
                     return None
                 answers = stored_answers(conn, tenant.id, (e.idempotency_key for e in events))
                 batch = _fresh(events, states, answers)
