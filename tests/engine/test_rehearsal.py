@@ -10,21 +10,25 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Mapping
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import icalendar
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 
 from courrier.clock import ManualClock
 from courrier.domain.default_kinds import BOOKING_CONFIRMATION
-from courrier.domain.kinds import Catalogue
+from courrier.domain.kinds import DEFAULT_CATALOGUE, Catalogue
 from courrier.engine.intake import EventInput, Intake
 from courrier.errors import ValidationError
 from courrier.render.templates import RenderedMessage, TemplateRenderer
 from courrier.store import schema
 from courrier.store.contacts import ContactData, upsert_contact
+from courrier.store.db import create_db_engine
+from courrier.store.kinds import save_tenant_kind
+from courrier.store.migrate import migrate
 from courrier.store.queue import process_prefix
 from courrier.store.tenants import Tenant, create_tenant
 from tests.support import factories
@@ -230,3 +234,152 @@ def test_a_worker_that_starts_sending_elsewhere_is_noticed_at_the_next_look(
     monkeypatch.setattr("courrier.engine.intake.LOOK_AGAIN", 0.0)
     intake.accept_many(tenant, [booking(3, "m-3")])
     assert renderer.lock_was_free == [False, False, True]
+
+
+def rehearse_then(intake: Intake, monkeypatch: pytest.MonkeyPatch, meanwhile: Any) -> None:
+    """Make ``meanwhile()`` happen between the batch's rehearsal and its transaction."""
+    rehearse = intake._rehearse
+
+    def rehearse_first(*args: Any) -> Any:
+        rehearsal = rehearse(*args)
+        assert rehearsal is not None
+        meanwhile()
+        return rehearsal
+
+    monkeypatch.setattr(intake, "_rehearse", rehearse_first)
+
+
+def test_a_template_edited_after_the_rehearsal_is_the_one_used(
+    engine: Engine,
+    intake: Intake,
+    tenant: Tenant,
+    clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    worker_sending(engine, tenant, clock, owner="other-host:4242:abcdef")
+
+    def edit() -> None:
+        with engine.begin() as conn:
+            save_tenant_kind(
+                conn,
+                tenant.id,
+                "booking.confirmation",
+                enabled=True,
+                custom=False,
+                definition={},
+                templates={"en": {"subject": "Edited: {{ subject.id }}"}},
+                now=clock(),
+            )
+
+    rehearse_then(intake, monkeypatch, edit)
+    intake.accept_many(tenant, batch())
+    lines = sorted(mail["subject_line"] for mail in mails(engine).values())
+    assert lines == ["Edited: B-1", "Edited: B-2", "Edited: B-3"]
+
+
+def test_a_version_committed_after_the_rehearsal_is_the_one_compared_with(
+    engine: Engine,
+    tenant: Tenant,
+    clock: ManualClock,
+    renderer: WatchedRenderer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    modified = next(k for k in DEFAULT_CATALOGUE if k.name == "booking.modified")
+    catalogue = Catalogue([BOOKING_CONFIRMATION, modified])
+    intake = Intake(engine, clock=clock, renderer=renderer, catalogue=catalogue)
+    intake.accept_many(tenant, [booking(1, "m-1")])  # 10:00 to 12:00
+    worker_sending(engine, tenant, clock, owner="other-host:4242:abcdef")
+    monkeypatch.setattr("courrier.engine.intake.LOOK_AGAIN", 0.0)
+    moved_to_11 = moved(booking(1, "m-1"), "k-11", "2026-03-28T11:00:00+01:00")
+    moved_to_9 = moved(booking(1, "m-1"), "k-9", "2026-03-28T09:00:00+01:00")
+
+    def another_request() -> None:
+        Intake(engine, clock=clock, catalogue=catalogue).accept_many(tenant, [moved_to_9])
+
+    rehearse_then(intake, monkeypatch, another_request)
+    intake.accept_many(tenant, [moved_to_11])
+    with engine.connect() as conn:
+        event_id = conn.execute(
+            select(schema.events.c.id).where(schema.events.c.idempotency_key == "k-11")
+        ).scalar_one()
+    (mail,) = [m for m in factories.all_messages(engine) if m["event_id"] == event_id]
+    text = mail["body_text"].replace("\u202f", " ")  # Babel's narrow space before AM
+    assert "Before: Saturday, March 28, 2026, 9:00 AM" in text, "not 10:00: the version before"
+    assert "Now: Saturday, March 28, 2026, 11:00 AM" in text
+
+
+def moved(event: EventInput, key: str, start: str) -> EventInput:
+    subject = {**event.subject, "start": start}
+    return EventInput("booking.modified", key, event.occurred_at, subject)
+
+
+def test_a_rehearsed_batch_is_stored_at_the_time_of_its_transaction(
+    engine: Engine,
+    intake: Intake,
+    tenant: Tenant,
+    clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What follows the received time (the staff digest a booking goes in) follows the commit."""
+    worker_sending(engine, tenant, clock, owner="other-host:4242:abcdef")
+    rehearsed_at = clock()
+    rehearse_then(intake, monkeypatch, lambda: clock.advance(timedelta(seconds=2)))
+    intake.accept_many(tenant, batch())
+    with engine.connect() as conn:
+        received = set(conn.execute(select(schema.events.c.received_at)).scalars())
+    assert received == {rehearsed_at + timedelta(seconds=2)}
+    assert {mail["created_at"] for mail in mails(engine).values()} == received
+
+
+def test_a_rehearsed_batch_stores_what_a_batch_planned_in_its_transaction_stores(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Changes, a repeated key, the same subject twice, staff copies, two languages."""
+    at = ManualClock()()
+    batch = [
+        booking(1, "m-1"),
+        moved(booking(1, "m-1"), "k-1-moved", "2026-03-28T11:00:00+01:00"),
+        booking(1, "m-1"),  # its key again
+        moved(booking(0, "m-2"), "k-0-moved", "2026-03-28T09:00:00+01:00"),
+        EventInput(
+            "booking.cancelled",
+            "k-0-cancelled",
+            at,
+            {**booking(0, "m-2").subject, "status": "cancelled"},
+        ),
+        booking(2, "m-3"),
+    ]
+    stored = []
+    for rehearsed in (False, True):
+        engine = create_db_engine(f"sqlite:///{tmp_path}/{rehearsed}.db")
+        try:
+            migrate(engine)
+            clock = ManualClock(at)
+            with engine.begin() as conn:
+                tenant = create_tenant(conn, "Club", from_email="b@club.test", now=clock())
+                for member, locale in (("m-1", "en"), ("m-2", "fr"), ("m-3", "en")):
+                    data = ContactData(name=member, email=f"{member}@x.test", locale=locale)
+                    upsert_contact(conn, tenant.id, member, data, now=clock())
+                staff = ContactData(name="Sam", email="sam@x.test", booking_copy="each")
+                upsert_contact(conn, tenant.id, "s-1", staff, now=clock())
+            intake = Intake(engine, clock=clock, preference_links=lambda t, c: f"https://p/{t}/{c}")
+            intake.accept_many(tenant, [booking(0, "m-2")])
+            clock.advance(timedelta(minutes=1))
+            if rehearsed:
+                worker_sending(engine, tenant, clock, owner="other-host:4242:abcdef")
+                monkeypatch.setattr("courrier.engine.intake.LOOK_AGAIN", 0.0)
+                rehearse_then(intake, monkeypatch, lambda: None)  # it must rehearse
+            answers = intake.accept_many(tenant, batch)
+            rows = [
+                {k: v for k, v in row.items() if k not in ("id", "message_id_header")}
+                for row in factories.all_messages(engine)
+                if row["event_id"]
+            ]
+            stored.append(
+                ([[(m.kind, m.address, m.status) for m in a.messages] for a in answers], rows)
+            )
+        finally:
+            engine.dispose()
+    plain, rehearsed_batch = stored
+    assert len(plain[1]) >= 8
+    assert rehearsed_batch == plain

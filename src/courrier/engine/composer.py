@@ -142,7 +142,7 @@ class MessageComposer:
         recipient = planned.recipient
         locale = recipient.locale or self.tenant.locale
         context = self.context(planned, occasion, contact_id)
-        rendered = self._render(planned.kind.template_kind, locale, context)
+        rendered = self._render(planned.kind.template_kind, locale, context, occasion)
         status = MessageStatus.DUE if planned.due_at <= now else MessageStatus.PLANNED
         follow_up = planned.kind.follow_up  # the reminders, planned once it is sent
         return {
@@ -173,12 +173,20 @@ class MessageComposer:
             "updated_at": now,
         }
 
-    def _render(self, kind: str, locale: str, context: dict[str, Any]) -> RenderedMessage:
-        """The renderer's result, or the equal one the rehearsal holds."""
+    def _render(
+        self, kind: str, locale: str, context: dict[str, Any], occasion: Occasion
+    ) -> RenderedMessage:
+        """The renderer's result, or the equal one the rehearsal holds.
+
+        The subject's version is part of the key: a version committed
+        between the rehearsal and the transaction changes ``previous``,
+        whose values may be equal (``1 == True``) and still print otherwise.
+        """
         rehearsal = self.rehearsal
         if rehearsal is None:
             return self.renderer.render(kind, locale, context)
-        key = (kind, locale, context["recipient"]["email"], context["subject"].get("id"))
+        subject = occasion.state.get("id")
+        key = (kind, locale, context["recipient"]["email"], subject, occasion.subject_version)
         found = rehearsal.find(key, context)
         if found is None:
             found = rehearsal.keep(key, context, self.renderer.render(kind, locale, context))
@@ -236,7 +244,12 @@ class MessageComposer:
         rendered: RenderedMessage,
         now: datetime,
     ) -> dict[str, Any]:
-        """The calendar file of ``planned``, for the recipient as attendee."""
+        """The calendar file of ``planned``, for the recipient as attendee.
+
+        Stamped with ``now``; one kept by a rehearsal keeps the stamp of the
+        moment it was made, a moment before the transaction (the other
+        inputs must be equal).
+        """
         inputs = (
             method,
             occasion.state,
@@ -244,14 +257,13 @@ class MessageComposer:
             occasion.subject_version,
             rendered,
             (planned.address, planned.recipient.name),
-            now,
         )
         rehearsal = self.rehearsal
         key = ("ics", method, planned.address, occasion.state.get("id"))
         if rehearsal is not None and (found := rehearsal.find(key, inputs)) is not None:
             return dict(found)
         try:
-            made = calendar_file(*inputs)
+            made = calendar_file(*inputs, now)
         except TemplateError as exc:
             raise TemplateError(f"{planned.kind.name}: {exc}") from exc
         if rehearsal is not None:

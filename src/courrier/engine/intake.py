@@ -14,6 +14,7 @@ events other threads hand it meanwhile (:mod:`courrier.engine.group_commit`).
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import Counter, OrderedDict
@@ -49,12 +50,16 @@ from courrier.store.kinds import tenant_catalogue
 from courrier.store.queue import process_prefix, sending_elsewhere
 from courrier.store.tenants import Tenant
 
+log = logging.getLogger(__name__)
+
 #: how many times a batch is tried in all when it loses races to other transactions
 ATTEMPTS = 3
 #: PostgreSQL's deadlock_detected and serialization_failure: safe to try again
 RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
 #: seconds between two looks (on SQLite) for a worker of another process sending
 LOOK_AGAIN = 1.0
+#: batches of at least this many events look every time (a look costs them next to nothing)
+ALWAYS_LOOK_FROM = 20
 #: renderers of tenants' edited templates kept warm between batches (the most recently used)
 RENDERERS_KEPT = 16
 
@@ -143,12 +148,11 @@ class Intake:
         in a batch of several, the message starts with the event's position).
         """
         states = [self._checked(tenant, event, i, len(events)) for i, event in enumerate(events)]
-        now = self.clock()
-        rehearsal = self._rehearse(tenant, events, states, now)
+        rehearsal = self._rehearse(tenant, events, states)
         for attempt in range(1, ATTEMPTS + 1):
             try:
                 with self.engine.begin() as conn:
-                    results, due_now = self._accept_in(conn, tenant, events, states, now, rehearsal)
+                    results, due_now = self._accept_in(conn, tenant, events, states, rehearsal)
                     if due_now:
                         notify_due(conn)
             except DBAPIError as exc:
@@ -190,7 +194,6 @@ class Intake:
         tenant: Tenant,
         events: Sequence[EventInput],
         states: Sequence[dict[str, Any]],
-        now: datetime,
     ) -> Rehearsal | None:
         """The batch planned and rendered on a read snapshot, before its transaction; or None.
 
@@ -200,18 +203,23 @@ class Intake:
         holds the lock only to write and to recompute what changed meanwhile
         (:mod:`courrier.engine.rehearsal`). Without such a worker (or beside
         this process's own dispatcher, which shares the interpreter anyway)
-        a rehearsal would only add work. Intake looks for such a worker at
-        most every :data:`LOOK_AGAIN` seconds. Whatever goes wrong here (a
+        a rehearsal would only add work. Intake looks for such a worker
+        before every batch of :data:`ALWAYS_LOOK_FROM` events or more, and
+        before smaller ones (``POST /v1/events``) at most every
+        :data:`LOOK_AGAIN` seconds. Whatever goes wrong here (a
         missing contact, say) is left for the transaction to meet and report.
         """
         if self.engine.dialect.name != "sqlite":
             return None
         looked, elsewhere = self._elsewhere
-        if not elsewhere and time.monotonic() - looked < LOOK_AGAIN:
+        look = len(events) >= ALWAYS_LOOK_FROM or time.monotonic() - looked >= LOOK_AGAIN
+        if not (elsewhere or look):
             return None
+        now = self.clock()  # the transaction reads its own: texts do not depend on it
         try:
             with self.engine.connect() as conn:
-                if time.monotonic() - looked >= LOOK_AGAIN:
+                if look:
+                    self._elsewhere = (time.monotonic(), False)  # also if the look fails
                     elsewhere = sending_elsewhere(conn, process_prefix(), now)
                     self._elsewhere = (time.monotonic(), elsewhere)
                 if not elsewhere:
@@ -224,6 +232,7 @@ class Intake:
                 planner.rehearse(rehearsed_items(conn, tenant.id, batch))
                 return rehearsal
         except Exception:  # the transaction does the same, and reports what fails
+            log.debug("could not rehearse a batch of %d events", len(events), exc_info=True)
             return None
 
     def _accept_in(
@@ -232,9 +241,9 @@ class Intake:
         tenant: Tenant,
         events: Sequence[EventInput],
         states: Sequence[dict[str, Any]],
-        now: datetime,
         rehearsal: Rehearsal | None = None,
     ) -> tuple[list[IntakeResult], bool]:
+        now = self.clock()  # once the write lock is held: received_at follows commit order
         answers = stored_answers(conn, tenant.id, (e.idempotency_key for e in events))
         fresh = {f.input.idempotency_key: f for f in _fresh(events, states, answers)}
         batch = list(fresh.values())

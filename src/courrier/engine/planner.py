@@ -142,11 +142,11 @@ class BatchPlanner:
         return self._write(items, planned, resolved.contact_ids)
 
     def rehearse(self, items: Sequence[PlanItem]) -> None:
-        """Plan and compose what :meth:`run` would plan anew for ``items``, writing nothing.
+        """Compose what :meth:`run` would plan anew for ``items``, writing nothing.
 
         The composer's :class:`~courrier.engine.rehearsal.Rehearsal` keeps
-        what is planned and rendered, for the transaction's planner to find
-        again. Moves and cancellations are left to the transaction.
+        what it renders, for the transaction's composer to find again.
+        Moves and cancellations are left to the transaction.
         """
         resolved = self._resolve(items)
         contact_ids = resolved.contact_ids
@@ -209,16 +209,8 @@ class BatchPlanner:
         by_role = {
             role: [contacts[c][1] for c in found if c in contacts] for role, found in ids.items()
         }
-        inputs = (self.kinds_for(item), item.facts, item.state, by_role, self.now)
-        rehearsal = self.composer.rehearsal
-        if rehearsal is None:
-            return [m for m in plan(*inputs) if m.channel in SENDING_CHANNELS]
-        key = ("plan", item.facts.subject_type, item.facts.subject_id, item.facts.subject_version)
-        found = rehearsal.find(key, inputs)
-        if found is None:
-            planned = [m for m in plan(*inputs) if m.channel in SENDING_CHANNELS]
-            found = rehearsal.keep(key, inputs, tuple(planned))
-        return list(found)
+        planned = plan(self.kinds_for(item), item.facts, item.state, by_role, self.now)
+        return [m for m in planned if m.channel in SENDING_CHANNELS]
 
     # -- writes ------------------------------------------------------------
 

@@ -10,13 +10,16 @@ from here only when the inputs it has now are equal (``==``) to the ones
 the result came from.
 
 What is kept is a pure function of its inputs: a message's texts of the
-renderer (its templates), the kind, the locale and the context; a calendar
-file of the method, the subject's state and version, the tenant, the
-texts, the attendee and the time; the messages an event plans of the
-kinds, the event, the subject's state, the recipients and the time. So a
-kept result is what computing it again would give, and whatever changed
-between the rehearsal and the transaction (a contact renamed, a template
-edited, a subject moved by another request) is computed again.
+renderer (its templates), the kind, the locale, the context and the
+subject's version; a calendar file of the method, the subject's state and
+version, the tenant, the texts and the attendee, and of the time it was
+made, which it keeps as its stamp (``DTSTAMP``, a moment before the
+transaction). So a kept result is what computing it again would give (but
+for that stamp), and whatever changed between the rehearsal and the
+transaction (a contact renamed, a template edited, a subject moved by
+another request) is computed again. The plans themselves, which depend on
+the exact time, and the rows are always made in the transaction, with its
+own time.
 """
 
 from __future__ import annotations
