@@ -35,6 +35,8 @@ from tests.support import factories
 
 pytestmark = pytest.mark.sqlite_only
 
+#: a worker of another process
+ELSEWHERE = "other-host:4242:abcdef"
 MEMBERS = {"m-1": "Ada Lovelace", "m-2": "Louis Bernard", "m-3": "Grace Hopper"}
 
 
@@ -147,10 +149,23 @@ def attendee_name(mail: Mapping[str, Any]) -> str:
     return str(event["ATTENDEE"].params["CN"])
 
 
+def rehearse_then(intake: Intake, monkeypatch: pytest.MonkeyPatch, meanwhile: Any) -> None:
+    """Make ``meanwhile()`` happen between the batch's rehearsal and its transaction."""
+    rehearse = intake._rehearse
+
+    def rehearse_first(*args: Any) -> Any:
+        rehearsal = rehearse(*args)
+        assert rehearsal is not None
+        meanwhile()
+        return rehearsal
+
+    monkeypatch.setattr(intake, "_rehearse", rehearse_first)
+
+
 def test_beside_a_worker_of_another_process_the_lock_is_free_while_a_batch_renders(
     engine: Engine, intake: Intake, tenant: Tenant, clock: ManualClock, renderer: WatchedRenderer
 ) -> None:
-    worker_sending(engine, tenant, clock, owner="other-host:4242:abcdef")
+    worker_sending(engine, tenant, clock, owner=ELSEWHERE)
     results = intake.accept_many(tenant, batch())
     assert renderer.lock_was_free == [True] * len(MEMBERS), "each mail rendered once, unlocked"
     stored = mails(engine)
@@ -181,21 +196,17 @@ def test_a_contact_renamed_after_the_rehearsal_gets_the_new_name(
     renderer: WatchedRenderer,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    worker_sending(engine, tenant, clock, owner="other-host:4242:abcdef")
-    rehearse = intake._rehearse
+    worker_sending(engine, tenant, clock, owner=ELSEWHERE)
 
-    def rehearse_then_rename(*args: Any) -> Any:
-        rehearsal = rehearse(*args)
-        assert rehearsal is not None
-        with engine.begin() as conn:  # another request commits between the two
+    def rename() -> None:  # another request commits between the two
+        with engine.begin() as conn:
             conn.execute(
                 update(schema.contacts)
                 .where(schema.contacts.c.external_id == "m-2")
                 .values(name="Louise Bernard")
             )
-        return rehearsal
 
-    monkeypatch.setattr(intake, "_rehearse", rehearse_then_rename)
+    rehearse_then(intake, monkeypatch, rename)
     intake.accept_many(tenant, batch())
     assert len(renderer.lock_was_free) == len(MEMBERS) + 1, "only the renamed one again"
     assert renderer.lock_was_free[-1] is False
@@ -209,7 +220,7 @@ def test_a_contact_renamed_after_the_rehearsal_gets_the_new_name(
 def test_a_missing_booker_is_still_refused_by_the_transaction(
     engine: Engine, intake: Intake, tenant: Tenant, clock: ManualClock
 ) -> None:
-    worker_sending(engine, tenant, clock, owner="other-host:4242:abcdef")
+    worker_sending(engine, tenant, clock, owner=ELSEWHERE)
     events = [*batch(), booking(9, "m-404")]
     with pytest.raises(ValidationError) as refused:
         intake.accept_many(tenant, events)
@@ -228,25 +239,12 @@ def test_a_worker_that_starts_sending_elsewhere_is_noticed_at_the_next_look(
 ) -> None:
     monkeypatch.setattr("courrier.engine.intake.LOOK_AGAIN", 60.0)
     intake.accept_many(tenant, [booking(1, "m-1")])
-    worker_sending(engine, tenant, clock, owner="other-host:4242:abcdef")
+    worker_sending(engine, tenant, clock, owner=ELSEWHERE)
     intake.accept_many(tenant, [booking(2, "m-2")])
     assert renderer.lock_was_free == [False, False], "looked a moment ago: no worker then"
     monkeypatch.setattr("courrier.engine.intake.LOOK_AGAIN", 0.0)
     intake.accept_many(tenant, [booking(3, "m-3")])
     assert renderer.lock_was_free == [False, False, True]
-
-
-def rehearse_then(intake: Intake, monkeypatch: pytest.MonkeyPatch, meanwhile: Any) -> None:
-    """Make ``meanwhile()`` happen between the batch's rehearsal and its transaction."""
-    rehearse = intake._rehearse
-
-    def rehearse_first(*args: Any) -> Any:
-        rehearsal = rehearse(*args)
-        assert rehearsal is not None
-        meanwhile()
-        return rehearsal
-
-    monkeypatch.setattr(intake, "_rehearse", rehearse_first)
 
 
 def test_a_template_edited_after_the_rehearsal_is_the_one_used(
@@ -256,7 +254,7 @@ def test_a_template_edited_after_the_rehearsal_is_the_one_used(
     clock: ManualClock,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    worker_sending(engine, tenant, clock, owner="other-host:4242:abcdef")
+    worker_sending(engine, tenant, clock, owner=ELSEWHERE)
 
     def edit() -> None:
         with engine.begin() as conn:
@@ -288,7 +286,7 @@ def test_a_version_committed_after_the_rehearsal_is_the_one_compared_with(
     catalogue = Catalogue([BOOKING_CONFIRMATION, modified])
     intake = Intake(engine, clock=clock, renderer=renderer, catalogue=catalogue)
     intake.accept_many(tenant, [booking(1, "m-1")])  # 10:00 to 12:00
-    worker_sending(engine, tenant, clock, owner="other-host:4242:abcdef")
+    worker_sending(engine, tenant, clock, owner=ELSEWHERE)
     monkeypatch.setattr("courrier.engine.intake.LOOK_AGAIN", 0.0)
     moved_to_11 = moved(booking(1, "m-1"), "k-11", "2026-03-28T11:00:00+01:00")
     moved_to_9 = moved(booking(1, "m-1"), "k-9", "2026-03-28T09:00:00+01:00")
@@ -321,7 +319,7 @@ def test_a_rehearsed_batch_is_stored_at_the_time_of_its_transaction(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """What follows the received time (the staff digest a booking goes in) follows the commit."""
-    worker_sending(engine, tenant, clock, owner="other-host:4242:abcdef")
+    worker_sending(engine, tenant, clock, owner=ELSEWHERE)
     rehearsed_at = clock()
     rehearse_then(intake, monkeypatch, lambda: clock.advance(timedelta(seconds=2)))
     intake.accept_many(tenant, batch())
@@ -366,7 +364,7 @@ def test_a_rehearsed_batch_stores_what_a_batch_planned_in_its_transaction_stores
             intake.accept_many(tenant, [booking(0, "m-2")])
             clock.advance(timedelta(minutes=1))
             if rehearsed:
-                worker_sending(engine, tenant, clock, owner="other-host:4242:abcdef")
+                worker_sending(engine, tenant, clock, owner=ELSEWHERE)
                 monkeypatch.setattr("courrier.engine.intake.LOOK_AGAIN", 0.0)
                 rehearse_then(intake, monkeypatch, lambda: None)  # it must rehearse
             answers = intake.accept_many(tenant, batch)
