@@ -279,8 +279,8 @@ class Intake:
     ) -> BatchPlanner:
         """A planner with the tenant's kinds in force and its edited templates (one query).
 
-        Its planner and composer take from ``rehearsal`` what was computed
-        ahead from equal inputs (:mod:`courrier.engine.rehearsal`).
+        Its composer takes from ``rehearsal`` what was rendered ahead from
+        equal inputs (:mod:`courrier.engine.rehearsal`).
         """
         kinds = tenant_catalogue(conn, tenant.id, self.catalogue)
         renderer = self._renderer(kinds.template_overrides())

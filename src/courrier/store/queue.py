@@ -39,8 +39,10 @@ __all__ = [
     "Outcome",
     "claim_due",
     "next_wakeup",
+    "process_prefix",
     "record_outcomes",
     "renew_lease",
+    "sending_elsewhere",
 ]
 
 m = messages
