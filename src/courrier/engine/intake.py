@@ -225,7 +225,7 @@ class Intake:
                 if not elsewhere:
                     return None
                 answers = stored_answers(conn, tenant.id, (e.idempotency_key for e in events))
-                batch = _fresh(events, states, answers)
+                batch = list(_fresh(events, states, answers).values())
                 planner = self._planner(conn, tenant, now)
                 composer = planner.composer
                 composer.rehearsal = rehearsal = Rehearsal(composer.renderer)
@@ -245,7 +245,7 @@ class Intake:
     ) -> tuple[list[IntakeResult], bool]:
         now = self.clock()  # once the write lock is held: received_at follows commit order
         answers = stored_answers(conn, tenant.id, (e.idempotency_key for e in events))
-        fresh = {f.input.idempotency_key: f for f in _fresh(events, states, answers)}
+        fresh = _fresh(events, states, answers)
         batch = list(fresh.values())
         self._store_subjects_and_events(conn, tenant, batch, now)
         planner = self._planner(conn, tenant, now, rehearsal)
@@ -352,13 +352,13 @@ def _fresh(
     events: Sequence[EventInput],
     states: Sequence[dict[str, Any]],
     answers: Mapping[str, Any],
-) -> list[FreshEvent]:
-    """The events whose key has no stored answer, each key once (its first event)."""
+) -> dict[str, FreshEvent]:
+    """The events whose key has no stored answer, by key, each key once (its first event)."""
     fresh: dict[str, FreshEvent] = {}
     for position, (event, state) in enumerate(zip(events, states, strict=True)):
         if event.idempotency_key not in answers:
             fresh.setdefault(event.idempotency_key, FreshEvent(event, state, position))
-    return list(fresh.values())
+    return fresh
 
 
 def _lost_race(exc: DBAPIError) -> bool:

@@ -32,12 +32,7 @@ _BY_SEND_KEYS = Prepared(
 
 def existing_send_keys(conn: Connection, tenant_id: int, keys: Iterable[str]) -> set[str]:
     """Those of ``keys`` the tenant already has a message for."""
-    wanted = sorted(set(keys))
-    found: set[str] = set()
-    for part in chunks(wanted):
-        params = {"tenant": tenant_id, "keys": array(conn, part)}
-        found.update(key for key, _id in conn.execute(_BY_SEND_KEYS(conn), params))
-    return found
+    return set(_ids_by_send_key(conn, tenant_id, sorted(set(keys))))
 
 
 def cancelled_send_keys(conn: Connection, tenant_id: int, keys: Iterable[str]) -> set[str]:
@@ -63,6 +58,7 @@ def cancelled_send_keys(conn: Connection, tenant_id: int, keys: Iterable[str]) -
 
 
 def _ids_by_send_key(conn: Connection, tenant_id: int, keys: Sequence[str]) -> dict[str, int]:
+    """The ids of the tenant's messages among ``keys``, by send key."""
     found: dict[str, int] = {}
     for part in chunks(keys):
         params = {"tenant": tenant_id, "keys": array(conn, part)}
