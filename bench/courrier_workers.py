@@ -49,8 +49,6 @@ def worker_environment(url: str, port: int, options: CourrierOptions) -> dict[st
         COURRIER_DATABASE_URL=url,
         COURRIER_SMTP_URL=f"smtp://127.0.0.1:{port}",
         COURRIER_SECRET_KEY="bench-secret",
-        # SQLite has no NOTIFY: a worker in another process finds new mail by polling.
-        COURRIER_POLL_SECONDS="0.1",
     )
     if options.pool_size:
         env["COURRIER_SMTP_POOL_SIZE"] = str(options.pool_size)
@@ -187,7 +185,7 @@ def _overlapped(
         notes=[
             "CPU ms/msg adds the workers' CPU while the clock ran (from /proc/PID/stat)"
             + (" and the other intake processes' (getrusage of children)" if others else ""),
-            "workers poll every 0.1 s (COURRIER_POLL_SECONDS); on PostgreSQL NOTIFY wakes them",
+            "intake's commits wake the workers: NOTIFY on PostgreSQL, the file's data_version on SQLite",
             *([server_note(server_cpu, len(bookings))] if options.database == "postgres" else []),
         ],
     )

@@ -89,6 +89,54 @@ def test_a_notify_reaches_a_wakeup_in_another_connection(engine: Engine) -> None
 
 
 @pytest.mark.sqlite_only
+def test_a_commit_by_another_connection_wakes_a_dispatcher_on_sqlite(
+    engine: Engine, running: tuple[Dispatcher, Wakeup], smtp_server: SmtpServer
+) -> None:
+    """No poke and no NOTIFY: the watcher sees the file change (as from another process)."""
+    factories.seed(engine, 1, now=utcnow())
+    started = time.monotonic()
+    smtp_server.wait_for(1, timeout=2.0)
+    assert time.monotonic() - started < 1.0
+
+
+@pytest.mark.sqlite_only
+def test_a_watching_dispatcher_on_sqlite_stays_asleep_once_the_queue_is_empty(
+    engine: Engine, running: tuple[Dispatcher, Wakeup], smtp_server: SmtpServer
+) -> None:
+    """Its own commits wake it once at most: an empty look writes nothing that would again."""
+    dispatcher, _ = running
+    steps: list[float] = []
+    step = dispatcher.step
+
+    def counted() -> int:
+        steps.append(time.monotonic())
+        return step()
+
+    dispatcher.step = counted  # type: ignore[method-assign]
+    factories.seed(engine, 3, now=utcnow())
+    smtp_server.wait_for(3, timeout=2.0)
+    time.sleep(0.3)  # the record of the last batch, and the look it causes
+    settled = len(steps)
+    time.sleep(1.0)  # fifty watches of the file
+    assert settled >= 1
+    assert len(steps) == settled
+
+
+@pytest.mark.sqlite_only
+def test_a_sqlite_database_in_memory_is_not_watched() -> None:
+    from courrier.store.db import create_db_engine
+
+    memory = create_db_engine("sqlite://")
+    wakeup = Wakeup()
+    try:
+        wakeup.listen(memory)
+        assert not any(t.name == "courrier-watch" for t in threading.enumerate())
+    finally:
+        wakeup.close()
+        memory.dispose()
+
+
+@pytest.mark.sqlite_only
 def test_notify_due_does_nothing_on_sqlite(engine: Engine) -> None:
     with engine.begin() as conn:
         notify_due(conn)  # no NOTIFY statement: SQLite would reject it

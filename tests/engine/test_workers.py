@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 import urllib.request
 from collections import Counter
 from pathlib import Path
@@ -107,6 +108,27 @@ def test_two_workers_on_one_sqlite_file_send_nothing_twice(
         "poll_seconds": "0.1",
     }
     share_500_between_two_workers(engine, smtp_server, tmp_path, settings)
+
+
+@pytest.mark.sqlite_only
+def test_a_worker_process_on_sqlite_sends_what_another_process_commits_within_a_second(
+    engine: Engine, database_url: str, smtp_server: SmtpServer, tmp_path: Path
+) -> None:
+    """``courrier api`` and ``courrier worker`` on one file: no NOTIFY, no 30 s poll wait."""
+    worker = WorkerProcess(
+        tmp_path,
+        "watching",
+        {"database_url": database_url, "smtp_url": smtp_server.url, "poll_seconds": "30"},
+    )
+    try:
+        worker.wait_ready()
+        time.sleep(0.3)  # past its first look at the empty queue: asleep
+        factories.seed(engine, 1, now=utcnow())
+        started = time.monotonic()
+        smtp_server.wait_for(1, timeout=5.0)
+        assert time.monotonic() - started < 1.0
+    finally:
+        assert worker.stop() == 0
 
 
 @pytest.mark.slow

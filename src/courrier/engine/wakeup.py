@@ -4,21 +4,28 @@ In one process (``courrier serve``, SQLite), intake calls :meth:`Wakeup.poke`
 after its commit. Across processes on PostgreSQL, intake calls
 :func:`notify_due` inside its transaction (PostgreSQL delivers the NOTIFY
 only on commit), and each worker's :class:`Wakeup` listens on
-``courrier_due`` with a separate psycopg connection.
+``courrier_due`` with a separate psycopg connection. Across processes on
+SQLite (``courrier api`` and ``courrier worker`` on one file), which has no
+notifications, each worker's :class:`Wakeup` watches the file's
+``PRAGMA data_version`` every :data:`WATCH_SECONDS`: it changes when another
+connection commits, and reading it touches no table (a few microseconds).
 """
 
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 
 import psycopg
 from sqlalchemy import Connection, text
 from sqlalchemy.engine import Engine
 
-__all__ = ["CHANNEL", "Wakeup", "notify_due"]
+__all__ = ["CHANNEL", "WATCH_SECONDS", "Wakeup", "notify_due"]
 
 CHANNEL = "courrier_due"
+#: how often a worker on a SQLite file looks whether another connection committed
+WATCH_SECONDS = 0.02
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +37,8 @@ def notify_due(conn: Connection) -> None:
 
 
 class Wakeup:
-    """A wake-up signal: poked in-process, and on PostgreSQL by ``NOTIFY courrier_due``."""
+    """A wake-up signal: poked in-process, on PostgreSQL by ``NOTIFY courrier_due``, and on a
+    SQLite file by any other connection's commit."""
 
     def __init__(self) -> None:
         self._event = threading.Event()
@@ -48,16 +56,61 @@ class Wakeup:
         return poked
 
     def listen(self, engine: Engine) -> None:
-        """On PostgreSQL, start a thread that LISTENs and pokes on each notification."""
-        if engine.dialect.name != "postgresql" or self._listener is not None:
+        """Start a thread that pokes when another process may have made something due.
+
+        On PostgreSQL it LISTENs and pokes on each notification; on a SQLite
+        file it watches for other connections' commits. Nothing for a SQLite
+        database in memory, which no other process can reach.
+        """
+        if self._listener is not None:
             return
-        conninfo = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
         ready = threading.Event()
-        self._listener = threading.Thread(
-            target=self._listen, args=(conninfo, ready), name="courrier-listen", daemon=True
-        )
+        if engine.dialect.name == "postgresql":
+            conninfo = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+            self._listener = threading.Thread(
+                target=self._listen, args=(conninfo, ready), name="courrier-listen", daemon=True
+            )
+        elif engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
+            self._listener = threading.Thread(
+                target=self._watch, args=(engine, ready), name="courrier-watch", daemon=True
+            )
+        else:
+            return
         self._listener.start()
         ready.wait(5.0)
+
+    def _watch(self, engine: Engine, ready: threading.Event) -> None:
+        """Poke whenever the SQLite file's ``data_version`` moves: another connection committed.
+
+        Its own connection never writes, so every change is someone else's:
+        intake in an API process, or this process's own dispatcher recording
+        (one needless look at the queue, which writes nothing when empty).
+        """
+        try:
+            conn = engine.raw_connection()
+        except Exception as exc:  # the dispatcher reports an unreachable database itself
+            log.warning("cannot watch %s for commits (%s); polling only", engine.url, exc)
+            ready.set()
+            return
+        try:
+            cursor = conn.cursor()
+            seen = None
+            while not self._closing.is_set():
+                try:
+                    # fetchall: a statement left unfinished would hold a read open
+                    ((version,),) = cursor.execute("PRAGMA data_version").fetchall()
+                except sqlite3.Error as exc:
+                    log.warning("watching for commits failed (%s); again in 1s", exc)
+                    self._closing.wait(1.0)
+                    continue
+                if seen is not None and version != seen:
+                    self.poke()
+                seen = version
+                ready.set()
+                self._closing.wait(WATCH_SECONDS)
+        finally:
+            ready.set()
+            conn.close()
 
     def _listen(self, conninfo: str, ready: threading.Event) -> None:
         """LISTEN until closed; reconnect with a growing pause when the server goes away."""
