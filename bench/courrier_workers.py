@@ -173,7 +173,10 @@ def _overlapped(
     intakes = "intake" if options.intakes == 1 else f"{options.intakes} intake processes"
     return ScenarioResult(
         name=f"courrier-{options.database}-workers",
-        label=f"Courrier, durable, {database}, {intakes} + {options.workers} worker process(es)",
+        label=(
+            f"Courrier, durable, {database}, {intakes} + {options.workers} worker process(es),"
+            f" batches of {options.chunk}"
+        ),
         messages=len(bookings),
         seconds=seconds,
         cpu_seconds=cpu,

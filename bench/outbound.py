@@ -29,6 +29,11 @@ from bench.workload import make_bookings
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULT_PREFIX = "BENCH-RESULT "
+#: events per ``accept_many`` (one transaction): the most ``POST /v1/events/batch`` takes
+CHUNK = 500
+#: the same with worker processes beside intake: each batch's sending overlaps the next
+#: batch's planning, and what is left after intake's last commit is one batch to send
+WORKERS_CHUNK = 100
 SCENARIOS = (
     "stdlib",
     "raw",
@@ -68,7 +73,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--workers", type=int, default=1, help="worker processes in the *-workers paths"
     )
-    parser.add_argument("--chunk", type=int, default=500, help="events per accept_many transaction")
+    parser.add_argument(
+        "--chunk",
+        type=int,
+        help=f"events per accept_many transaction (default {CHUNK}; {WORKERS_CHUNK} in the"
+        " *-workers paths, whose workers send a batch while intake plans the next)",
+    )
     parser.add_argument(
         "--intakes",
         type=int,
@@ -107,7 +117,7 @@ def run_scenario(args: argparse.Namespace) -> ScenarioResult:
     options = CourrierOptions(
         database=database,
         pg_admin_url=args.pg_url,
-        chunk=args.chunk,
+        chunk=args.chunk or (WORKERS_CHUNK if args.scenario.endswith("-workers") else CHUNK),
         pool_size=args.pool_size,
         batch_size=args.batch_size,
         profile_to=profile,
@@ -128,9 +138,13 @@ def run_scenario(args: argparse.Namespace) -> ScenarioResult:
 
 def child_command(args: argparse.Namespace, scenario: str, port: int) -> list[str]:
     argv = [sys.executable, "-m", "bench.outbound", "--scenario", scenario, "--port", str(port)]
-    argv += ["--n", str(args.n), "--chunk", str(args.chunk), "--pg-url", args.pg_url]
+    argv += ["--n", str(args.n), "--pg-url", args.pg_url]
     argv += ["--workers", str(args.workers), "--intakes", str(args.intakes)]
-    for flag, value in (("--pool-size", args.pool_size), ("--batch-size", args.batch_size)):
+    for flag, value in (
+        ("--chunk", args.chunk),
+        ("--pool-size", args.pool_size),
+        ("--batch-size", args.batch_size),
+    ):
         if value:
             argv += [flag, str(value)]
     if args.profile:

@@ -52,7 +52,7 @@ def machine_facts(args: argparse.Namespace) -> dict[str, Any]:
         "n": args.n,
         "pool_size": args.pool_size,
         "batch_size": args.batch_size,
-        "chunk": args.chunk,
+        "chunk": args.chunk or "per path",
     }
 
 
