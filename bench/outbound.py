@@ -31,8 +31,9 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULT_PREFIX = "BENCH-RESULT "
 #: events per ``accept_many`` (one transaction): the most ``POST /v1/events/batch`` takes
 CHUNK = 500
-#: the same with worker processes beside intake: each batch's sending overlaps the next
-#: batch's planning, and what is left after intake's last commit is one batch to send
+#: the same on SQLite with worker processes beside intake: each batch's sending overlaps the
+#: next batch's planning, and what is left after intake's last commit is one batch to send.
+#: (PostgreSQL keeps 500: see docs/benchmarks.md, "2026-12-07".)
 WORKERS_CHUNK = 100
 SCENARIOS = (
     "stdlib",
@@ -77,7 +78,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--chunk",
         type=int,
         help=f"events per accept_many transaction (default {CHUNK}; {WORKERS_CHUNK} in the"
-        " *-workers paths, whose workers send a batch while intake plans the next)",
+        " courrier-sqlite-workers path, whose workers send a batch while intake plans the next)",
     )
     parser.add_argument(
         "--intakes",
@@ -117,7 +118,8 @@ def run_scenario(args: argparse.Namespace) -> ScenarioResult:
     options = CourrierOptions(
         database=database,
         pg_admin_url=args.pg_url,
-        chunk=args.chunk or (WORKERS_CHUNK if args.scenario.endswith("-workers") else CHUNK),
+        chunk=args.chunk
+        or (WORKERS_CHUNK if args.scenario == "courrier-sqlite-workers" else CHUNK),
         pool_size=args.pool_size,
         batch_size=args.batch_size,
         profile_to=profile,

@@ -65,7 +65,10 @@ class Prepared(Generic[E]):
 def in_array(dialect: str, column: ColumnElement[Any], name: str) -> ColumnElement[bool]:
     """``column IN :name``, the values bound as one parameter (see :func:`array`)."""
     if dialect == "postgresql":
-        return column == any_(bindparam(name, type_=ARRAY(column.type)))
+        # VARCHAR[] rather than VARCHAR(400)[]: a plan that PostgreSQL keeps for every value
+        # (a prepared statement's generic plan) would check each element's length on every row
+        element = String() if isinstance(column.type, String) else column.type
+        return column == any_(bindparam(name, type_=ARRAY(element)))
     if dialect == "sqlite":
         values = func.json_each(bindparam(name, type_=String()))
         return column.in_(select(literal_column("value")).select_from(values))
