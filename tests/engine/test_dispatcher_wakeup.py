@@ -123,14 +123,36 @@ def test_a_watching_dispatcher_on_sqlite_stays_asleep_once_the_queue_is_empty(
 
 
 @pytest.mark.sqlite_only
+def test_a_dispatcher_closed_stops_the_watch_of_its_own_wakeup(
+    engine: Engine, settings: Settings
+) -> None:
+    assert settings.smtp is not None
+    sender = SmtpSender(settings.smtp, pool_size=1, timeout=5)
+    dispatcher = Dispatcher(engine, settings, sender)
+    before = _watching()  # a test that failed may have left its own
+    stop = threading.Event()
+    stop.set()  # run() starts listening, then returns at once
+    dispatcher.run(stop)
+    assert _watching() == before + 1
+    dispatcher.close()
+    sender.close()
+    assert _watching() == before
+
+
+def _watching() -> int:
+    return sum(1 for t in threading.enumerate() if t.name == "courrier-watch" and t.is_alive())
+
+
+@pytest.mark.sqlite_only
 def test_a_sqlite_database_in_memory_is_not_watched() -> None:
     from courrier.store.db import create_db_engine
 
     memory = create_db_engine("sqlite://")
     wakeup = Wakeup()
+    before = _watching()
     try:
         wakeup.listen(memory)
-        assert not any(t.name == "courrier-watch" for t in threading.enumerate())
+        assert _watching() == before
     finally:
         wakeup.close()
         memory.dispose()

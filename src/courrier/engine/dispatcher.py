@@ -115,6 +115,7 @@ class Dispatcher:
         self.clock = clock
         self.worker_id = worker_id or _default_worker_id()
         self.wakeup = wakeup or Wakeup()
+        self._own_wakeup = wakeup is None  # closed with the dispatcher; a given one by its owner
         self._stop = threading.Event()
         self._executor = ThreadPoolExecutor(sender.pool_size, thread_name_prefix="courrier-send")
         self._rng = random.Random()
@@ -522,5 +523,7 @@ class Dispatcher:
         return min(poll, max(0.05, (upcoming - self.clock()).total_seconds()))
 
     def close(self) -> None:
-        """Wait for sends in flight and free the threads."""
+        """Wait for sends in flight and free the threads (and its own wake-up's listener)."""
         self._executor.shutdown(wait=True)
+        if self._own_wakeup:
+            self.wakeup.close()
