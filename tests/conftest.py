@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 
+from courrier.clock import ManualClock
 from courrier.settings import Settings
 from courrier.store.db import create_db_engine, normalise_url
 from courrier.store.migrate import migrate
@@ -93,6 +94,13 @@ def engine(database_url: str) -> Iterator[Engine]:
     engine = create_db_engine(database_url)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    """A clock that moves only when the test moves it; modules that need another start
+    (a Monday, a time near the real one) define their own."""
+    return ManualClock()
 
 
 @pytest.fixture

@@ -61,11 +61,6 @@ def add_tenant(engine: Engine, clock: Clock, name: str) -> tuple[Tenant, str]:
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
 def client(settings: Settings, engine: Engine, clock: ManualClock) -> Iterator[TestClient]:
     with TestClient(create_app(settings, engine=engine, clock=clock)) as test_client:
         yield test_client

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 from courrier.api.app import create_app
 from courrier.clock import ManualClock
 from courrier.settings import Settings
-from tests.api.conftest import alice, bob, caller_for, client, clock  # noqa: F401
+from tests.api.conftest import alice, bob, caller_for, client  # noqa: F401
 from tests.scenarios.flow import club, dispatcher  # noqa: F401
 from tests.support.browser import (
     CHROMIUM_HOW,
@@ -77,7 +77,7 @@ def settings(settings: Settings, _live_socket: socket.socket) -> Settings:
 def live(
     settings: Settings,
     engine: Engine,
-    clock: ManualClock,  # noqa: F811 (the fixture imported above)
+    clock: ManualClock,
     _live_socket: socket.socket,
 ) -> Iterator[str]:
     """The app on the test database, served over HTTP; its base URL (``settings.base_url``)."""

@@ -12,7 +12,7 @@ from typing import Any
 
 from courrier.clock import ManualClock
 from courrier.engine.dispatcher import Dispatcher
-from tests.api.conftest import Caller, alice, bob, caller_for, client, clock  # noqa: F401
+from tests.api.conftest import Caller, alice, bob, caller_for, client  # noqa: F401
 from tests.scenarios.flow import club, dispatcher, post, send_due  # noqa: F401
 from tests.support.smtp import Received, SmtpServer
 

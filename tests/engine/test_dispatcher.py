@@ -26,11 +26,6 @@ from tests.support.smtp import SmtpServer
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
 def sender(settings: Settings) -> Iterator[SmtpSender]:
     assert settings.smtp is not None
     sender = SmtpSender(settings.smtp, pool_size=2, timeout=5)

@@ -30,11 +30,6 @@ TABLES = ("events", "subjects", "subject_versions", "messages", "message_events"
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
 def tenant(engine: Engine, clock: ManualClock) -> Tenant:
     """A club with two members, m-17 (Ada, English) and m-18 (Louis, French)."""
     with engine.begin() as conn:

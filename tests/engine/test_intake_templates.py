@@ -19,11 +19,6 @@ from tests.engine.test_intake import created
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
 def tenant(engine: Engine, clock: ManualClock) -> Tenant:
     """A club whose member m-17 reads English."""
     with engine.begin() as conn:

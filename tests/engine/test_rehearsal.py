@@ -67,11 +67,6 @@ def write_lock_free(path: str) -> bool:
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
 def tenant(engine: Engine, clock: ManualClock) -> Tenant:
     with engine.begin() as conn:
         tenant = create_tenant(

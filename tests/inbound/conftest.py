@@ -32,11 +32,6 @@ def mailbox_user(dovecot: Dovecot) -> MailboxUser:
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
 def inbound_settings(database_url: str, tmp_path: Path) -> Settings:
     """Settings for the inbound side: its own documents folder, quick retries and small batches."""
     return Settings(
