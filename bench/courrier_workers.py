@@ -35,6 +35,7 @@ from bench.courrier_path import (
 from bench.results import ScenarioResult, StageClock, cpu_seconds, peak_rss_mib, postgres_cpu
 from bench.workload import Booking, Venue
 from courrier.engine.intake import EventInput, Intake
+from courrier.heap import settle_heap
 from courrier.store.db import create_db_engine
 from courrier.store.schema import messages
 from courrier.store.tenants import Tenant
@@ -146,6 +147,7 @@ def _overlapped(
     for process in others:
         process.start()
     intake = Intake(engine)
+    settle_heap()  # as `courrier api` does once started
     clock = StageClock()
     baseline = peak_rss_mib()
     children_before = _children_cpu()
@@ -198,6 +200,7 @@ def _intake_process(url: str, tenant: Tenant, chunks: list[list[EventInput]], go
     """In a forked intake process: accept these chunks once the clock starts."""
     engine = create_db_engine(url)
     intake = Intake(engine)
+    settle_heap()
     go.wait()
     for chunk in chunks:
         intake.accept_many(tenant, chunk)
