@@ -26,7 +26,7 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, bindparam, literal_column, select, update
 
 from courrier.domain.kinds import Catalogue, NotificationKind
 from courrier.domain.planning import send_key
@@ -38,7 +38,7 @@ from courrier.render.templates import RenderedMessage, TemplateRenderer
 from courrier.store.contacts import contacts_by_external_id
 from courrier.store.planning import contents_of, insert_messages, replace_contents
 from courrier.store.preferences import suppress_switched_off
-from courrier.store.schema import contacts, events, messages, subjects
+from courrier.store.schema import STAFF_ONLY, contacts, events, messages, subjects
 from courrier.store.statements import Prepared
 from courrier.store.tenants import Tenant
 
@@ -102,7 +102,9 @@ def refresh_digests(
 #: the external ids of a tenant's contacts who chose a daily digest of new bookings
 _DIGEST_STAFF = Prepared(
     lambda _dialect: select(contacts.c.external_id).where(
-        contacts.c.tenant_id == bindparam("tenant"), contacts.c.booking_copy == "digest"
+        contacts.c.tenant_id == bindparam("tenant"),
+        STAFF_ONLY,  # the staff's index: a digest copy is one of its cases
+        contacts.c.booking_copy == literal_column("'digest'"),  # a parameter: a scan on PG
     )
 )
 

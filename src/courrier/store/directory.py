@@ -9,21 +9,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import Connection, String, bindparam, cast, or_, select
+from sqlalchemy import Connection, bindparam, select
 
 from courrier.domain.recipients import Directory
 from courrier.domain.timing import parse_aware
-from courrier.store.schema import contacts, subjects
+from courrier.store.schema import STAFF_ONLY, contacts, subjects
 from courrier.store.statements import Prepared
 
 #: a tenant's contacts with a staff profile or a booking copy
 _STAFF = Prepared(
     lambda _dialect: (
         select(contacts.c.external_id, contacts.c.staff_profiles, contacts.c.booking_copy)
-        .where(
-            contacts.c.tenant_id == bindparam("tenant"),
-            or_(contacts.c.booking_copy != "off", cast(contacts.c.staff_profiles, String) != "[]"),
-        )
+        .where(contacts.c.tenant_id == bindparam("tenant"), STAFF_ONLY)
         .order_by(contacts.c.id)
     )
 )

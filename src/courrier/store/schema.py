@@ -84,6 +84,19 @@ contacts = Table(
     UniqueConstraint("tenant_id", "external_id"),
 )
 
+#: a contact who gets staff mail: a staff profile, or a copy of every booking. Literals, not
+#: parameters, so that the index below serves the look-ups that repeat it (prepared or not,
+#: on either database): planning reads a tenant's staff for every batch of events, and
+#: without it read every contact of the tenant (4 ms a look-up among 20,000).
+STAFF_ONLY = text("(booking_copy != 'off' OR staff_profiles != '[]')")
+Index(
+    "ix_contacts_staff",
+    contacts.c.tenant_id,
+    contacts.c.id,
+    sqlite_where=STAFF_ONLY,
+    postgresql_where=STAFF_ONLY,
+)
+
 contact_addresses = Table(
     "contact_addresses",
     metadata,
