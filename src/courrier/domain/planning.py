@@ -229,6 +229,8 @@ def plan(
     for kind in kinds:
         if not kind.planned_on(event.type, event.subject_type):
             continue
+        if not _may_be_due(kind.timing, subject_state, now, dates):
+            continue  # for no recipient: its date is gone by (a past booking imported, say)
         if failed_condition(kind.conditions, subject_state, event.payload) is not None:
             continue
         excluded = (
@@ -251,6 +253,22 @@ def plan(
                 ):
                     planned.setdefault(message.send_key, message)
     return list(planned.values())
+
+
+def _may_be_due(
+    timing: Timing,
+    subject_state: Mapping[str, Any],
+    now: datetime,
+    dates: dict[str, datetime | None],
+) -> bool:
+    """False when :func:`due_time` is None for every recipient: a daily kind (planned by its
+    own engine), or one before a date the subject lacks or that has passed."""
+    if timing.mode is TimingMode.DAILY:
+        return False
+    if timing.mode is not TimingMode.BEFORE_DATE:
+        return True
+    date = anchor_date(timing, subject_state, dates)
+    return date is not None and date > now
 
 
 def _per_channel(
