@@ -38,7 +38,13 @@ from bench.courrier_path import (
     seeded_database,
     server_note,
 )
-from bench.courrier_workers import process_cpu, sent_count, stop_workers, worker_environment
+from bench.courrier_workers import (
+    SENT_POLL,
+    process_cpu,
+    sent_count,
+    stop_workers,
+    worker_environment,
+)
 from bench.results import ScenarioResult, cpu_seconds, postgres_cpu
 from bench.sink import free_port
 from bench.workload import Booking, Venue
@@ -200,7 +206,7 @@ def _timed(
     posted = time.perf_counter() - started
     client_cpu = cpu_seconds() - client_started
     while not errors and sent_count(engine) < len(bodies):
-        time.sleep(0.02)
+        time.sleep(SENT_POLL)
     seconds = time.perf_counter() - started
     courrier_cpu = sum(process_cpu(p.pid) for p in processes) - courrier_cpu
     server_cpu = postgres_cpu() - server_started
