@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 
 from courrier.channels.email import SmtpSender
 from courrier.clock import utcnow
@@ -189,3 +190,30 @@ def test_a_message_planned_for_later_leaves_at_its_due_time_without_a_poke(
         dispatcher.close()
         sender.close()
     assert 0.8 <= time.monotonic() - started < 3.0
+
+
+@pytest.mark.sqlite_only
+def test_a_dispatcher_with_nothing_due_does_not_queue_for_the_sqlite_write_lock(
+    engine: Engine, database_url: str, settings: Settings, smtp_server: SmtpServer
+) -> None:
+    """Woken while another process writes (intake's batch) and with nothing to send, it looks
+    and goes back to sleep at once instead of waiting its turn at the lock to find nothing."""
+    assert settings.smtp is not None
+    later = utcnow() + timedelta(hours=1)
+    factories.seed(engine, 1, now=utcnow(), status="planned", due_at=later)
+    sender = SmtpSender(settings.smtp, pool_size=1, timeout=5)
+    dispatcher = Dispatcher(engine, settings, sender)
+    writer = sqlite3.connect(make_url(database_url).database or "", isolation_level=None)
+    try:
+        writer.execute("BEGIN IMMEDIATE")  # another process's transaction holds the write lock
+        started = time.monotonic()
+        assert dispatcher.step() == 0
+        assert time.monotonic() - started < 1.0
+        writer.rollback()
+        factories.seed(engine, 1, now=utcnow())  # due now: the next step takes it
+        assert dispatcher.step() == 1
+        smtp_server.wait_for(1, timeout=2.0)
+    finally:
+        writer.close()
+        dispatcher.close()
+        sender.close()

@@ -121,6 +121,8 @@ class Dispatcher:
         self._rng = random.Random()
         self.outgoing = Outgoing(settings)
         self._unrecorded: Sent | None = None  # the batch sent last, recorded with the next claim
+        # SQLite lets one writer in at a time: a claim with nothing to record looks first
+        self._look_before_claiming = engine.dialect.name == "sqlite"
 
     # -- one batch ---------------------------------------------------------
 
@@ -401,6 +403,8 @@ class Dispatcher:
         batch stays leased meanwhile, and if every try fails it is sent
         again once its lease expires (same Message-ID).
         """
+        if pending is None and claim and self._look_before_claiming and self._nothing_due():
+            return []
         outcomes = self._decided(pending, self.clock()) if pending is not None else None
         claimed: list[ClaimedMessage] = []
         for pause in (*RECORD_PAUSES, None):
@@ -425,6 +429,22 @@ class Dispatcher:
                 log.warning("%d messages of this batch had been taken over by another worker", lost)
         self._note_taken_over(claimed)
         return claimed
+
+    def _nothing_due(self) -> bool:
+        """Whether a read snapshot shows nothing to claim now (nothing due, no lease expired).
+
+        A claim on SQLite takes the file's one write lock, queueing behind
+        intake's batch, and a dispatcher watching the file is woken by every
+        commit, its own records included: without this look each of those
+        wake-ups would take the lock only to find nothing. A read takes no
+        lock. If the look fails, the claim goes ahead and meets the fault.
+        """
+        try:
+            with self.engine.connect() as conn:
+                upcoming = next_wakeup(conn, CHANNEL)
+        except SQLAlchemyError:
+            return False
+        return upcoming is None or upcoming > self.clock()
 
     def _decided(
         self, sent: Sent, now: datetime

@@ -84,7 +84,8 @@ class Wakeup:
 
         Its own connection never writes, so every change is someone else's:
         intake in an API process, or this process's own dispatcher recording
-        (one needless look at the queue, which writes nothing when empty).
+        (one needless look at the queue, on a read snapshot: the dispatcher
+        looks before it takes the write lock to claim).
         """
         try:
             conn = engine.raw_connection()
