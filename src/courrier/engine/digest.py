@@ -104,7 +104,7 @@ _DIGEST_STAFF = Prepared(
     lambda _dialect: select(contacts.c.external_id).where(
         contacts.c.tenant_id == bindparam("tenant"),
         STAFF_ONLY,  # the staff's index: a digest copy is one of its cases
-        contacts.c.booking_copy == literal_column("'digest'"),  # a parameter: a scan on PG
+        contacts.c.booking_copy == literal_column("'digest'"),  # bound, PG's generic plan scanned
     )
 )
 
