@@ -105,17 +105,28 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
 
 def insert_numbered_rows(
     conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]
-) -> range | None:
-    """Add ``rows`` as :func:`insert_rows` does; on SQLite, also their new ids, in row order.
+) -> Sequence[int] | None:
+    """Add ``rows`` as :func:`insert_rows` does, and give back their new ids in row order;
+    None when they cannot be known so (the caller then looks them up).
+
+    On PostgreSQL the ids are drawn from the table's sequence first, in one
+    round trip, and stored with the rows; one row alone is inserted with
+    ``RETURNING id``. A look-up after the insert would cost as much, and on a
+    table not analysed yet its plan may read every row of the tenant.
 
     SQLite numbers a new row one past the table's largest id, and intake's
     transaction holds the write lock (``BEGIN IMMEDIATE``), so one
     executemany's rows are numbered in a run ending at
     ``last_insert_rowid()``. The largest id before the insert proves it:
     if the run does not start right after it (an AUTOINCREMENT table past
-    deleted rows, the largest possible id reached), or on another
-    database, the answer is None and the caller looks the ids up.
+    deleted rows, the largest possible id reached), the answer is None.
     """
+    if rows and conn.dialect.name == "postgresql" and "id" not in rows[0]:
+        if len(rows) == 1:
+            return _insert_few(conn, table, rows, returning_id=True)
+        ids = _new_ids(conn, table, len(rows))
+        insert_rows(conn, table, [{"id": i, **row} for i, row in zip(ids, rows, strict=True)])
+        return ids
     if not rows or conn.dialect.name != "sqlite" or conn.dialect.paramstyle != "qmark":
         insert_rows(conn, table, rows)
         return None
@@ -242,8 +253,25 @@ def _values_of(names: list[str]) -> Callable[[Mapping[str, Any]], tuple[Any, ...
 FEW = 8
 
 
-def _insert_few(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
-    """A few rows as one INSERT of their converted values, NULL for None as COPY writes it."""
+def _new_ids(conn: Connection, table: Table, count: int) -> list[int]:
+    """``count`` new ids from the sequence of ``table``'s ``id`` column, ascending."""
+    drawn = conn.exec_driver_sql(
+        "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+        (table.name, count),
+    )
+    return sorted(drawn.scalars())
+
+
+def _insert_few(
+    conn: Connection,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    returning_id: bool = False,
+) -> list[int]:
+    """A few rows as one INSERT of their converted values, NULL for None as COPY writes it;
+    with ``returning_id`` (for one row: a multi-row INSERT does not promise the order of
+    what it returns), the new ids."""
     dialect = conn.dialect
     given, defaulted, converters = _columns(conn, table, rows)
     quote = dialect.identifier_preparer.quote
@@ -257,7 +285,10 @@ def _insert_few(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
         for row in _converted(rows, given, [*defaulted.values()], converters, none_too=False)
         for value in row
     ]
+    if returning_id:
+        return list(conn.exec_driver_sql(statement + " RETURNING id", tuple(values)).scalars())
     conn.exec_driver_sql(statement, tuple(values))
+    return []
 
 
 def _copy_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:

@@ -47,8 +47,8 @@ def insert_events(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> list[i
     """
     if not rows:
         return []
-    # One bulk insert (see courrier.store.bulk), then (but on SQLite) one query for the ids:
-    # on PostgreSQL this is several times faster than INSERT ... RETURNING over many rows.
+    # One bulk insert that gives the ids back (see courrier.store.bulk); else one query for them:
+    # on PostgreSQL, COPY is several times faster than INSERT ... RETURNING over many rows.
     numbered = insert_numbered_rows(conn, events, rows)
     if numbered is not None:
         return list(numbered)

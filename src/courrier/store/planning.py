@@ -104,9 +104,9 @@ def insert_message_rows(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> 
     """Add one tenant's message rows as composed and their bodies; the ids in row order.
 
     One bulk insert for the messages (``COPY`` on PostgreSQL, see
-    :mod:`courrier.store.bulk`; faster than INSERT ... RETURNING), one query
-    for their ids by send key (not on SQLite, which numbers them in a run),
-    one insert for their bodies (``message_contents``).
+    :mod:`courrier.store.bulk`; faster than INSERT ... RETURNING), which
+    gives their ids back (else one query for them by send key), one insert
+    for their bodies (``message_contents``).
     """
     if not rows:
         return []

@@ -105,7 +105,7 @@ def insert_subjects(
         }
         for s in new
     ]
-    # One bulk insert, then (but on SQLite) one query for the ids: faster than RETURNING on PostgreSQL.
+    # One bulk insert that gives the ids back (see courrier.store.bulk); else one query for them.
     numbered = insert_numbered_rows(conn, subjects, rows)
     if numbered is not None:
         return list(numbered)
