@@ -120,6 +120,7 @@ def insert_numbered_rows(
     ``last_insert_rowid()``. The largest id before the insert proves it:
     if the run does not start right after it (an AUTOINCREMENT table past
     deleted rows, the largest possible id reached), the answer is None.
+    One row alone is one execute, whose rowid the driver gives back.
     """
     if rows and conn.dialect.name == "postgresql" and "id" not in rows[0]:
         if len(rows) == 1:
@@ -130,6 +131,9 @@ def insert_numbered_rows(
     if not rows or conn.dialect.name != "sqlite" or conn.dialect.paramstyle != "qmark":
         insert_rows(conn, table, rows)
         return None
+    if len(rows) == 1 and "id" not in rows[0]:  # one event's rows, posted alone
+        new_id = _executemany_rows(conn, table, rows)
+        return None if new_id is None else [new_id]
     name = conn.dialect.identifier_preparer.quote(table.name)
     # the table's name from its definition, never from data
     before = conn.exec_driver_sql(f"SELECT max(id) FROM {name}").scalar()  # noqa: S608
@@ -191,7 +195,10 @@ def _columns(
     return given, defaulted, converters
 
 
-def _executemany_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+def _executemany_rows(
+    conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]
+) -> int | None:
+    """The rows as one executemany; one row alone as one execute, and its new rowid."""
     dialect = conn.dialect
     given, defaulted, converters = _columns(conn, table, rows)
     quote = dialect.identifier_preparer.quote
@@ -201,7 +208,10 @@ def _executemany_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str
     statement = f"INSERT INTO {quote(table.name)} ({names}) VALUES ({marks})"  # noqa: S608
     params = list(_converted(rows, given, [*defaulted.values()], converters, none_too=True))
     # through SQLAlchemy's cursor hooks, so statement listeners and error wrapping still apply
+    if len(params) == 1:  # the driver gives the rowid of an execute, not of an executemany
+        return conn.exec_driver_sql(statement, params[0]).lastrowid
     conn.exec_driver_sql(statement, params)
+    return None
 
 
 def _converted(
