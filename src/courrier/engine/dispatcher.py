@@ -440,11 +440,15 @@ class Dispatcher:
         lock. If the look fails, the claim goes ahead and meets the fault.
         """
         try:
-            with self.engine.connect() as conn:
-                upcoming = next_wakeup(conn, CHANNEL)
+            upcoming = self._next_wakeup()
         except SQLAlchemyError:
             return False
         return upcoming is None or upcoming > self.clock()
+
+    def _next_wakeup(self) -> datetime | None:
+        """When something next becomes claimable (:func:`next_wakeup`), read without a lock."""
+        with self.engine.connect() as conn:
+            return next_wakeup(conn, CHANNEL)
 
     def _decided(
         self, sent: Sent, now: datetime
@@ -533,8 +537,7 @@ class Dispatcher:
         """Seconds to sleep: until the next due time or lease expiry, at most ``poll_seconds``."""
         poll = self.settings.poll_seconds
         try:
-            with self.engine.connect() as conn:
-                upcoming = next_wakeup(conn, CHANNEL)
+            upcoming = self._next_wakeup()
         except SQLAlchemyError:
             return poll
         if upcoming is None:
