@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from sqlalchemy import select, text
 from sqlalchemy.engine import Connection, Engine
 
 from courrier.store.db import create_db_engine
+from courrier.store.events import stored_answers
 from courrier.store.migrate import alembic_config, current_revision, head_revision, migrate
 from courrier.store.schema import bounce_reports, inbound_mails, message_contents, metadata
 
@@ -203,4 +205,41 @@ def test_bodies_are_kept_in_their_row_compressed_with_lz4_and_back_on_a_downgrad
     assert tuple(stored) == (text_body, html)
     downgrade(engine, "0007")
     assert set(body_storage(engine).values()) == {("x", "")}
+    migrate(engine)
+
+
+def test_answers_given_before_they_moved_to_their_own_table_are_still_replayed(
+    engine: Engine,
+) -> None:
+    """0009 moves each event's answer from its row into event_answers, and back on a
+    downgrade: a repeat of a key answered before the upgrade gets the same answer."""
+    answer = {"event_id": 3, "messages": [{"id": 7, "kind": "booking.confirmation"}]}
+    downgrade(engine, "0008")
+    with engine.begin() as conn:
+        add_club(conn)
+        for event_id, key, response in ((3, "k-3", answer), (4, "k-4", None)):
+            conn.execute(
+                text(
+                    "INSERT INTO events (id, tenant_id, type, idempotency_key, payload,"
+                    " occurred_at, received_at, response)"
+                    " VALUES (:id, 1, 'booking.created', :key, '{}', :at, :at, :response)"
+                ),
+                {
+                    "id": event_id,
+                    "key": key,
+                    "at": RECEIVED,
+                    "response": None if response is None else json.dumps(response),
+                },
+            )
+    migrate(engine)
+    with engine.connect() as conn:
+        replayed = stored_answers(conn, 1, ["k-3", "k-4"])
+    assert replayed == {"k-3": answer, "k-4": {"event_id": 4, "messages": []}}
+    downgrade(engine, "0008")
+    with engine.connect() as conn:
+        back = conn.execute(text("SELECT response FROM events ORDER BY id")).scalars().all()
+    assert [r if r is None or isinstance(r, dict) else json.loads(r) for r in back] == [
+        answer,
+        None,
+    ]
     migrate(engine)

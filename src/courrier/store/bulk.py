@@ -25,9 +25,7 @@ from sqlalchemy import (
     Column,
     Connection,
     Table,
-    bindparam,
     insert,
-    update,
 )
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.schema import ColumnDefault
@@ -38,7 +36,6 @@ __all__ = [
     "insert_rows",
     "json_object",
     "json_text",
-    "update_rows",
 ]
 
 
@@ -143,35 +140,6 @@ def insert_numbered_rows(
     if "id" in rows[0] or last != first + len(rows) - 1:
         return None
     return range(first, last + 1)
-
-
-def update_rows(
-    conn: Connection, table: Table, key: str, rows: Sequence[Mapping[str, Any]]
-) -> None:
-    """Set, in each row of ``table`` whose ``key`` column holds a row's ``key``, that row's other columns.
-
-    Every row has the same keys. On SQLite the rows go to the driver as
-    tuples (see :func:`insert_rows`); elsewhere, one SQLAlchemy executemany.
-    """
-    if not rows:
-        return
-    columns = [c for c in rows[0] if c != key]
-    if conn.dialect.name != "sqlite" or conn.dialect.paramstyle != "qmark":
-        query = (
-            update(table)
-            .where(table.c[key] == bindparam("b_key"))
-            .values({c: bindparam(f"b_{c}") for c in columns})
-        )
-        conn.execute(query, [{"b_key": r[key], **{f"b_{c}": r[c] for c in columns}} for r in rows])
-        return
-    dialect = conn.dialect
-    order = [*columns, key]
-    converters = [table.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in order]
-    quote = dialect.identifier_preparer.quote
-    assignments = ", ".join(f"{quote(c)} = ?" for c in columns)
-    # names from the table's definition, never from data: the values are all bound
-    statement = f"UPDATE {quote(table.name)} SET {assignments} WHERE {quote(key)} = ?"  # noqa: S608
-    conn.exec_driver_sql(statement, list(_converted(rows, order, [], converters, none_too=True)))
 
 
 def _python_default(column: Column[Any]) -> Any:

@@ -1,7 +1,8 @@
 """Events as received: one per (tenant, idempotency key), with the answer given.
 
-The answer is stored with the event so that a repeat of the same key gets
-exactly the same answer back without planning anything again.
+The answer is stored beside the event (``event_answers``) so that a repeat
+of the same key gets exactly the same answer back without planning anything
+again.
 """
 
 from __future__ import annotations
@@ -11,15 +12,19 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, select
 
-from courrier.store.bulk import insert_numbered_rows, update_rows
-from courrier.store.schema import events
+from courrier.store.bulk import insert_numbered_rows, insert_rows
+from courrier.store.schema import event_answers, events
 from courrier.store.statements import Prepared, array, chunks, in_array
 
 #: the events of a tenant among some idempotency keys
 _BY_KEYS = Prepared(
-    lambda dialect: select(events.c.idempotency_key, events.c.id, events.c.response).where(
-        events.c.tenant_id == bindparam("tenant"),
-        in_array(dialect, events.c.idempotency_key, "keys"),
+    lambda dialect: (
+        select(events.c.idempotency_key, events.c.id, event_answers.c.response)
+        .select_from(events.outerjoin(event_answers, event_answers.c.event_id == events.c.id))
+        .where(
+            events.c.tenant_id == bindparam("tenant"),
+            in_array(dialect, events.c.idempotency_key, "keys"),
+        )
     )
 )
 
@@ -64,4 +69,4 @@ def insert_events(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> list[i
 
 def store_answers(conn: Connection, answers: Sequence[tuple[int, dict[str, Any]]]) -> None:
     """Keep the answer given for each event id, to replay it on a repeat."""
-    update_rows(conn, events, "id", [{"id": i, "response": a} for i, a in answers])
+    insert_rows(conn, event_answers, [{"event_id": i, "response": a} for i, a in answers])
