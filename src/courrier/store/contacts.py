@@ -19,7 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from courrier.domain.planning import Recipient
 from courrier.errors import ValidationError
 from courrier.store.schema import contact_addresses, contacts
-from courrier.store.statements import Prepared, array, chunks, in_array
+from courrier.store.statements import Prepared, array, chunks, keyed_rows
 
 
 @dataclass
@@ -221,24 +221,28 @@ def recipients_by_external_id(
 
 def _recipients(dialect: str) -> Select[Any]:
     """A tenant's contacts among some external ids, each with its primary address."""
+    source, row = keyed_rows(
+        dialect,
+        contacts,
+        contacts.c.external_id,
+        "ids",
+        contacts.c.tenant_id == bindparam("tenant"),
+        columns=["id", "external_id", "name", "phone", "locale", "timezone"],
+    )
     primary = and_(
-        contact_addresses.c.contact_id == contacts.c.id, contact_addresses.c.is_primary == true()
+        contact_addresses.c.contact_id == row.c.id, contact_addresses.c.is_primary == true()
     )
     return (
         select(
-            contacts.c.id,
-            contacts.c.external_id,
-            contacts.c.name,
+            row.c.id,
+            row.c.external_id,
+            row.c.name,
             contact_addresses.c.address,
-            contacts.c.phone,
-            contacts.c.locale,
-            contacts.c.timezone,
+            row.c.phone,
+            row.c.locale,
+            row.c.timezone,
         )
-        .outerjoin(contact_addresses, primary)
-        .where(
-            contacts.c.tenant_id == bindparam("tenant"),
-            in_array(dialect, contacts.c.external_id, "ids"),
-        )
+        .select_from(source.outerjoin(contact_addresses, primary))
         .order_by(contact_addresses.c.id.desc())  # the first primary address wins
     )
 

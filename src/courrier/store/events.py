@@ -10,23 +10,28 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import Connection, Select, bindparam, select
 
 from courrier.store.bulk import insert_numbered_rows, insert_rows
 from courrier.store.schema import event_answers, events
-from courrier.store.statements import Prepared, array, chunks, in_array
+from courrier.store.statements import Prepared, array, chunks, keyed_rows
 
-#: the events of a tenant among some idempotency keys
-_BY_KEYS = Prepared(
-    lambda dialect: (
-        select(events.c.idempotency_key, events.c.id, event_answers.c.response)
-        .select_from(events.outerjoin(event_answers, event_answers.c.event_id == events.c.id))
-        .where(
-            events.c.tenant_id == bindparam("tenant"),
-            in_array(dialect, events.c.idempotency_key, "keys"),
-        )
+
+def _by_keys(dialect: str) -> Select[Any]:
+    """The events of a tenant among some idempotency keys, with the answers given."""
+    source, row = keyed_rows(
+        dialect,
+        events,
+        events.c.idempotency_key,
+        "keys",
+        events.c.tenant_id == bindparam("tenant"),
+        columns=["idempotency_key", "id"],
     )
-)
+    answered = source.outerjoin(event_answers, event_answers.c.event_id == row.c.id)
+    return select(row.c.idempotency_key, row.c.id, event_answers.c.response).select_from(answered)
+
+
+_BY_KEYS = Prepared(_by_keys)
 
 
 def stored_answers(

@@ -10,7 +10,9 @@ every time are built once, by a :class:`Prepared`.
 
 :func:`in_array` is the ``IN`` of such a statement: a list of values bound
 as one parameter, ``json_each`` of a JSON array on SQLite and ``= ANY`` of an
-array on PostgreSQL; :func:`array` makes the value to bind.
+array on PostgreSQL; :func:`array` makes the value to bind. :func:`keyed_rows`
+is the same for a look-up by a unique key, which on PostgreSQL probes the
+key's index once per value whatever the planner knows of the table.
 """
 
 from __future__ import annotations
@@ -22,18 +24,22 @@ from typing import Any, Generic, TypeVar
 
 from sqlalchemy import (
     ARRAY,
+    Column,
     ColumnElement,
     Connection,
     Executable,
+    FromClause,
     String,
+    Table,
     any_,
     bindparam,
     func,
     literal_column,
     select,
+    true,
 )
 
-__all__ = ["CHUNK", "Prepared", "array", "chunks", "in_array"]
+__all__ = ["CHUNK", "Prepared", "array", "chunks", "in_array", "keyed_rows"]
 
 E = TypeVar("E", bound=Executable)
 T = TypeVar("T")
@@ -73,6 +79,40 @@ def in_array(dialect: str, column: ColumnElement[Any], name: str) -> ColumnEleme
         values = func.json_each(bindparam(name, type_=String()))
         return column.in_(select(literal_column("value")).select_from(values))
     return column.in_(bindparam(name, expanding=True))
+
+
+def keyed_rows(
+    dialect: str,
+    table: Table,
+    key: Column[Any],
+    name: str,
+    *conditions: ColumnElement[bool],
+    columns: Sequence[str] | None = None,
+) -> tuple[FromClause, FromClause]:
+    """The rows of ``table`` meeting ``conditions`` whose ``key`` is among the values bound as
+    ``name`` (see :func:`array`): ``(what to select from, the rows' columns)``, those named in
+    ``columns`` (default: all).
+
+    ``conditions`` and ``key`` must pick at most one row per value (a unique
+    constraint: a tenant's idempotency keys, send keys, contacts' external
+    ids). On PostgreSQL each value is looked up on its own (``unnest`` and a
+    ``LATERAL`` sub-query of one row), which walks the key's index once per
+    value. ``key = ANY(:name)`` does as well only once the planner has
+    statistics of the table: before its first ``ANALYZE`` (a new database,
+    a tenant's first bulk import), the plan it keeps for a prepared statement
+    reads every row of the tenant and compares each with every value, 12 ms
+    for 500 keys among 1,500 events against 1.3. Elsewhere, :func:`in_array`.
+    """
+    wanted = [table.c[c] for c in columns] if columns else [table]
+    if dialect != "postgresql":
+        rows = select(*wanted).where(*conditions, in_array(dialect, key, name)).subquery()
+        return rows, rows
+    element = String() if isinstance(key.type, String) else key.type
+    values = func.unnest(bindparam(name, type_=ARRAY(element))).table_valued("value")
+    values = values.render_derived(name="keyed")
+    one = select(*wanted).where(*conditions, key == values.c.value).limit(literal_column("1"))
+    row = one.lateral()
+    return values.join(row, true()), row
 
 
 def array(conn: Connection, values: Sequence[Any]) -> Any:

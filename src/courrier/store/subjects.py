@@ -11,28 +11,31 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, bindparam, select, update
+from sqlalchemy import Connection, Select, bindparam, select, update
 
 from courrier.store.bulk import JSONText, insert_numbered_rows, insert_rows
 from courrier.store.schema import subject_versions, subjects
-from courrier.store.statements import Prepared, array, chunks, in_array
+from courrier.store.statements import Prepared, array, chunks, keyed_rows
 
 SubjectKey = tuple[str, str]  # (type, external id)
 
 
-def _with_keys(dialect: str) -> tuple[ColumnElement[bool], ...]:
-    """A tenant's subjects of one type among some external ids."""
-    return (
+def _by_keys(dialect: str, *columns: str) -> Select[Any]:
+    """A tenant's subjects of one type among some external ids (these columns, or all)."""
+    source, rows = keyed_rows(
+        dialect,
+        subjects,
+        subjects.c.external_id,
+        "ids",
         subjects.c.tenant_id == bindparam("tenant"),
         subjects.c.type == bindparam("type"),
-        in_array(dialect, subjects.c.external_id, "ids"),
+        columns=columns,
     )
+    return select(*rows.c).select_from(source)
 
 
-_BY_KEYS = Prepared(lambda dialect: select(subjects).where(*_with_keys(dialect)))
-_IDS_BY_KEYS = Prepared(
-    lambda dialect: select(subjects.c.external_id, subjects.c.id).where(*_with_keys(dialect))
-)
+_BY_KEYS = Prepared(_by_keys)
+_IDS_BY_KEYS = Prepared(lambda dialect: _by_keys(dialect, "external_id", "id"))
 
 
 @dataclass(frozen=True)
