@@ -102,6 +102,12 @@ def keyed_rows(
     a tenant's first bulk import), the plan it keeps for a prepared statement
     reads every row of the tenant and compares each with every value, 12 ms
     for 500 keys among 1,500 events against 1.3. Elsewhere, :func:`in_array`.
+
+    Without statistics the planner takes any index that starts with the
+    conditions' columns, so the key's unique index must be the only one that
+    does: ``messages`` has several starting with the tenant, and its send
+    keys stay with :func:`in_array` (tests/store/test_key_lookups.py checks
+    the plans of the others).
     """
     wanted = [table.c[c] for c in columns] if columns else [table]
     if dialect != "postgresql":
