@@ -5,16 +5,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import insert, text
+from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql import Executable
 
 from courrier.engine import digest
 from courrier.store import directory
 from courrier.store.contacts import ContactData, upsert_contact
-from courrier.store.schema import contacts
 from courrier.store.tenants import Tenant, create_tenant
-from tests.store.conftest import NOW
+from tests.store.conftest import NOW, add_members
 
 
 def staff(conn: Connection, tenant: Tenant, external_id: str, **data: Any) -> None:
@@ -47,20 +46,7 @@ def test_the_staff_look_ups_read_only_the_staff(engine: Engine, tenant: Tenant) 
     holds only them, so a batch of events costs the same with 100 members or 100,000."""
     with engine.begin() as conn:
         staff(conn, tenant, "chief", staff_profiles=["instructor"], booking_copy="digest")
-        conn.execute(
-            insert(contacts),
-            [
-                {
-                    "tenant_id": tenant.id,
-                    "external_id": f"m-{n}",
-                    "roles": ["member"],
-                    "staff_profiles": [],
-                    "created_at": NOW,
-                    "updated_at": NOW,
-                }
-                for n in range(3000)
-            ],
-        )
+        add_members(conn, tenant, 3000)
         conn.execute(text("ANALYZE"))
     with engine.begin() as conn:
         for statement in (directory._STAFF(conn), digest._DIGEST_STAFF(conn)):

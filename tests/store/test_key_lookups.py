@@ -23,9 +23,9 @@ from sqlalchemy.engine import Connection, Engine
 from courrier.store import contacts as contact_store
 from courrier.store import events as event_store
 from courrier.store import subjects as subject_store
-from courrier.store.schema import contacts, events, subjects
+from courrier.store.schema import events, subjects
 from courrier.store.tenants import Tenant
-from tests.store.conftest import NOW
+from tests.store.conftest import NOW, add_members
 
 pytestmark = pytest.mark.postgres_only
 
@@ -99,20 +99,7 @@ def rows_never_analysed(engine: Engine, tenant: Tenant) -> None:
                 for n in range(ROWS)
             ],
         )
-        conn.execute(
-            insert(contacts),
-            [
-                {
-                    "tenant_id": tenant.id,
-                    "external_id": f"m-{n}",
-                    "roles": ["member"],
-                    "staff_profiles": [],
-                    "created_at": NOW,
-                    "updated_at": NOW,
-                }
-                for n in range(ROWS)
-            ],
-        )
+        add_members(conn, tenant, ROWS)
 
 
 @pytest.mark.usefixtures("rows_never_analysed")
