@@ -94,8 +94,7 @@ def keyed_rows(
     ``columns`` (default: all).
 
     ``conditions`` and ``key`` must pick at most one row per value (a unique
-    constraint: a tenant's idempotency keys, send keys, contacts' external
-    ids). On PostgreSQL each value is looked up on its own (``unnest`` and a
+    constraint: a tenant's idempotency keys, its contacts' external ids). On PostgreSQL each value is looked up on its own (``unnest`` and a
     ``LATERAL`` sub-query of one row), which walks the key's index once per
     value. ``key = ANY(:name)`` does as well only once the planner has
     statistics of the table: before its first ``ANALYZE`` (a new database,
