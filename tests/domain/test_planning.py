@@ -18,6 +18,7 @@ from courrier.domain.planning import (
     plan,
     recipient_ids,
     send_key,
+    send_key_part,
 )
 
 NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -101,6 +102,22 @@ def test_different_sends_never_share_a_key(a: tuple[str, ...], b: tuple[str, ...
 @given(st.tuples(*(st.text(min_size=1, max_size=300) for _ in range(6))))
 def test_a_send_key_fits_its_column(parts: tuple[str, ...]) -> None:
     assert len(send_key(*parts)) <= MAX_SEND_KEY
+
+
+@given(st.text(min_size=1, max_size=40), st.sampled_from(sorted({k.subject_type for k in KINDS})))
+def test_every_planned_key_starts_with_its_subject(subject_id: str, subject_type: str) -> None:
+    """Intake relies on it: a subject new to the database cannot have a key taken yet."""
+    state = {**STATE, "type": subject_type, "id": subject_id, "end": "2026-03-28T12:00:00+01:00"}
+    head = f"{send_key_part(subject_type)}:{send_key_part(subject_id)}:"
+    people = {role: [ADA] for k in KINDS for role in k.recipients}
+    keys = [
+        message.send_key
+        for event_type in sorted({t for k in KINDS for t in k.triggers})
+        for message in plan(
+            KINDS, EventFacts(event_type, NOW, subject_type, subject_id), state, people, NOW
+        )
+    ]
+    assert keys and all(key.startswith(head) for key in keys)
 
 
 contact_ids = st.lists(st.from_regex(r"m-[0-9]{1,4}", fullmatch=True), min_size=1, max_size=20)

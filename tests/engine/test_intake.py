@@ -240,6 +240,30 @@ def test_the_same_booking_created_under_two_keys_is_confirmed_once(
     assert counts(engine)["messages"] == 1
 
 
+def test_only_bookings_known_before_a_batch_have_their_send_keys_looked_up(
+    engine: Engine, intake: Intake, tenant: Tenant
+) -> None:
+    """A send key starts with its subject, and a booking new to the database has no message:
+    a batch of new bookings (an import) asks nothing about keys, however full the table."""
+    intake.accept(tenant, created("B-1"))
+    lookups: list[str] = []
+
+    def watch(conn: Any, cursor: Any, statement: str, *rest: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "send_key" in statement:
+            lookups.append(statement)
+
+    sqlalchemy_event.listen(engine, "before_cursor_execute", watch)
+    try:
+        fresh = intake.accept_many(tenant, [created("B-2"), created("B-3", booker="m-18")])
+        assert lookups == []
+        again = intake.accept_many(tenant, [created("B-1", key="B-1-again"), created("B-4")])
+        assert lookups != []  # B-1 was known: its confirmation's key is looked for, and found
+    finally:
+        sqlalchemy_event.remove(engine, "before_cursor_execute", watch)
+    assert [len(r.messages) for r in (*fresh, *again)] == [1, 1, 0, 1]
+    assert counts(engine)["messages"] == 4
+
+
 def test_a_batch_answers_in_order_and_replays_repeats_within_it(
     engine: Engine, intake: Intake, tenant: Tenant
 ) -> None:

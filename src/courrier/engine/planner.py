@@ -220,9 +220,14 @@ class BatchPlanner:
         planned: list[list[PlannedMessage]],
         contact_ids: Mapping[str, int],
     ) -> list[list[Planned]]:
-        taken = existing_send_keys(
-            self.conn, self.tenant.id, (m.send_key for ms in planned for m in ms)
+        # A send key starts with its subject's type and id, and a subject new to the database
+        # has no message yet: only the keys of known subjects are looked for. (A batch that
+        # creates its bookings, most of them, asks nothing; repeats within the batch are
+        # BatchWrites' to find.)
+        known_keys = (
+            m.send_key for item, ms in zip(items, planned, strict=True) if item.existed for m in ms
         )
+        taken = existing_send_keys(self.conn, self.tenant.id, known_keys)
         known = [item.subject_id for item in items if item.existed]
         batch = BatchWrites(taken)
         if taken:
