@@ -1,6 +1,6 @@
 """Outbound benchmark: Courrier against the stdlib way and the raw transport, on one smtp-sink.
 
-    .venv/bin/python bench/outbound.py            # N=2000, SQLite and PostgreSQL
+    .venv/bin/python bench/outbound.py            # N=10,000, SQLite and PostgreSQL
     .venv/bin/python bench/outbound.py --quick    # N=200, a few seconds
     .venv/bin/python bench/outbound.py --write-docs docs/benchmarks.md
 
@@ -57,7 +57,7 @@ def database_of(scenario: str) -> str:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--n", type=int, default=2000, help="booking confirmations per path")
+    parser.add_argument("--n", type=int, default=10_000, help="booking confirmations per path")
     parser.add_argument("--quick", action="store_true", help="N=200: a check that runs in seconds")
     parser.add_argument(
         "--databases", default="sqlite,postgres", help="Courrier on these (comma-separated)"

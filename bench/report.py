@@ -196,7 +196,7 @@ references in the same run, into the same Postfix `smtp-sink` on loopback.
 
 DOC_TAIL = """
 
-Rerun: `scripts/bench` (N=2000, writes this page), or
+Rerun: `scripts/bench` (N=10,000, writes this page), or
 `.venv/bin/python bench/outbound.py --quick` (N=200, prints only).
 """
 
