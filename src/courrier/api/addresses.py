@@ -19,6 +19,7 @@ from courrier.api.auth import AppClock, CurrentTenant, DbEngine, bearer_key
 from courrier.api.paging import decode_cursor, next_cursor
 from courrier.errors import NotFoundError
 from courrier.store import health
+from courrier.store.db import read_only
 from courrier.store.schema import api_keys
 from courrier.store.tenants import KEY_PREFIX, PREFIX_LENGTH
 
@@ -99,7 +100,7 @@ def list_addresses(
 ) -> AddressPage:
     """Every address Courrier has an error for (``blocked=true``: only the blocked), newest first."""
     before = decode_cursor(cursor)
-    with engine.connect() as conn:
+    with read_only(engine) as conn:
         rows = health.list_health(conn, tenant.id, blocked=blocked, limit=limit, before_id=before)
     return AddressPage(
         items=[AddressHealth.model_validate(_health(row)) for row in rows],
@@ -133,7 +134,7 @@ def _detail(conn: Connection, tenant_id: int, address: str) -> AddressDetail:
 @router.get("/{address}", response_model=AddressDetail, summary="One address's health")
 def read_address(address: Address, tenant: CurrentTenant, engine: DbEngine) -> AddressDetail:
     """The count, the block, the recent errors, the messages concerned and the audit."""
-    with engine.connect() as conn:
+    with read_only(engine) as conn:
         return _detail(conn, tenant.id, address)
 
 

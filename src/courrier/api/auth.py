@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 from courrier.clock import Clock
 from courrier.errors import AuthenticationError
 from courrier.settings import Settings
+from courrier.store.db import read_only
 from courrier.store.tenants import Tenant, tenant_for_key
 
 #: Longest key accepted before looking it up; real keys are far shorter.
@@ -55,7 +56,7 @@ def bearer_key(request: Request) -> str:
 def current_tenant(request: Request) -> Tenant:
     """The tenant whose API key the request carries; 401 when there is none."""
     key = bearer_key(request)
-    with get_engine(request).connect() as conn:
+    with read_only(get_engine(request)) as conn:
         tenant = tenant_for_key(conn, key)
     if tenant is None:
         raise AuthenticationError("this API key is not valid (unknown or revoked)")

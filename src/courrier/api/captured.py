@@ -21,6 +21,7 @@ from courrier.api.models import (
 from courrier.api.paging import MAX_ID, decode_cursor, next_cursor
 from courrier.errors import NotFoundError
 from courrier.settings import Settings
+from courrier.store.db import read_only
 from courrier.store.history import get_captured, list_captured
 
 router = APIRouter(prefix="/v1/captured", tags=["captured mail"])
@@ -55,7 +56,7 @@ def list_mails(
 ) -> CapturedPage:
     require_capture(settings)
     before = decode_cursor(cursor)
-    with engine.connect() as conn:
+    with read_only(engine) as conn:
         rows = list_captured(conn, tenant.id, limit=limit, before_id=before)
     return CapturedPage(
         items=[captured_summary(row) for row in rows],
@@ -64,7 +65,7 @@ def list_mails(
 
 
 def load(engine: DbEngine, tenant_id: int, captured_id: int) -> dict[str, Any]:
-    with engine.connect() as conn:
+    with read_only(engine) as conn:
         row = get_captured(conn, tenant_id, captured_id)
     if row is None:
         raise NotFoundError(f"no captured mail {captured_id}")

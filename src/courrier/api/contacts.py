@@ -10,6 +10,7 @@ from courrier.api.auth import AppClock, CurrentTenant, DbEngine
 from courrier.api.models import ContactIn, ContactOut
 from courrier.errors import NotFoundError
 from courrier.store.contacts import ContactData, get_contact, upsert_contact
+from courrier.store.db import read_only
 
 router = APIRouter(prefix="/v1/contacts", tags=["contacts"])
 
@@ -48,7 +49,7 @@ def put_contact(
 
 @router.get("/{external_id}", response_model=ContactOut, summary="Read a contact")
 def read_contact(external_id: ExternalId, tenant: CurrentTenant, engine: DbEngine) -> ContactOut:
-    with engine.connect() as conn:
+    with read_only(engine) as conn:
         contact = get_contact(conn, tenant.id, external_id)
     if contact is None:
         raise NotFoundError(f"no contact {external_id!r}")

@@ -17,6 +17,7 @@ from courrier.api.errors import error_response
 from courrier.api.models import Health
 from courrier.domain.status import MessageStatus
 from courrier.metrics import registry
+from courrier.store.db import read_only
 from courrier.store.history import count_by_status
 
 router = APIRouter(tags=["operations"])
@@ -28,7 +29,7 @@ router = APIRouter(tags=["operations"])
 def healthz(engine: DbEngine) -> Health | JSONResponse:
     """200 when the database answers, 503 otherwise."""
     try:
-        with engine.connect() as conn:
+        with read_only(engine) as conn:
             conn.execute(text("SELECT 1"))
     except SQLAlchemyError:
         return error_response(503, "unavailable", "the database is not reachable")
@@ -55,7 +56,7 @@ def metrics(engine: DbEngine) -> PlainTextResponse:
     """The process's counters and histograms, plus the messages per status."""
     scrape = CollectorRegistry(auto_describe=False)
     try:
-        with engine.connect() as conn:
+        with read_only(engine) as conn:
             scrape.register(StatusGauge(count_by_status(conn)))
     except SQLAlchemyError:
         pass  # the counters are still worth serving; /healthz says the database is down

@@ -27,6 +27,7 @@ from courrier.inbound.html import safe_html
 from courrier.inbound.passwords import PasswordBox
 from courrier.settings import Settings
 from courrier.store import inbound as store
+from courrier.store.db import read_only
 
 router = APIRouter(tags=["inbound"])
 
@@ -221,7 +222,7 @@ def create_mailbox(
 
 @router.get("/v1/mailboxes", response_model=list[MailboxOut], summary="The tenant's mailboxes")
 def list_mailboxes(tenant: CurrentTenant, engine: DbEngine) -> list[MailboxOut]:
-    with engine.connect() as conn:
+    with read_only(engine) as conn:
         return [MailboxOut.model_validate(m) for m in store.list_mailboxes(conn, tenant.id)]
 
 
@@ -231,7 +232,7 @@ def list_mailboxes(tenant: CurrentTenant, engine: DbEngine) -> list[MailboxOut]:
     summary="One mailbox and its last error",
 )
 def read_mailbox(mailbox_id: Id, tenant: CurrentTenant, engine: DbEngine) -> MailboxOut:
-    with engine.connect() as conn:
+    with read_only(engine) as conn:
         return MailboxOut.model_validate(store.get_mailbox(conn, tenant.id, mailbox_id))
 
 
@@ -259,7 +260,7 @@ def test_new_mailbox(
 def test_mailbox(
     mailbox_id: Id, tenant: CurrentTenant, engine: DbEngine, settings: AppSettings
 ) -> ConnectionCheck:
-    with engine.connect() as conn:
+    with read_only(engine) as conn:
         mailbox = store.get_mailbox(conn, tenant.id, mailbox_id, secret=True)
     access = MailboxAccess(
         mailbox["host"],
@@ -320,7 +321,7 @@ def list_inbound(
     page: Page = 1,
     limit: Limit = 10,
 ) -> InboundPage:
-    with engine.connect() as conn:
+    with read_only(engine) as conn:
         rows, total = store.list_mails(
             conn, tenant.id, view=view, text=q, offset=(page - 1) * limit, limit=limit
         )
@@ -341,7 +342,7 @@ def contact_inbound(
     page: Page = 1,
     limit: Limit = 10,
 ) -> InboundPage:
-    with engine.connect() as conn:
+    with read_only(engine) as conn:
         contact_id = store.contact_id_for(conn, tenant.id, external_id)
         rows, total = store.list_mails(
             conn, tenant.id, text=q, contact_id=contact_id, offset=(page - 1) * limit, limit=limit
@@ -397,7 +398,7 @@ def read_inbound(
         bool, Query(description="Keep remote images in the HTML (they can track the reader).")
     ] = False,
 ) -> InboundDetail:
-    with engine.connect() as conn:
+    with read_only(engine) as conn:
         return _detail(store.get_mail(conn, tenant.id, mail_id), remote_images)
 
 
@@ -424,7 +425,7 @@ def assign_inbound(
 def contact_documents(
     external_id: ExternalId, tenant: CurrentTenant, engine: DbEngine
 ) -> list[DocumentOut]:
-    with engine.connect() as conn:
+    with read_only(engine) as conn:
         contact_id = store.contact_id_for(conn, tenant.id, external_id)
         rows = store.list_documents(conn, tenant.id, contact_id)
     return [DocumentOut.model_validate({**r, "download": f"/v1/documents/{r['id']}"}) for r in rows]
@@ -445,7 +446,7 @@ def _file(content: bytes, filename: str | None, content_type: str) -> Response:
 def download_document(
     document_id: Id, tenant: CurrentTenant, engine: DbEngine, settings: AppSettings
 ) -> Response:
-    with engine.connect() as conn:
+    with read_only(engine) as conn:
         document = store.get_document(conn, tenant.id, document_id)
     content = DocumentFiles(settings.documents_dir).read(document["sha256"])
     return _file(content, document["filename"], document["content_type"])
@@ -459,7 +460,7 @@ def download_document(
 def download_attachment(
     mail_id: Id, attachment_id: Id, tenant: CurrentTenant, engine: DbEngine, settings: AppSettings
 ) -> Response:
-    with engine.connect() as conn:
+    with read_only(engine) as conn:
         part = store.get_attachment(conn, tenant.id, mail_id, attachment_id)
     content = DocumentFiles(settings.documents_dir).read(part["sha256"])
     return _file(content, part["filename"], part["content_type"])

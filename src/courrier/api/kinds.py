@@ -29,6 +29,7 @@ from courrier.domain.kind_json import kind_from_json, kind_json
 from courrier.domain.kinds import DEFAULT_CATALOGUE, Catalogue, NotificationKind
 from courrier.errors import NotFoundError, TemplateError, ValidationError
 from courrier.render.templates import TemplateRenderer, default_sources
+from courrier.store.db import read_only
 from courrier.store.kinds import TenantCatalogue, TenantKind, save_tenant_kind, tenant_catalogue
 
 router = APIRouter(prefix="/v1/kinds", tags=["kinds"])
@@ -159,14 +160,14 @@ def _catalogue(conn: Connection, tenant_id: int, request: Request) -> TenantCata
 @router.get("", response_model=KindList, summary="The tenant's kinds")
 def list_kinds(request: Request, tenant: CurrentTenant, engine: DbEngine) -> KindList:
     """Every kind: the defaults (with the tenant's changes), then the tenant's own."""
-    with engine.connect() as conn:
+    with read_only(engine) as conn:
         kinds = _catalogue(conn, tenant.id, request)
     return KindList(items=[_out(k) for k in kinds.kinds])
 
 
 @router.get("/{name}", response_model=KindOut, summary="One kind")
 def get_kind(name: str, request: Request, tenant: CurrentTenant, engine: DbEngine) -> KindOut:
-    with engine.connect() as conn:
+    with read_only(engine) as conn:
         found = _catalogue(conn, tenant.id, request).get(name)
     if found is None:
         raise NotFoundError(f"no kind {name!r}")

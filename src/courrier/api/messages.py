@@ -36,6 +36,7 @@ from courrier.engine.wakeup import notify_due
 from courrier.errors import NotFoundError, ValidationError
 from courrier.render.mime import new_message_id
 from courrier.store.contacts import get_contact
+from courrier.store.db import read_only
 from courrier.store.history import MessageFilter, follow_ups_of, get_message, list_messages
 from courrier.store.planning import insert_messages
 from courrier.store.schema import contact_addresses, messages
@@ -155,7 +156,7 @@ def list_history(
         text=q,
     )
     before = decode_cursor(cursor)
-    with engine.connect() as conn:
+    with read_only(engine) as conn:
         rows = list_messages(conn, tenant.id, wanted, limit=limit, before_id=before)
     return MessagePage(
         items=[MessageSummary.model_validate(summary(row)) for row in rows],
@@ -168,7 +169,7 @@ def read_message(
     message_id: Annotated[int, Path(ge=1, le=MAX_ID)], tenant: CurrentTenant, engine: DbEngine
 ) -> MessageDetail:
     """The message's rendered content and every step of its life, oldest first."""
-    with engine.connect() as conn:
+    with read_only(engine) as conn:
         row = get_message(conn, tenant.id, message_id)
         if row is None:
             raise NotFoundError(f"no message {message_id}")
@@ -307,7 +308,7 @@ def post_message(
             else:
                 response.headers["Idempotent-Replayed"] = "true"
     except IntegrityError:  # the same key posted at the same moment: the other one won
-        with engine.connect() as conn:
+        with read_only(engine) as conn:
             found = _existing(conn, tenant.id, send_key)
         if found is None:
             raise

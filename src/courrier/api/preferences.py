@@ -22,6 +22,7 @@ from courrier.domain.kinds import Catalogue
 from courrier.domain.preferences import ANY, CHANNELS, Preference, SetBy, suppression_reason
 from courrier.errors import NotFoundError, ValidationError
 from courrier.store.contacts import get_contact
+from courrier.store.db import read_only
 from courrier.store.preferences import preference_rows, replace_rules, rules_of, tenant_catalogue
 
 router = APIRouter(prefix="/v1/contacts", tags=["preferences"])
@@ -133,7 +134,7 @@ def read_preferences(
     external_id: ExternalId, tenant: CurrentTenant, engine: DbEngine
 ) -> PreferencesOut:
     """The contact's rules, with who set each (the contact or staff) and when."""
-    with engine.connect() as conn:
+    with read_only(engine) as conn:
         return _out(conn, tenant.id, external_id, _contact_id(conn, tenant.id, external_id))
 
 

@@ -22,6 +22,7 @@ from courrier.engine.composer import tenant_context
 from courrier.errors import NotFoundError, TemplateError, ValidationError
 from courrier.render.samples import sample_context
 from courrier.render.templates import TemplateRenderer, locale_candidates
+from courrier.store.db import read_only
 from courrier.store.kinds import tenant_catalogue
 
 router = APIRouter(prefix="/v1/kinds", tags=["kinds"])
@@ -73,7 +74,7 @@ def preview_kind(
 ) -> PreviewOut:
     """Render kind ``name`` with sample data (404 for an unknown kind, 422 when it cannot)."""
     body = body or PreviewIn()
-    with engine.connect() as conn:
+    with read_only(engine) as conn:
         kinds = tenant_catalogue(conn, tenant.id, _base_catalogue(request))
     found = kinds.get(name)
     if found is None:

@@ -31,6 +31,7 @@ from courrier.domain.preferences import Preference, SetBy
 from courrier.engine.outgoing import attachment_content
 from courrier.engine.tracking import record_interaction
 from courrier.render.links import LinkSigner
+from courrier.store.db import read_only
 from courrier.store.preferences import page_contact, replace_rules, rules_of, tenant_catalogue
 from courrier.store.schema import message_contents, messages
 from courrier.store.tenants import get_tenant
@@ -125,7 +126,7 @@ def _message(request: Request, message_id: int) -> dict[str, Any]:
         .select_from(messages.join(message_contents))
         .where(messages.c.id == message_id)
     )
-    with get_engine(request).connect() as conn:
+    with read_only(get_engine(request)) as conn:
         row = conn.execute(query).first()
     if row is None:
         raise HTTPException(404, NOT_VALID)
@@ -233,7 +234,7 @@ UNSUBSCRIBE_WORDS: dict[str, dict[str, str]] = {
 
 def _page(request: Request, tenant_id: int, contact_id: int, kind: str, done: bool) -> Response:
     """The page in the contact's language (else the tenant's), naming the kind as staff do."""
-    with get_engine(request).connect() as conn:
+    with read_only(get_engine(request)) as conn:
         contact = page_contact(conn, tenant_id, contact_id)
         if contact is None:
             raise HTTPException(404, NOT_VALID)

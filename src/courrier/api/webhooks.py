@@ -23,6 +23,7 @@ from courrier.engine.webhook_urls import IPNetwork, UrlNotAllowed, target
 from courrier.errors import ValidationError
 from courrier.secretbox import SecretBox
 from courrier.store import webhooks as store
+from courrier.store.db import read_only
 
 router = APIRouter(tags=["webhooks"])
 
@@ -132,7 +133,7 @@ def create_endpoint(
 
 @router.get("/v1/webhooks", response_model=list[EndpointOut], summary="The tenant's endpoints")
 def list_endpoints(tenant: CurrentTenant, engine: DbEngine) -> list[EndpointOut]:
-    with engine.connect() as conn:
+    with read_only(engine) as conn:
         return [EndpointOut.model_validate(row) for row in store.list_endpoints(conn, tenant.id)]
 
 
@@ -158,7 +159,7 @@ def list_deliveries(
     limit: Limit = 20,
 ) -> DeliveryPage:
     before = decode_cursor(cursor)
-    with engine.connect() as conn:
+    with read_only(engine) as conn:
         rows = store.list_deliveries(conn, tenant.id, endpoint_id, before_id=before, limit=limit)
     items = [
         DeliveryOut.model_validate(

@@ -21,6 +21,7 @@ from fastapi.templating import Jinja2Templates
 from courrier.api.auth import get_engine, get_settings
 from courrier.api.mail_view import view_of
 from courrier.api.paging import MAX_ID
+from courrier.store.db import read_only
 from courrier.store.history import get_captured, list_captured
 
 router = APIRouter(prefix="/captured", include_in_schema=False)
@@ -60,7 +61,7 @@ def page(request: Request, name: str, context: dict[str, Any]) -> HTMLResponse:
 
 
 def load(request: Request, captured_id: int) -> dict[str, Any]:
-    with get_engine(request).connect() as conn:
+    with read_only(get_engine(request)) as conn:
         row = get_captured(conn, None, captured_id)
     if row is None:
         raise HTTPException(404, f"no captured mail {captured_id}")
@@ -71,7 +72,7 @@ def load(request: Request, captured_id: int) -> dict[str, Any]:
 def captured_list(request: Request) -> HTMLResponse:
     """The newest 200 captured mails: time, recipients, subject."""
     guard(request)
-    with get_engine(request).connect() as conn:
+    with read_only(get_engine(request)) as conn:
         mails = list_captured(conn, None, limit=200)
     return page(request, "captured_list.html", {"mails": mails})
 

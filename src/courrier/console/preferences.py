@@ -30,6 +30,7 @@ from courrier.console.preference_words import CHANNEL_NAMES, WORDS, language_of
 from courrier.domain.kinds import Catalogue, NotificationKind
 from courrier.domain.preferences import Preference, SetBy, effective_switches, for_staff_only
 from courrier.settings import Settings
+from courrier.store.db import read_only
 from courrier.store.preferences import (
     BOOKING_COPY_MODES,
     page_contact,
@@ -119,7 +120,7 @@ def _changes(
 def preference_page(request: Request, token: Token, saved: bool = False) -> HTMLResponse:
     """The contact's switches, one per kind and channel, in the contact's language."""
     tenant_id, contact_id = _owner(request, token)
-    with get_engine(request).connect() as conn:
+    with read_only(get_engine(request)) as conn:
         contact = page_contact(conn, tenant_id, contact_id)
         if contact is None:
             raise HTTPException(404, "this preference link is not valid any more")

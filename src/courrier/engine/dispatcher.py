@@ -45,6 +45,7 @@ from courrier.errors import (
 )
 from courrier.settings import Settings
 from courrier.store import timeline, webhooks
+from courrier.store.db import read_only
 from courrier.store.kinds import Catalogues
 from courrier.store.queue import (
     ClaimedMessage,
@@ -447,7 +448,7 @@ class Dispatcher:
 
     def _next_wakeup(self) -> datetime | None:
         """When something next becomes claimable (:func:`next_wakeup`), read without a lock."""
-        with self.engine.connect() as conn:
+        with read_only(self.engine) as conn:
             return next_wakeup(conn, CHANNEL)
 
     def _decided(

@@ -45,6 +45,7 @@ from courrier.engine.rehearsal import Rehearsal
 from courrier.engine.wakeup import Wakeup, notify_due
 from courrier.errors import CourrierError, ValidationError
 from courrier.render.templates import TemplateRenderer
+from courrier.store.db import read_only
 from courrier.store.events import store_answers, stored_answers
 from courrier.store.kinds import tenant_catalogue
 from courrier.store.queue import process_prefix, sending_elsewhere
@@ -217,7 +218,7 @@ class Intake:
             return None
         now = self.clock()  # the transaction reads its own: texts do not depend on it
         try:
-            with self.engine.connect() as conn:
+            with read_only(self.engine) as conn:
                 if look:
                     self._elsewhere = (time.monotonic(), False)  # also if the look fails
                     elsewhere = sending_elsewhere(conn, process_prefix(), now)

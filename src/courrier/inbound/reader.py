@@ -44,6 +44,7 @@ from courrier.inbound.passwords import PasswordBox
 from courrier.metrics import registry
 from courrier.settings import Settings
 from courrier.store import inbound as store
+from courrier.store.db import read_only
 
 log = logging.getLogger(__name__)
 
@@ -221,7 +222,7 @@ class MailboxReader:
         except IMAPClientError as exc:
             raise MailboxError("folder_missing", f"folder missing: {folder!r}") from exc
         uidvalidity = int(selected[b"UIDVALIDITY"])
-        with self.engine.connect() as conn:
+        with read_only(self.engine) as conn:
             position = store.folder_position(conn, self.mailbox_id, folder)
         last_uid = position[1] if position and position[0] == uidvalidity else 0
         if position and position[0] != uidvalidity:
@@ -400,7 +401,7 @@ class MailboxReaders:
                 log.exception("mailbox readers: cannot list mailboxes")
 
     def _refresh(self) -> None:
-        with self.engine.connect() as conn:
+        with read_only(self.engine) as conn:
             ids = store.enabled_mailbox_ids(conn)
         for mailbox_id in ids:
             thread = self._threads.get(mailbox_id)

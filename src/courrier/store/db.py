@@ -65,7 +65,7 @@ def _sqlite_begin(conn: Any) -> None:
     its next BEGIN: trying every half millisecond lets the intake and the
     workers take turns.
 
-    ``engine.connect()`` is how Courrier reads (the API's key check and its
+    :func:`read_only` (``engine.connect()``) is how Courrier reads (the API's key check and its
     GET routes, the dispatcher's look at the next due time): a deferred
     BEGIN reads a snapshot in WAL mode without taking or waiting for the
     write lock, so reads never queue behind a writer's batch.
@@ -115,6 +115,28 @@ def _begin_writing(engine: Engine, turns: threading.Lock) -> Iterator[Connection
                 yield conn
     finally:
         turns.release()
+
+
+@contextmanager
+def read_only(engine: Engine) -> Iterator[Connection]:
+    """A connection to read with: one transaction (one snapshot), ended by COMMIT on PostgreSQL.
+
+    Closed as it is, a connection of ``engine.connect()`` ends its transaction
+    with a ROLLBACK, and psycopg forgets every prepared statement of the
+    connection at a rollback (in case it undid a table they name): each
+    statement it runs next is parsed and planned again by PostgreSQL until
+    it has run five more times. With the API checking a key in such a
+    transaction at every request, no statement of the API's connections
+    stayed prepared. A read-only transaction commits to the same effect and
+    keeps them. A block that raises is rolled back, as before. On SQLite,
+    whose driver keeps its statements either way, the read ends as it did
+    (its commits are counted for the WAL checkpoints, see
+    :mod:`courrier.store.checkpoints`).
+    """
+    with engine.connect() as conn:
+        yield conn
+        if conn.dialect.name == "postgresql" and conn.in_transaction():
+            conn.commit()
 
 
 def _locked(exc: sqlite3.OperationalError) -> bool:
