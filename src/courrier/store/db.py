@@ -129,9 +129,9 @@ def read_only(engine: Engine) -> Iterator[Connection]:
     transaction at every request, no statement of the API's connections
     stayed prepared. A read-only transaction commits to the same effect and
     keeps them. A block that raises is rolled back, as before. On SQLite,
-    whose driver keeps its statements either way, the read ends as it did
-    (its commits are counted for the WAL checkpoints, see
-    :mod:`courrier.store.checkpoints`).
+    whose driver keeps its statements either way, a read still ends in a
+    rollback: every commit there counts towards the WAL's checkpoints
+    (:mod:`courrier.store.checkpoints`).
     """
     with engine.connect() as conn:
         yield conn
