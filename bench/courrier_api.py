@@ -40,8 +40,8 @@ from bench.courrier_path import (
 )
 from bench.courrier_workers import (
     SENT_POLL,
+    all_sent,
     process_cpu,
-    sent_count,
     stop_workers,
     worker_environment,
 )
@@ -205,7 +205,7 @@ def _timed(
         thread.join()
     posted = time.perf_counter() - started
     client_cpu = cpu_seconds() - client_started
-    while not errors and sent_count(engine) < len(bodies):
+    while not errors and not all_sent(engine, len(bodies)):
         time.sleep(SENT_POLL)
     seconds = time.perf_counter() - started
     courrier_cpu = sum(process_cpu(p.pid) for p in processes) - courrier_cpu
