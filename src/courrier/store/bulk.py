@@ -27,6 +27,7 @@ from sqlalchemy import (
     Table,
     insert,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.schema import ColumnDefault
 
@@ -152,14 +153,31 @@ def _python_default(column: Column[Any]) -> Any:
 def _columns(
     conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]
 ) -> tuple[list[str], dict[str, Any], list[Any]]:
-    """The columns given (the first row's keys), those defaulted, and each one's converter."""
-    dialect = conn.dialect
-    given = list(rows[0])
-    defaulted = {
-        c.name: _python_default(c) for c in table.c if c.name not in given and c.default is not None
-    }
-    columns = [*given, *defaulted]
-    converters = [table.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in columns]
+    """The columns given (the first row's keys), those defaulted, and each one's converter.
+
+    Which columns and converters is worked out once per table, dialect and
+    keys given (:func:`_layout`); the defaults are taken anew at every call
+    (a callable one gives a new value each time).
+    """
+    given, defaulted, converters = _layout(conn.dialect, table, tuple(rows[0]))
+    return list(given), {c.name: _python_default(c) for c in defaulted}, list(converters)
+
+
+@lru_cache(maxsize=256)
+def _layout(
+    dialect: Dialect, table: Table, given: tuple[str, ...]
+) -> tuple[tuple[str, ...], tuple[Column[Any], ...], tuple[Any, ...]]:
+    """The columns given, the columns defaulted, and each one's converter (given first).
+
+    A few tables and key sets recur, and asking each column's type for its
+    dialect's converter was a fifth of an insert's Python for one event's
+    rows (about 25 columns for a message).
+    """
+    defaulted = tuple(c for c in table.c if c.name not in given and c.default is not None)
+    columns = [*given, *(c.name for c in defaulted)]
+    converters = tuple(
+        table.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in columns
+    )
     return given, defaulted, converters
 
 
