@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+from fastapi.testclient import TestClient
+
 from tests.api.conftest import Caller, booking, member
 
 
@@ -35,3 +38,25 @@ def test_idempotency_keys_are_per_tenant(alice: Caller, bob: Caller) -> None:
     theirs = bob.post("/v1/events", json=booking()).json()
     assert mine["event_id"] != theirs["event_id"]
     assert theirs["messages"][0]["address"] == "other@example.org"
+
+
+@pytest.mark.parametrize(
+    "header", [None, "Bearer ck_not-a-real-key-at-all", "Basic dXNlcjpwYXNz", "Bearer"]
+)
+@pytest.mark.parametrize("batch", [False, True])
+def test_an_event_with_a_missing_or_unknown_key_is_401_and_stores_nothing(
+    client: TestClient, alice: Caller, header: str | None, batch: bool
+) -> None:
+    """The event routes look the key up in their own thread: still before anything is stored."""
+    alice.put("/v1/contacts/m-17", json=member())
+    headers = {"Authorization": header} if header is not None else {}
+    url, body = (
+        ("/v1/events/batch", {"events": [booking()]}) if batch else ("/v1/events", booking())
+    )
+    response = client.post(url, json=body, headers=headers)
+    assert response.status_code == 401, response.text
+    assert response.json()["error"]["code"] == "unauthorized"
+    assert alice.get("/v1/messages").json()["items"] == []
+    accepted = alice.post("/v1/events", json=booking())  # its idempotency key is still free
+    assert accepted.status_code == 202
+    assert "idempotent-replayed" not in accepted.headers

@@ -55,15 +55,53 @@ def bearer_key(request: Request) -> str:
 
 def current_tenant(request: Request) -> Tenant:
     """The tenant whose API key the request carries; 401 when there is none."""
-    key = bearer_key(request)
-    with read_only(get_engine(request)) as conn:
+    return tenant_of(get_engine(request), bearer_key(request))
+
+
+def tenant_of(engine: Engine, key: str) -> Tenant:
+    """The tenant of ``key`` (read by :func:`bearer_key`); 401 for an unknown or revoked key."""
+    with read_only(engine) as conn:
         tenant = tenant_for_key(conn, key)
     if tenant is None:
         raise AuthenticationError("this API key is not valid (unknown or revoked)")
     return tenant
 
 
+async def request_key(request: Request) -> str:
+    """The request's API key, its form checked; 401 when missing or malformed.
+
+    For routes that look the key up themselves (:func:`tenant_of`), first
+    thing in their own thread: ``current_tenant``, a function that reads the
+    database, runs in a thread of its own before the route's, and each hop
+    between the event loop and a thread costs about 0.1 ms of CPU. This
+    one reads only the header, in the event loop. So an unknown key with a
+    body that does not validate gets the body's 422 (FastAPI checks the
+    body before calling the route), a missing or malformed key still 401.
+    """
+    return bearer_key(request)
+
+
 CurrentTenant = Annotated[Tenant, Depends(current_tenant)]
-DbEngine = Annotated[Engine, Depends(get_engine)]
-AppClock = Annotated[Clock, Depends(get_clock)]
-AppSettings = Annotated[Settings, Depends(get_settings)]
+RequestKey = Annotated[str, Depends(request_key)]
+
+
+# The app's shared parts as dependencies: async, so FastAPI gives them in the event loop. It runs
+# a plain function dependency in a thread, and each hop there and back costs about 0.1 ms of
+# CPU (GET /v1/messages took four hops, now three).
+
+
+async def _engine(request: Request) -> Engine:
+    return get_engine(request)
+
+
+async def _clock(request: Request) -> Clock:
+    return get_clock(request)
+
+
+async def _settings(request: Request) -> Settings:
+    return get_settings(request)
+
+
+DbEngine = Annotated[Engine, Depends(_engine)]
+AppClock = Annotated[Clock, Depends(_clock)]
+AppSettings = Annotated[Settings, Depends(_settings)]
