@@ -1,15 +1,17 @@
-"""Reads keep PostgreSQL's prepared statements: the API checks a key at every request."""
+"""Reads on PostgreSQL: prepared statements kept (the API checks a key at every request), no
+transaction held open, and the pooled connection back to transactions afterwards."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text, update
 from sqlalchemy.engine import Connection, Engine
 
 from courrier.store.db import create_db_engine, read_only
-from courrier.store.tenants import tenant_for_key
+from courrier.store.schema import tenants
+from courrier.store.tenants import Tenant, tenant_for_key
 
 pytestmark = pytest.mark.postgres_only
 
@@ -45,3 +47,36 @@ def test_a_read_closed_by_rollback_would_lose_them(one_connection: Engine) -> No
         tenant_for_key(conn, UNKNOWN_KEY)
     with read_only(one_connection) as conn:
         assert prepared(conn) == []
+
+
+def test_a_read_holds_no_transaction_open_between_its_statements(
+    one_connection: Engine, engine: Engine
+) -> None:
+    """Seen by the server, a read's connection is idle between statements, not idle in a
+    transaction (which would hold VACUUM back while Python works)."""
+    with read_only(one_connection) as conn:
+        pid = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        with engine.connect() as other:
+            state = other.execute(
+                text("SELECT state FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}
+            ).scalar_one()
+    assert state == "idle"
+
+
+def test_a_connection_read_with_writes_in_one_transaction_again(
+    one_connection: Engine, tenant: Tenant
+) -> None:
+    """The read's autocommit ends with it: the same pooled connection's next write is one
+    transaction again, undone whole when it fails."""
+    with read_only(one_connection) as conn:
+        assert tenant_for_key(conn, UNKNOWN_KEY) is None
+    with pytest.raises(RuntimeError), one_connection.begin() as conn:
+        conn.execute(
+            update(tenants)
+            .where(tenants.c.id == tenant.id)
+            .values(name="Renamed in a failed write")
+        )
+        raise RuntimeError("the write fails after its first statement")
+    with read_only(one_connection) as conn:
+        name = conn.execute(select(tenants.c.name).where(tenants.c.id == tenant.id)).scalar_one()
+    assert name == tenant.name

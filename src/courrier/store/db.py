@@ -119,24 +119,29 @@ def _begin_writing(engine: Engine, turns: threading.Lock) -> Iterator[Connection
 
 @contextmanager
 def read_only(engine: Engine) -> Iterator[Connection]:
-    """A connection to read with: one transaction (one snapshot), ended by COMMIT on PostgreSQL.
+    """A connection to read with: on PostgreSQL in autocommit, on SQLite one read transaction.
 
-    Closed as it is, a connection of ``engine.connect()`` ends its transaction
-    with a ROLLBACK, and psycopg forgets every prepared statement of the
-    connection at a rollback (in case it undid a table they name): each
-    statement it runs next is parsed and planned again by PostgreSQL until
-    it has run five more times. With the API checking a key in such a
-    transaction at every request, no statement of the API's connections
-    stayed prepared. A read-only transaction commits to the same effect and
-    keeps them. A block that raises is rolled back, as before. On SQLite,
-    whose driver keeps its statements either way, a read still ends in a
-    rollback: every commit there counts towards the WAL's checkpoints
-    (:mod:`courrier.store.checkpoints`).
+    On PostgreSQL, each statement of the block is a transaction of its own,
+    as each already saw the data committed when it started (READ COMMITTED,
+    the server's default and Courrier's): a block no longer pays the round
+    trips of BEGIN and COMMIT (two of the four a key check made, the pool's
+    ping being another), and holds no transaction open while Python works
+    between its statements, so VACUUM is never held back by a slow read.
+    Nor is the block ended by a ROLLBACK, at which psycopg forgets every
+    prepared statement of the connection (in case it undid a table they
+    name): with the API checking a key so at every request, none of its
+    statements would stay prepared. The pool sets the connection back to
+    transactions when it is returned (no round trip: psycopg sends BEGIN
+    itself before the next statement).
+
+    On SQLite the block is one transaction, one snapshot, ended by a
+    rollback: the driver keeps its statements either way, and every commit
+    counts towards the WAL's checkpoints (:mod:`courrier.store.checkpoints`).
     """
     with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execution_options(isolation_level="AUTOCOMMIT")
         yield conn
-        if conn.dialect.name == "postgresql" and conn.in_transaction():
-            conn.commit()
 
 
 def _locked(exc: sqlite3.OperationalError) -> bool:
