@@ -170,8 +170,8 @@ def _layout(
     """The columns given, the columns defaulted, and each one's converter (given first).
 
     A few tables and key sets recur, and asking each column's type for its
-    dialect's converter was a fifth of an insert's Python for one event's
-    rows (about 25 columns for a message).
+    dialect's converter at every insert took 27 us for a message row's 28
+    columns (1.7 kept here): one event posted alone writes seven tables.
     """
     defaulted = tuple(c for c in table.c if c.name not in given and c.default is not None)
     columns = [*given, *(c.name for c in defaulted)]
