@@ -33,8 +33,25 @@ def test_no_api_key_is_401_asking_for_bearer(client: TestClient) -> None:
 @pytest.mark.parametrize(
     "header", ["Bearer ck_not-a-real-key-at-all", "Basic dXNlcjpwYXNz", "Bearer", "ck_x"]
 )
-def test_a_bad_or_unknown_api_key_is_401(client: TestClient, alice: Caller, header: str) -> None:
-    assert_error(client.get("/v1/messages", headers={"Authorization": header}), 401, "unauthorized")
+@pytest.mark.parametrize(
+    ("method", "url"),
+    [
+        ("GET", "/v1/messages"),
+        ("GET", "/v1/messages/1"),
+        ("GET", "/v1/contacts/m-17"),
+        ("PUT", "/v1/contacts/m-17"),
+        ("GET", "/v1/kinds"),
+    ],
+)
+def test_a_bad_or_unknown_api_key_is_401(
+    client: TestClient, alice: Caller, header: str, method: str, url: str
+) -> None:
+    """Whether the route looks the key up in a dependency or first thing in its own thread."""
+    alice.put("/v1/contacts/m-17", json=member())
+    body = member(name="Someone Else") if method == "PUT" else None
+    response = client.request(method, url, json=body, headers={"Authorization": header})
+    assert_error(response, 401, "unauthorized")
+    assert alice.get("/v1/contacts/m-17").json()["name"] == "Camille Martin"
 
 
 def test_unknown_route_is_404_in_the_error_shape(alice: Caller) -> None:

@@ -26,7 +26,7 @@ from sqlalchemy import Connection, select
 from courrier.api.addresses import Name, Text, key_name
 from courrier.api.auth import AppClock, CurrentTenant, DbEngine, bearer_key
 from courrier.api.errors import error_response
-from courrier.api.messages import read_message
+from courrier.api.messages import message_detail
 from courrier.api.models import ErrorOut, MessageDetail
 from courrier.api.paging import MAX_ID
 from courrier.domain.kinds import DEFAULT_CATALOGUE
@@ -158,7 +158,7 @@ def retry_message(
     wakeup = getattr(request.app.state, "wakeup", None)
     if wakeup is not None:
         wakeup.poke()
-    return read_message(message_id, tenant, engine)
+    return message_detail(message_id, tenant, engine)
 
 
 def _why_not_cancel(message_id: int, status: str) -> str:
@@ -201,4 +201,4 @@ def cancel_message(
                 raise Refused(_why_not_cancel(message_id, str(row["status"])))
     except Refused as exc:
         return _conflict(exc)
-    return read_message(message_id, tenant, engine)
+    return message_detail(message_id, tenant, engine)

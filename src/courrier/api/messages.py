@@ -15,9 +15,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy import Connection, select
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from courrier.api.auth import AppClock, CurrentTenant, DbEngine
+from courrier.api.auth import AppClock, CurrentTenant, DbEngine, RequestKey, tenant_of
 from courrier.api.fields import Email, Name, no_nul
 from courrier.api.models import (
     AttachmentOut,
@@ -30,6 +31,7 @@ from courrier.api.models import (
     TimelineEntryOut,
 )
 from courrier.api.paging import MAX_ID, decode_cursor, next_cursor
+from courrier.api.responses import model_response
 from courrier.domain.followup import policy_from_json
 from courrier.domain.status import MessageStatus
 from courrier.engine.wakeup import notify_due
@@ -122,7 +124,7 @@ def summary(row: dict[str, Any]) -> dict[str, Any]:
 
 @router.get("", response_model=MessagePage, summary="The message history, newest first")
 def list_history(
-    tenant: CurrentTenant,
+    key: RequestKey,
     engine: DbEngine,
     subject_type: Short = None,
     subject_id: Short = None,
@@ -142,8 +144,9 @@ def list_history(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=100)] = None,
-) -> MessagePage:
+) -> Response:
     """Messages of this tenant, filtered; ``next_cursor`` continues with older ones."""
+    tenant = tenant_of(engine, key)  # in this thread, not one of its own (auth.request_key)
     wanted = MessageFilter(
         subject_type=subject_type,
         subject_id=subject_id,
@@ -158,17 +161,24 @@ def list_history(
     before = decode_cursor(cursor)
     with read_only(engine) as conn:
         rows = list_messages(conn, tenant.id, wanted, limit=limit, before_id=before)
-    return MessagePage(
+    page = MessagePage(
         items=[MessageSummary.model_validate(summary(row)) for row in rows],
         next_cursor=next_cursor([row["id"] for row in rows], limit),
     )
+    return model_response(page)
 
 
 @router.get("/{message_id}", response_model=MessageDetail, summary="One message with its timeline")
 def read_message(
-    message_id: Annotated[int, Path(ge=1, le=MAX_ID)], tenant: CurrentTenant, engine: DbEngine
-) -> MessageDetail:
+    message_id: Annotated[int, Path(ge=1, le=MAX_ID)], key: RequestKey, engine: DbEngine
+) -> Response:
     """The message's rendered content and every step of its life, oldest first."""
+    tenant = tenant_of(engine, key)  # in this thread, not one of its own (auth.request_key)
+    return model_response(message_detail(message_id, tenant, engine))
+
+
+def message_detail(message_id: int, tenant: Tenant, engine: Engine) -> MessageDetail:
+    """One message of ``tenant`` with its timeline; NotFoundError (404) when it has none so."""
     with read_only(engine) as conn:
         row = get_message(conn, tenant.id, message_id)
         if row is None:
