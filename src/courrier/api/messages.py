@@ -178,7 +178,7 @@ def read_message(
 
 
 def message_detail(message_id: int, tenant: Tenant, engine: Engine) -> MessageDetail:
-    """One message of ``tenant`` with its timeline; NotFoundError (404) when it has none so."""
+    """One message of ``tenant`` with its timeline; NotFoundError (404) if the tenant has none."""
     with read_only(engine) as conn:
         row = get_message(conn, tenant.id, message_id)
         if row is None:
