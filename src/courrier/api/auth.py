@@ -6,7 +6,8 @@ query gets its tenant from the key and nowhere else.
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
 from sqlalchemy.engine import Engine
@@ -16,6 +17,8 @@ from courrier.errors import AuthenticationError
 from courrier.settings import Settings
 from courrier.store.db import read_only
 from courrier.store.tenants import Tenant, tenant_for_key
+
+T = TypeVar("T")
 
 #: Longest key accepted before looking it up; real keys are far shorter.
 MAX_KEY_LENGTH = 200
@@ -90,18 +93,13 @@ RequestKey = Annotated[str, Depends(request_key)]
 # CPU (a route asking for the engine and the clock paid one hop for them, besides its own).
 
 
-async def _engine(request: Request) -> Engine:
-    return get_engine(request)
+def _in_loop(getter: Callable[[Request], T]) -> Callable[[Request], Awaitable[T]]:
+    async def dependency(request: Request) -> T:
+        return getter(request)
+
+    return dependency
 
 
-async def _clock(request: Request) -> Clock:
-    return get_clock(request)
-
-
-async def _settings(request: Request) -> Settings:
-    return get_settings(request)
-
-
-DbEngine = Annotated[Engine, Depends(_engine)]
-AppClock = Annotated[Clock, Depends(_clock)]
-AppSettings = Annotated[Settings, Depends(_settings)]
+DbEngine = Annotated[Engine, Depends(_in_loop(get_engine))]
+AppClock = Annotated[Clock, Depends(_in_loop(get_clock))]
+AppSettings = Annotated[Settings, Depends(_in_loop(get_settings))]

@@ -152,7 +152,7 @@ def _python_default(column: Column[Any]) -> Any:
 
 def _columns(
     conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]
-) -> tuple[list[str], dict[str, Any], list[Any]]:
+) -> tuple[tuple[str, ...], dict[str, Any], tuple[Any, ...]]:
     """The columns given (the first row's keys), those defaulted, and each one's converter.
 
     Which columns and converters is worked out once per table, dialect and
@@ -160,7 +160,7 @@ def _columns(
     (a callable one gives a new value each time).
     """
     given, defaulted, converters = _layout(conn.dialect, table, tuple(rows[0]))
-    return list(given), {c.name: _python_default(c) for c in defaulted}, list(converters)
+    return given, {c.name: _python_default(c) for c in defaulted}, converters
 
 
 @lru_cache(maxsize=256)
@@ -202,9 +202,9 @@ def _executemany_rows(
 
 def _converted(
     rows: Sequence[Mapping[str, Any]],
-    given: list[str],
+    given: Sequence[str],
     fixed: list[Any],
-    converters: list[Any],
+    converters: Sequence[Any],
     *,
     none_too: bool,
 ) -> Iterator[tuple[Any, ...]]:
@@ -237,7 +237,7 @@ def _converted(
         yield tuple(values)
 
 
-def _values_of(names: list[str]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+def _values_of(names: Sequence[str]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
     """A row's values for ``names``, as a tuple: ``itemgetter``, a third faster than a generator."""
     if len(names) > 1:
         return itemgetter(*names)
