@@ -13,6 +13,8 @@ from alembic.migration import MigrationContext
 from sqlalchemy import select, text
 from sqlalchemy.engine import Connection, Engine
 
+from courrier.domain.planning import direct_send_key
+from courrier.engine.followups import follow_up_key
 from courrier.store.db import create_db_engine
 from courrier.store.events import stored_answers
 from courrier.store.migrate import alembic_config, current_revision, head_revision, migrate
@@ -242,4 +244,59 @@ def test_answers_given_before_they_moved_to_their_own_table_are_still_replayed(
         answer,
         None,
     ]
+    migrate(engine)
+
+
+def add_direct_message(conn: Connection, message_id: int, key: str, follow_up: int | None) -> None:
+    conn.execute(
+        text(
+            "INSERT INTO messages (id, tenant_id, kind, channel, address, status, priority,"
+            " due_at, attempts, send_key, message_id_header, locale, from_addr, subject_line,"
+            " follow_up_index, created_at, updated_at) VALUES (:id, 1, 'direct', 'email',"
+            " 'ada@example.org', 'sent', 50, :at, 1, :key, :header, 'en', 'club@club.example',"
+            " 'Renewal', :n, :at, :at)"
+        ),
+        {
+            "id": message_id,
+            "key": key,
+            "header": f"<m{message_id}@club.example>",
+            "n": follow_up,
+            "at": RECEIVED,
+        },
+    )
+
+
+def send_keys(engine: Engine) -> dict[int, str]:
+    with engine.connect() as conn:
+        return {i: k for i, k in conn.execute(text("SELECT id, send_key FROM messages"))}
+
+
+def test_one_off_messages_posted_before_their_keys_were_escaped_are_still_found(
+    engine: Engine,
+) -> None:
+    """0010 escapes the idempotency key in one-off messages' send keys (and their
+    follow-ups'), so posting a key again after the upgrade answers the message it made, even
+    when an old key is another's new one; a downgrade writes them back."""
+    before = {
+        1: ("direct:a:b", None),  # the idempotency key "a:b"
+        2: ("direct:a:b:follow-up:1", 1),  # its first follow-up
+        3: ("direct:a%3Ab", None),  # "a%3Ab": its old key is "a:b"'s new one
+        4: ("direct:plain", None),  # nothing to escape: unchanged
+        5: ("direct:plain:follow-up:2", 2),
+    }
+    downgrade(engine, "0009")
+    with engine.begin() as conn:
+        add_club(conn)
+        for message_id, (key, follow_up) in before.items():
+            add_direct_message(conn, message_id, key, follow_up)
+    migrate(engine)
+    assert send_keys(engine) == {
+        1: direct_send_key("a:b"),
+        2: follow_up_key(direct_send_key("a:b"), 1),
+        3: direct_send_key("a%3Ab"),
+        4: "direct:plain",
+        5: "direct:plain:follow-up:2",
+    }
+    downgrade(engine, "0009")
+    assert send_keys(engine) == {message_id: key for message_id, (key, _) in before.items()}
     migrate(engine)

@@ -172,6 +172,32 @@ def test_follow_ups_of_a_direct_message_reach_cc_and_bcc_only_when_asked(
     assert len(smtp_server.received) == 2
 
 
+def test_a_key_shaped_like_a_follow_ups_is_a_message_of_its_own(
+    alice: Caller, clock: ManualClock, dispatcher: Dispatcher, smtp_server: SmtpServer
+) -> None:
+    """``renewal:follow-up:1`` once named the first follow-up of ``renewal``: posting it
+    answered that follow-up as a replay and sent nothing."""
+    policy = {"delays_minutes": [60], "cc_bcc": False}
+    first = alice.post("/v1/messages", json=a_message(follow_up=policy, cc=[], bcc=[]))
+    send_due(dispatcher)  # the original leaves; its follow-up is planned
+    follow_up = alice.get("/v1/messages", params={"status": "planned"}).json()["items"]
+    assert len(follow_up) == 1
+
+    key = "renewal-camille-2026:follow-up:1"
+    other = alice.post("/v1/messages", json=a_message(idempotency_key=key, subject="Other"))
+    assert other.status_code == 202, other.text
+    assert "Idempotent-Replayed" not in other.headers
+    assert other.json()["id"] not in (first.json()["id"], follow_up[0]["id"])
+    send_due(dispatcher)
+    assert [m.message["Subject"] for m in smtp_server.received] == [
+        "Your membership renewal",
+        "Other",
+    ]
+    again = alice.post("/v1/messages", json=a_message(idempotency_key=key, subject="Other"))
+    assert again.json()["id"] == other.json()["id"]
+    assert again.headers["Idempotent-Replayed"] == "true"
+
+
 def test_a_cc_header_cannot_carry_a_line_break() -> None:
     """Rows written another way (a hand-made row, an older import) are refused when built."""
     mail = OutgoingMail(

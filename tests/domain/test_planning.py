@@ -14,12 +14,14 @@ from courrier.domain.planning import (
     MAX_SEND_KEY,
     EventFacts,
     Recipient,
+    direct_send_key,
     due_time,
     plan,
     recipient_ids,
     send_key,
     send_key_part,
 )
+from courrier.engine.followups import follow_up_key
 
 NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 KINDS = tuple(DEFAULT_CATALOGUE)
@@ -118,6 +120,42 @@ def test_every_planned_key_starts_with_its_subject(subject_id: str, subject_type
         )
     ]
     assert keys and all(key.startswith(head) for key in keys)
+
+
+#: idempotency keys as clients choose them, separators and escapes included
+idempotency_key = st.text(alphabet=st.sampled_from("ab:%3A5-#"), min_size=1, max_size=12) | st.text(
+    min_size=1, max_size=200
+)
+
+
+@given(idempotency_key, idempotency_key)
+def test_one_off_messages_share_a_key_only_when_their_idempotency_keys_match(
+    a: str, b: str
+) -> None:
+    assert (direct_send_key(a) == direct_send_key(b)) == (a == b)
+    assert len(direct_send_key(a)) <= MAX_SEND_KEY
+
+
+@given(idempotency_key, idempotency_key, st.integers(min_value=1, max_value=9))
+def test_a_one_off_message_never_takes_a_follow_ups_key(a: str, b: str, n: int) -> None:
+    """``renewal:follow-up:1`` is a key of its own, not the first follow-up of ``renewal``."""
+    assert direct_send_key(a) != follow_up_key(direct_send_key(b), n)
+
+
+def test_the_key_that_named_a_follow_up_is_a_message_of_its_own() -> None:
+    assert direct_send_key("renewal") == "direct:renewal"
+    assert direct_send_key("renewal:follow-up:1") == "direct:renewal%3Afollow-up%3A1"
+    assert follow_up_key(direct_send_key("renewal"), 1) == "direct:renewal:follow-up:1"
+
+
+@given(idempotency_key, key_tuple)
+def test_a_one_off_message_never_takes_a_planned_messages_key(
+    key: str, parts: tuple[str, ...]
+) -> None:
+    """Not even one planned for a subject of type ``direct``: intake counts on a subject new
+    to the database having none of its keys taken yet."""
+    assert direct_send_key(key) != send_key("direct", *parts[1:])
+    assert direct_send_key(key) != follow_up_key(send_key("direct", *parts[1:]), 1)
 
 
 contact_ids = st.lists(st.from_regex(r"m-[0-9]{1,4}", fullmatch=True), min_size=1, max_size=20)

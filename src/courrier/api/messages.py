@@ -33,6 +33,7 @@ from courrier.api.models import (
 from courrier.api.paging import MAX_ID, decode_cursor, next_cursor
 from courrier.api.responses import model_response
 from courrier.domain.followup import policy_from_json
+from courrier.domain.planning import DIRECT, direct_send_key
 from courrier.domain.status import MessageStatus
 from courrier.engine.wakeup import notify_due
 from courrier.errors import NotFoundError, ValidationError
@@ -48,8 +49,6 @@ from courrier.store.timeline import timeline_of
 router = APIRouter(prefix="/v1/messages", tags=["messages"])
 
 Short = Annotated[str | None, Query(max_length=200, pattern=r"^[^\x00]*$")]
-#: the kind a direct message is stored as (no dot: never a kind of the catalogue)
-DIRECT = "direct"
 
 
 def one_line(value: str) -> str:
@@ -280,7 +279,7 @@ def post_message(
     same message, with the header ``Idempotent-Replayed: true``.
     """
     policy = policy_from_json(body.follow_up)
-    send_key = f"{DIRECT}:{body.idempotency_key}"
+    send_key = direct_send_key(body.idempotency_key)
     now = clock()
     try:
         with engine.begin() as conn:

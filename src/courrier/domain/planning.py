@@ -106,7 +106,29 @@ def send_key(
     readable head and ends with the SHA-256 of the whole.
     """
     parts = (subject_type, subject_id, kind, recipient, channel, occurrence)
-    key = ":".join(_escape(p) for p in parts)
+    return bounded_key(":".join(_escape(p) for p in parts))
+
+
+#: the kind a one-off message (``POST /v1/messages``) is stored as, and its send key's first
+#: part (no dot: never a kind of the catalogue)
+DIRECT = "direct"
+
+
+def direct_send_key(idempotency_key: str) -> str:
+    """``direct:<idempotency key>``, the key escaped as a part of :func:`send_key` is.
+
+    Escaped, it cannot pass for another message's key: a planned message's
+    has six parts (``direct`` is a valid subject type) and a follow-up's adds
+    two (``<original's key>:follow-up:<n>``), where this one has two. Taken
+    as it came, the key ``renewal:follow-up:1`` named the first follow-up of
+    the one-off message ``renewal``, which a second post then "replayed"
+    instead of sending.
+    """
+    return bounded_key(f"{DIRECT}:{_escape(idempotency_key)}")
+
+
+def bounded_key(key: str) -> str:
+    """``key`` if it fits the column, else a readable head ending with the SHA-256 of the whole."""
     if len(key) <= MAX_SEND_KEY:
         return key
     digest = hashlib.sha256(key.encode()).hexdigest()

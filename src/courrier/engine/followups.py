@@ -17,7 +17,6 @@ replies received, and the dispatcher cancels those with the reason.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -26,7 +25,7 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from courrier.domain.followup import policy_from_json
-from courrier.domain.planning import MAX_SEND_KEY
+from courrier.domain.planning import bounded_key
 from courrier.domain.status import MessageStatus
 from courrier.engine.results import SendResult
 from courrier.engine.sendcheck import Verdict
@@ -70,11 +69,7 @@ COPIED = (
 
 def follow_up_key(original_key: str, n: int) -> str:
     """``<original's send key>:follow-up:<n>``, hashed like the planner's keys when too long."""
-    key = f"{original_key}:follow-up:{n}"
-    if len(key) <= MAX_SEND_KEY:
-        return key
-    digest = hashlib.sha256(key.encode()).hexdigest()
-    return f"{key[: MAX_SEND_KEY - len(digest) - 2]}:#{digest}"
+    return bounded_key(f"{original_key}:follow-up:{n}")
 
 
 def _mail_domain(row: dict[str, Any]) -> str:
