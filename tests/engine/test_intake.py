@@ -22,6 +22,7 @@ from courrier.engine.wakeup import Wakeup
 from courrier.errors import TemplateError, ValidationError
 from courrier.store import schema, timeline
 from courrier.store.contacts import ContactData, upsert_contact
+from courrier.store.schema import STAFF_ONLY
 from courrier.store.subjects import get_subject, versions_of
 from courrier.store.tenants import Tenant, create_tenant
 from tests.support import factories
@@ -431,3 +432,34 @@ def test_an_event_is_stored_with_its_subject_and_payload(
         stored = list(conn.execute(query).scalars())
     assert [s["payload"] for s in stored] == [{}, {"note": "é"}]
     assert [s["subject"]["id"] for s in stored] == ["B-1", "B-2"]
+
+
+def test_a_booking_batch_reads_the_staff_once_for_their_copies_and_digests(
+    engine: Engine, tenant: Tenant, clock: ManualClock, wakeup: Wakeup
+) -> None:
+    """The staff copy's recipients and the digest's come from one read of the staff."""
+    with engine.begin() as conn:
+        for external_id, copy in (("s-1", "digest"), ("s-2", "each")):
+            staff = ContactData(email=f"{external_id}@club.test", booking_copy=copy)
+            upsert_contact(conn, tenant.id, external_id, staff, now=clock())
+    intake = Intake(engine, clock=clock, wakeup=wakeup)  # the default catalogue
+    statements: list[str] = []
+
+    def count(*args: Any) -> None:
+        statements.append(args[2])
+
+    sqlalchemy_event.listen(engine, "before_cursor_execute", count)
+    try:
+        (result,) = intake.accept_many(tenant, [created("B-1")])
+    finally:
+        sqlalchemy_event.remove(engine, "before_cursor_execute", count)
+    assert result.created
+    assert len([s for s in statements if str(STAFF_ONLY) in s]) == 1
+    with engine.connect() as conn:
+        query = select(schema.messages.c.kind, schema.messages.c.address)
+        planned = {(kind, address) for kind, address in conn.execute(query)}
+    assert {
+        ("booking.confirmation", "ada@example.com"),
+        ("booking.staff_copy", "s-2@club.test"),
+        ("booking.staff_digest", "s-1@club.test"),
+    } <= planned

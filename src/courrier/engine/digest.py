@@ -30,6 +30,7 @@ from sqlalchemy import Connection, bindparam, literal_column, select, update
 
 from courrier.domain.kinds import Catalogue, NotificationKind
 from courrier.domain.planning import send_key
+from courrier.domain.recipients import Directory
 from courrier.domain.status import MessageStatus
 from courrier.domain.timing import TimeZoneChoice, next_daily, resolve_local
 from courrier.engine.composer import PreferenceLink
@@ -45,6 +46,8 @@ from courrier.store.tenants import Tenant
 DIGEST_KIND = "booking.staff_digest"
 #: the pseudo subject type in a digest's send key (a digest is about a day, not one subject)
 DIGEST_SUBJECT = "digest"
+#: the ``booking_copy`` of the staff who get a digest
+DIGEST_COPY = "digest"
 #: statuses in which a digest may still be rendered again
 PENDING = (str(MessageStatus.PLANNED), str(MessageStatus.DUE))
 
@@ -76,16 +79,19 @@ def refresh_digests(
     now: datetime,
     *,
     link_for: PreferenceLink | None = None,
+    directory: Directory | None = None,
 ) -> int:
     """Plan or re-render today's digest of every staff member who chose one; how many are new.
 
     ``link_for(tenant_id, contact_row_id)`` gives the preference page link
     for the mail's footer (None: no link), as for every other mail.
+    ``directory``: the tenant's staff as read earlier in this transaction,
+    if they were (who chose a digest is then known without reading again).
     """
     kind = catalogue.get(DIGEST_KIND)
     if kind is None or kind.timing.at is None:
         return 0
-    staff = _digest_staff(conn, tenant.id)
+    staff = _digest_staff(conn, tenant.id, directory)
     if not staff:
         return 0
     run = _DigestRun(conn, tenant, kind, renderer, now, link_for)
@@ -104,14 +110,20 @@ _DIGEST_STAFF = Prepared(
     lambda _dialect: select(contacts.c.external_id).where(
         contacts.c.tenant_id == bindparam("tenant"),
         STAFF_ONLY,  # the staff's index: a digest copy is one of its cases
-        contacts.c.booking_copy == literal_column("'digest'"),  # bound, PG's generic plan scanned
+        contacts.c.booking_copy
+        == literal_column(f"'{DIGEST_COPY}'"),  # bound, PG's generic plan scanned
     )
 )
 
 
-def _digest_staff(conn: Connection, tenant_id: int) -> list[dict[str, Any]]:
+def _digest_staff(
+    conn: Connection, tenant_id: int, directory: Directory | None
+) -> list[dict[str, Any]]:
     """The tenant's contacts whose ``booking_copy`` is ``"digest"``, with their addresses."""
-    ids = list(conn.execute(_DIGEST_STAFF(conn), {"tenant": tenant_id}).scalars())
+    if directory is not None:
+        ids = list(directory.booking_copy.get(DIGEST_COPY, ()))
+    else:
+        ids = list(conn.execute(_DIGEST_STAFF(conn), {"tenant": tenant_id}).scalars())
     if not ids:  # the usual case: asked once per batch of bookings
         return []
     found = contacts_by_external_id(conn, tenant_id, ids)

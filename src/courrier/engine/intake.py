@@ -260,6 +260,7 @@ class Intake:
                 composer.renderer,
                 now,
                 link_for=composer.preference_link,
+                directory=planner.directory,
             )
         summaries = [[_summary(p.id, p.row, p.contact) for p in group] for group in planned]
         new_answers = [

@@ -114,6 +114,8 @@ class BatchPlanner:
         # per (event type, subject type): the batch's events are mostly of one or two types
         self._kinds: dict[tuple[str, str], tuple[NotificationKind, ...]] = {}
         self._roles: dict[tuple[str, str], list[str]] = {}
+        #: the tenant's staff, once a batch's roles needed them (read in this transaction)
+        self.directory: Directory | None = None
 
     def kinds_for(self, item: PlanItem) -> tuple[NotificationKind, ...]:
         key = (item.type, item.state["type"])
@@ -158,11 +160,9 @@ class BatchPlanner:
 
     def _resolve(self, items: Sequence[PlanItem]) -> _Resolved:
         roles = {r for item in items for r in self.roles_for(item)}
-        directory = (
-            staff_directory(self.conn, self.tenant.id)
-            if needs_directory(roles)
-            else EMPTY_DIRECTORY
-        )
+        directory = EMPTY_DIRECTORY
+        if needs_directory(roles):
+            directory = self.directory = staff_directory(self.conn, self.tenant.id)
         per_item: list[dict[str, list[str]]] = []
         wanted: set[str] = set()
         for item in items:
