@@ -283,6 +283,7 @@ def test_one_off_messages_posted_before_their_keys_were_escaped_are_still_found(
         3: ("direct:a%3Ab", None),  # "a%3Ab": its old key is "a:b"'s new one
         4: ("direct:plain", None),  # nothing to escape: unchanged
         5: ("direct:plain:follow-up:2", 2),
+        6: ("direct:order:#5", None),  # ":#" as a client wrote it, not a hashed key's mark
     }
     downgrade(engine, "0009")
     with engine.begin() as conn:
@@ -296,6 +297,7 @@ def test_one_off_messages_posted_before_their_keys_were_escaped_are_still_found(
         3: direct_send_key("a%3Ab"),
         4: "direct:plain",
         5: "direct:plain:follow-up:2",
+        6: direct_send_key("order:#5"),
     }
     downgrade(engine, "0009")
     assert send_keys(engine) == {message_id: key for message_id, (key, _) in before.items()}

@@ -57,24 +57,28 @@ def _unescaped(part: str) -> str:
     return part.replace("%3A", ":").replace("%25", "%")
 
 
-def _rewritten(key: str, follow_up: int | None, change: Callable[[str], str]) -> str | None:
+def _rewritten(
+    key: str, follow_up: int | None, change: Callable[[str], str], escaped: bool
+) -> str | None:
     """``key`` with its idempotency key changed, or None when it is not in the expected form.
 
-    A follow-up's key is its original's plus ``:follow-up:<n>``; keys cut
-    short and hashed (never written before this revision) are left as they are.
+    A follow-up's key is its original's plus ``:follow-up:<n>``. Keys written
+    before this revision were never cut short (an idempotency key has at most
+    200 characters); an escaped one holds ``:#`` only when it was cut short
+    and hashed, and cannot be written back (``escaped``: the downgrade).
     """
     suffix = "" if follow_up is None else f":follow-up:{follow_up}"
-    if not key.startswith(PREFIX) or not key.endswith(suffix) or ":#" in key:
+    if not key.startswith(PREFIX) or not key.endswith(suffix) or (escaped and ":#" in key):
         return None
     idempotency_key = key[len(PREFIX) : len(key) - len(suffix)]
     return _bounded(f"{PREFIX}{change(idempotency_key)}{suffix}")
 
 
-def _rewrite(change: Callable[[str], str]) -> None:
+def _rewrite(change: Callable[[str], str], *, escaped: bool) -> None:
     conn = op.get_bind()
     moves = []
     for message_id, key, follow_up in conn.execute(ONE_OFF):
-        new = _rewritten(key, follow_up, change)
+        new = _rewritten(key, follow_up, change, escaped)
         if new is not None and new != key:
             moves.append({"id": message_id, "key": new})
     if not moves:
@@ -84,8 +88,8 @@ def _rewrite(change: Callable[[str], str]) -> None:
 
 
 def upgrade() -> None:
-    _rewrite(_escaped)
+    _rewrite(_escaped, escaped=False)
 
 
 def downgrade() -> None:
-    _rewrite(_unescaped)
+    _rewrite(_unescaped, escaped=True)
