@@ -40,6 +40,7 @@ def test_no_api_key_is_401_asking_for_bearer(client: TestClient) -> None:
         ("GET", "/v1/messages/1"),
         ("GET", "/v1/contacts/m-17"),
         ("PUT", "/v1/contacts/m-17"),
+        ("POST", "/v1/messages"),
         ("GET", "/v1/kinds"),
     ],
 )
@@ -48,10 +49,19 @@ def test_a_bad_or_unknown_api_key_is_401(
 ) -> None:
     """Whether the route looks the key up in a dependency or first thing in its own thread."""
     alice.put("/v1/contacts/m-17", json=member())
-    body = member(name="Someone Else") if method == "PUT" else None
+    body = {
+        "PUT": member(name="Someone Else"),
+        "POST": {
+            "to": {"contact": "m-17"},
+            "subject": "Hello",
+            "text": "Hello",
+            "idempotency_key": "one-off-1",
+        },
+    }.get(method)
     response = client.request(method, url, json=body, headers={"Authorization": header})
     assert_error(response, 401, "unauthorized")
     assert alice.get("/v1/contacts/m-17").json()["name"] == "Camille Martin"
+    assert alice.get("/v1/messages").json()["items"] == []
 
 
 def test_unknown_route_is_404_in_the_error_shape(alice: Caller) -> None:

@@ -18,7 +18,7 @@ from sqlalchemy import Connection, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from courrier.api.auth import AppClock, CurrentTenant, DbEngine, RequestKey, tenant_of
+from courrier.api.auth import AppClock, DbEngine, RequestKey, tenant_of
 from courrier.api.fields import Email, Name, no_nul
 from courrier.api.models import (
     AttachmentOut,
@@ -266,18 +266,16 @@ def _existing(conn: Connection, tenant_id: int, send_key: str) -> dict[str, Any]
     "", status_code=202, response_model=DirectMessageAccepted, summary="Send a one-off message"
 )
 def post_message(
-    body: DirectMessageIn,
-    request: Request,
-    response: Response,
-    tenant: CurrentTenant,
-    engine: DbEngine,
-    clock: AppClock,
-) -> DirectMessageAccepted:
+    body: DirectMessageIn, request: Request, key: RequestKey, engine: DbEngine, clock: AppClock
+) -> Response:
     """Store a message due now (To, Cc, Bcc; optional follow-ups) and wake the dispatcher.
 
     Posting the same ``idempotency_key`` again stores nothing and answers the
     same message, with the header ``Idempotent-Replayed: true``.
     """
+    tenant = tenant_of(engine, key)  # in this thread: see auth.request_key
+    replayed = {"Idempotent-Replayed": "true"}
+    headers: dict[str, str] = {}
     policy = policy_from_json(body.follow_up)
     send_key = direct_send_key(body.idempotency_key)
     now = clock()
@@ -315,15 +313,15 @@ def post_message(
                 notify_due(conn)
                 found = {"id": message_id, "status": row["status"], "due_at": now}
             else:
-                response.headers["Idempotent-Replayed"] = "true"
+                headers = replayed
     except IntegrityError:  # the same key posted at the same moment: the other one won
         with read_only(engine) as conn:
             found = _existing(conn, tenant.id, send_key)
         if found is None:
             raise
-        response.headers["Idempotent-Replayed"] = "true"
+        headers = replayed
     else:
         wakeup = getattr(request.app.state, "wakeup", None)
-        if wakeup is not None and "Idempotent-Replayed" not in response.headers:
+        if wakeup is not None and not headers:
             wakeup.poke()
-    return DirectMessageAccepted(**found)
+    return model_response(DirectMessageAccepted(**found), 202, headers)
