@@ -125,8 +125,8 @@ def read_only(engine: Engine) -> Iterator[Connection]:
     On PostgreSQL, each statement of the block is a transaction of its own,
     as each already saw the data committed when it started (READ COMMITTED,
     the server's default and Courrier's): a block no longer pays the round
-    trips of BEGIN and COMMIT (two of the four a key check made, the pool's
-    ping being another), and holds no transaction open while Python works
+    trips of BEGIN and COMMIT (two of the four a key check made), and holds
+    no transaction open while Python works
     between its statements, so VACUUM is never held back by a slow read.
     Nor is the block ended by a ROLLBACK, at which psycopg forgets every
     prepared statement of the connection (in case it undid a table they
