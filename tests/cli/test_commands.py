@@ -145,6 +145,20 @@ def test_a_bad_database_url_is_one_line(url: str, words: list[str]) -> None:
     assert_one_line_error(*result, *words)
 
 
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        ("database_url", "mysql://db.example/courrier"),
+        ("imap_allowed_networks", "10.0.0.0/8,intranet"),
+        ("batch_size", "many"),
+    ],
+)
+def test_a_wrong_setting_is_named_once(setting: str, value: str) -> None:
+    code, out, err = run("migrate", **{setting: value})
+    assert_one_line_error(code, out, err, f"COURRIER_{setting.upper()}: ")
+    assert err.count(f"COURRIER_{setting.upper()}") == 1, err
+
+
 @pytest.mark.parametrize("command", [["serve", "--port", "0"], ["worker"]])
 def test_an_unreachable_smtp_server_is_one_line(database_url: str, command: list[str]) -> None:
     smtp = f"smtp://127.0.0.1:{free_port()}"

@@ -33,8 +33,10 @@ def load_settings(**overrides: Any) -> Settings:
     except SettingsError as exc:
         error = exc.errors()[0]
         name = str(error["loc"][0]) if error.get("loc") else "settings"
+        setting = f"COURRIER_{name.upper()}"
         message = str(error.get("msg", "is not valid")).removeprefix("Value error, ")
-        raise ConfigurationError(f"COURRIER_{name.upper()}: {message}") from exc
+        message = message.removeprefix(f"{setting}: ").removeprefix(f"{setting} ")
+        raise ConfigurationError(f"{setting}: {message}") from exc
 
 
 def open_database(settings: Settings, *, upgrade: bool = False) -> Engine:
