@@ -349,10 +349,10 @@ def _binary_types(dialect: Dialect, table: Table, columns: tuple[str, ...]) -> l
     The binary format carries each value as its length and bytes: the
     client does not escape text (an HTML body's every line end) nor write
     numbers and instants as digits, and the server does not parse them
-    back. Replaying the
-    seven tables' rows that intake writes for 500 booking events: 70-76 ->
-    50-52 us of the client's CPU an event, 112-114 -> 89-94 of the
-    server's (docs/benchmarks.md, "2026-12-07, evening").
+    back. Replaying the seven tables' rows that intake writes for 500
+    booking events: 70-76 -> 50-52 us of the client's CPU an event,
+    112-114 -> 89-94 of the server's (docs/benchmarks.md, "2026-12-07,
+    evening"). A type not named here keeps the text format for the table.
     """
     names = [table.c[c].type.compile(dialect=dialect).partition("(")[0] for c in columns]
     types = [_BINARY.get(name) for name in names]
