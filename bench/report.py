@@ -48,7 +48,7 @@ def machine_facts(args: argparse.Namespace) -> dict[str, Any]:
         "system": f"{platform.system()} {platform.release()} {platform.machine()}",
         "sqlite": sqlite3.sqlite_version,
         "postgresql": postgres_version(args.pg_url),
-        "commit": _git("rev-parse", "--short", "HEAD"),
+        "commit": source_commit(),
         "n": args.n,
         "pool_size": args.pool_size,
         "batch_size": args.batch_size,
@@ -70,6 +70,22 @@ def postgres_version(url: str) -> str:
         return version
     except Exception as exc:
         return f"unavailable ({exc.__class__.__name__})"
+
+
+def source_commit() -> str:
+    """The commit of the ``courrier`` package the run imports (not of the folder it runs
+    from: a comparison may import another tree), noting changes not committed in it."""
+    import courrier
+
+    folder = str(Path(courrier.__file__).resolve().parent)
+    commit = _git("-C", folder, "rev-parse", "--short", "HEAD")
+    changed = subprocess.run(
+        ["git", "-C", folder, "status", "--porcelain", "--", "."],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    return f"{commit} with uncommitted changes to it" if changed else commit
 
 
 def _git(*argv: str) -> str:
